@@ -1,0 +1,1 @@
+//! XRCP ctrl role.

@@ -1,0 +1,131 @@
+//! Protocol versions and version ranges (spec/xrcp.md §2.4), with the reference's
+//! compatibility rule.
+
+use std::fmt;
+
+use crate::error::RcError;
+
+/// One XRCP protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(pub u16);
+
+/// The versions this implementation speaks: 1 only, as the reference.
+pub const SUPPORTED: VersionRange = VersionRange {
+    min: Version(1),
+    max: Version(1),
+};
+
+/// An inclusive range `min..=max` with `min <= max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VersionRange {
+    min: Version,
+    max: Version,
+}
+
+impl VersionRange {
+    pub fn new(min: Version, max: Version) -> Option<Self> {
+        (min <= max).then_some(VersionRange { min, max })
+    }
+
+    pub fn single(v: Version) -> Self {
+        VersionRange { min: v, max: v }
+    }
+
+    pub fn min(&self) -> Version {
+        self.min
+    }
+
+    pub fn max(&self) -> Version {
+        self.max
+    }
+
+    pub fn contains(&self, v: Version) -> bool {
+        self.min <= v && v <= self.max
+    }
+
+    /// The version two peers agree on: the smaller of the two maxima, provided each range's
+    /// minimum is at most the other's maximum.
+    pub fn compatible(&self, other: &VersionRange) -> Option<Version> {
+        (self.min <= other.max && other.min <= self.max).then(|| self.max.min(other.max))
+    }
+
+    /// Text form: `1` when min = max, else `1-2`. Leading zeros and signs are refused.
+    pub fn parse(s: &str) -> Result<Self, RcError> {
+        let num = |t: &str| -> Result<Version, RcError> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(RcError::syntax(format!("bad version {t:?}")));
+            }
+            t.parse::<u16>()
+                .map(Version)
+                .map_err(|_| RcError::syntax(format!("bad version {t:?}")))
+        };
+        match s.split_once('-') {
+            None => Ok(VersionRange::single(num(s)?)),
+            Some((a, b)) => VersionRange::new(num(a)?, num(b)?)
+                .ok_or_else(|| RcError::syntax("version range min > max")),
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Display for VersionRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.min == self.max {
+            write!(f, "{}", self.min)
+        } else {
+            write!(f, "{}-{}", self.min, self.max)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn r(a: u16, b: u16) -> VersionRange {
+        VersionRange::new(Version(a), Version(b)).unwrap()
+    }
+
+    #[test]
+    fn text_forms() {
+        assert_eq!(r(1, 1).to_string(), "1");
+        assert_eq!(r(1, 2).to_string(), "1-2");
+        assert_eq!(VersionRange::parse("1-2").unwrap(), r(1, 2));
+        assert!(VersionRange::parse("2-1").is_err());
+        assert!(VersionRange::parse("").is_err());
+        assert!(VersionRange::parse("+1").is_err());
+        assert!(VersionRange::parse("70000").is_err());
+    }
+
+    #[test]
+    fn compatibility_rule() {
+        assert_eq!(r(1, 3).compatible(&r(2, 5)), Some(Version(3)));
+        assert_eq!(r(2, 5).compatible(&r(1, 3)), Some(Version(3)));
+        assert_eq!(r(1, 1).compatible(&r(2, 2)), None);
+        assert_eq!(SUPPORTED.compatible(&r(1, 4)), Some(Version(1)));
+        assert!(r(1, 3).contains(Version(2)));
+        assert!(!r(1, 3).contains(Version(4)));
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip(a in any::<u16>(), b in any::<u16>()) {
+            let v = r(a.min(b), a.max(b));
+            prop_assert_eq!(VersionRange::parse(&v.to_string()).unwrap(), v);
+        }
+
+        #[test]
+        fn compatible_is_symmetric(a in 0u16..10, b in 0u16..10, c in 0u16..10, d in 0u16..10) {
+            let x = r(a.min(b), a.max(b));
+            let y = r(c.min(d), c.max(d));
+            prop_assert_eq!(x.compatible(&y), y.compatible(&x));
+            if let Some(v) = x.compatible(&y) { prop_assert!(x.contains(v) && y.contains(v)); }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! # xrcp — the SimpleX Remote Control Protocol core
+//!
+//! Shared by both roles: the *controller* (desktop; TLS server; shows the invitation) and the
+//! *host* (mobile; TLS client; holds the data). See `spec/xrcp.md` for the protocol as this
+//! crate implements it and `ARCHITECTURE.md` for how the modules fit together.
+//!
+//! Layers, bottom up:
+//! - [`codec`]: byte and text encodings, padding, versions (pure functions);
+//! - [`crypto`]: keys, the reference's box construction, chain keys, the hybrid KEM secret;
+//! - [`message`]: invitation, announcement, HELLO blocks (pure codecs);
+//! - [`tls`]: TLS 1.3 with pinned Ed25519 chains and the session code (tls-unique);
+//! - [`handshake`]: the XRCP handshake for each role.
+
+pub mod codec;
+pub mod crypto;
+pub mod error;
+pub mod message;
+pub mod session_code;
+pub mod tls;
+
+pub use error::RcError;
