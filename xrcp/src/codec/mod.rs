@@ -3,6 +3,7 @@
 //! Everything here is pure: no I/O, no clock, no randomness.
 
 pub mod binary;
+pub mod json;
 pub mod pad;
 pub mod text;
 pub mod version;

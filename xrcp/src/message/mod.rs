@@ -1,1 +1,12 @@
-//! XRCP messages.
+//! The XRCP messages as pure codecs (spec/xrcp.md §4, §5, §7): the invitation link, the
+//! multicast announcement, and the blocks of the HELLO exchange.
+
+pub mod announcement;
+pub mod hello;
+pub mod invitation;
+
+pub use announcement::{Announcement, DhKeyUsed};
+pub use hello::{
+    decode_block, encode_block, CtrlEncHello, HostEncHello, HostHello, BLOCK_SIZE, HELLO_PAD,
+};
+pub use invitation::{Invitation, SignedInvitation};

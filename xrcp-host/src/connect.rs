@@ -1,0 +1,178 @@
+//! The host's handshake over tokio (spec/xrcp.md §6–§8): verify the invitation, dial the
+//! controller, hand the session code to the user, and — only once the user confirmed it —
+//! exchange HELLOs. Every network step is bounded by the reference's 15 s.
+//!
+//! The protocol decisions live in [`xrcp::handshake::HostHandshake`]; this module moves bytes.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+use xrcp::handshake::io::{read_block, write_block};
+use xrcp::handshake::{HostHandshake, HostKeys};
+use xrcp::message::SignedInvitation;
+use xrcp::pairing::CtrlPairing;
+use xrcp::session_code::{same_session_code, session_code};
+use xrcp::tls::{self, TlsError, TlsSession, TlsStream};
+use xrcp::RcError;
+
+use crate::error::{RemoteCtrlError, Stage};
+
+/// How long the host waits after its TLS handshake for the controller to object to its
+/// certificate (the reference's post-handshake peek).
+const ALERT_PEEK: Duration = Duration::from_millis(100);
+
+/// How to connect to a controller.
+#[derive(Clone, Debug)]
+pub struct HostOptions {
+    /// The host's app info, sent in its HELLO.
+    pub app: Value,
+    /// Dial this address instead of the invitation's (an SSH tunnel, say). Every identity
+    /// check of the invitation still applies.
+    pub connect_via: Option<SocketAddr>,
+    /// Bound on each network step.
+    pub step_timeout: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        HostOptions {
+            app: Value::Null,
+            connect_via: None,
+            step_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Verifies `invitation` against `pairing` (the stored pairing of this controller, if any),
+/// connects and completes TLS. The result waits for the user's verdict on the session code.
+pub async fn connect(
+    invitation: SignedInvitation,
+    pairing: Option<CtrlPairing>,
+    options: HostOptions,
+) -> Result<PendingConfirmation, RemoteCtrlError> {
+    let handshake = HostHandshake::new(invitation, pairing)?;
+    let inv = &handshake.invitation().invitation;
+    let addr = options
+        .connect_via
+        .unwrap_or_else(|| SocketAddr::from((inv.host, inv.port)));
+    let config =
+        tls::client_config(handshake.credentials(), handshake.tls_pin()).map_err(RcError::from)?;
+    let step = options.step_timeout;
+
+    let tcp = timeout(step, TcpStream::connect(addr))
+        .await
+        .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
+        .map_err(|e| RcError::Exception(format!("connect {addr}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let (mut stream, session) = timeout(step, tls::connect(tcp, &config))
+        .await
+        .map_err(|_| RemoteCtrlError::Timeout(Stage::Tls))?
+        .map_err(tls_error)?;
+    // In TLS 1.3 the controller judges our certificate after we finished; a known
+    // controller paired with another host answers `unknown_ca` here.
+    stream.peek_alert(ALERT_PEEK).await.map_err(|e| match e {
+        TlsError::CertificateRejected => RemoteCtrlError::Protocol(RcError::Identity),
+        other => RemoteCtrlError::Protocol(other.into()),
+    })?;
+    let code = session_code(&session.tls_unique);
+    Ok(PendingConfirmation {
+        handshake,
+        stream,
+        session,
+        code,
+        options,
+    })
+}
+
+/// A controller whose CA is not the invitation's is an identity failure. The reference
+/// reports its own rejection of the chain as `EXCEPTION`; we say `IDENTITY`, which is what it
+/// is, so users see "this is not the controller of the link" (spec/xrcp.md §13).
+fn tls_error(e: TlsError) -> RcError {
+    match e {
+        TlsError::Tls(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
+            RcError::Identity
+        }
+        other => other.into(),
+    }
+}
+
+/// TLS is up and the session code is known; nothing of the XRCP handshake was sent yet.
+pub struct PendingConfirmation {
+    handshake: HostHandshake,
+    stream: TlsStream<TcpStream>,
+    session: TlsSession,
+    code: String,
+    options: HostOptions,
+}
+
+/// A host session after the HELLO exchange, ready for the session layer.
+pub struct Connected {
+    pub stream: TlsStream<TcpStream>,
+    pub keys: HostKeys,
+    /// The updated pairing (new DH key, previous kept); persist it.
+    pub pairing: CtrlPairing,
+    pub session_code: String,
+}
+
+impl std::fmt::Debug for Connected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connected").finish_non_exhaustive()
+    }
+}
+
+impl PendingConfirmation {
+    /// The code to compare with the one the controller shows.
+    pub fn session_code(&self) -> &str {
+        &self.code
+    }
+
+    pub fn invitation(&self) -> &SignedInvitation {
+        self.handshake.invitation()
+    }
+
+    /// The user typed the controller's code: continue if it matches ours, else end the
+    /// connection without sending a HELLO ([`RemoteCtrlError::BadVerificationCode`]).
+    pub async fn verify(self, typed: &str) -> Result<Connected, RemoteCtrlError> {
+        if same_session_code(&self.code, typed) {
+            self.confirm().await
+        } else {
+            self.reject().await;
+            Err(RemoteCtrlError::BadVerificationCode)
+        }
+    }
+
+    /// The user rejected the code: close cleanly, sending nothing of XRCP.
+    pub async fn reject(mut self) {
+        let _ = timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+    }
+
+    /// The user confirmed the code: send the HELLO and process the controller's answer.
+    pub async fn confirm(self) -> Result<Connected, RemoteCtrlError> {
+        let PendingConfirmation {
+            handshake,
+            mut stream,
+            session,
+            code,
+            options,
+        } = self;
+        let step = options.step_timeout;
+        let hello = handshake.hello_block(options.app)?;
+        timeout(step, write_block(&mut stream, &hello))
+            .await
+            .map_err(|_| RemoteCtrlError::Timeout(Stage::HostHello))??;
+        let reply = timeout(step, read_block(&mut stream))
+            .await
+            .map_err(|_| RemoteCtrlError::Timeout(Stage::CtrlHello))??;
+        let (keys, pairing) = handshake.handle_ctrl_hello(&reply, &session.tls_unique)?;
+        Ok(Connected {
+            stream,
+            keys,
+            pairing,
+            session_code: code,
+        })
+    }
+}

@@ -1,0 +1,53 @@
+//! Errors of the host role, after the reference's `RemoteCtrlError`: the protocol's own
+//! kinds plus timeouts and the user's verdict on the session code.
+
+use std::fmt;
+
+use xrcp::RcError;
+
+/// Where a timeout happened (each step is bounded by 15 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Connect,
+    Tls,
+    HostHello,
+    CtrlHello,
+    Discovery,
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Connect => "TCP connection",
+            Stage::Tls => "TLS handshake",
+            Stage::HostHello => "sending host HELLO",
+            Stage::CtrlHello => "controller HELLO",
+            Stage::Discovery => "controller announcement",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteCtrlError {
+    /// A protocol error, with the reference's kind.
+    #[error("{0}")]
+    Protocol(#[from] RcError),
+    #[error("timeout: {0}")]
+    Timeout(Stage),
+    /// The code the user typed is not this session's.
+    #[error("session code does not match")]
+    BadVerificationCode,
+}
+
+impl RemoteCtrlError {
+    /// A stable name for scripting output: the protocol kind, or `TIMEOUT` /
+    /// `BAD_VERIFICATION_CODE`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RemoteCtrlError::Protocol(e) => e.kind(),
+            RemoteCtrlError::Timeout(_) => "TIMEOUT",
+            RemoteCtrlError::BadVerificationCode => "BAD_VERIFICATION_CODE",
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The controller's half of the handshake (spec/xrcp.md §7, §8). In the reference this is
+//! `connectRCHost` / `prepareHostSession`, named after the host it talks to.
+
+use std::net::Ipv4Addr;
+
+use serde_json::Value;
+use zeroize::Zeroizing;
+
+use super::{ControllerKeys, SessionKeys};
+use crate::codec::version::SUPPORTED;
+use crate::crypto::{
+    chain_init, BoxKey, Ed25519SecretKey, HybridSecret, KeyHash, Nonce, X25519SecretKey,
+};
+use crate::error::RcError;
+use crate::message::{
+    decode_block, encode_block, Announcement, CtrlEncHello, HostEncHello, Invitation,
+    SignedInvitation,
+};
+use crate::pairing::{HostPairing, KnownHost};
+use crate::tls::{Pin, SessionCredentials};
+
+/// A controller session from the invitation until the host's HELLO.
+pub struct ControllerHandshake {
+    pairing: HostPairing,
+    session_key: Ed25519SecretKey,
+    session_dh: X25519SecretKey,
+    invitation: SignedInvitation,
+    credentials: SessionCredentials,
+}
+
+/// The result of a valid host HELLO.
+pub struct HelloOutcome {
+    /// The controller HELLO block (16384 bytes) to send.
+    pub reply: Vec<u8>,
+    pub keys: ControllerKeys,
+    /// The pairing with the host's CA and new DH key recorded; persist it.
+    pub pairing: HostPairing,
+}
+
+impl ControllerHandshake {
+    /// New session keys and a signed invitation for `host:port` (the address the host will
+    /// dial, chosen by the caller after binding), created at `now` (seconds since the epoch).
+    pub fn new(
+        pairing: HostPairing,
+        host: Ipv4Addr,
+        port: u16,
+        app: Value,
+        now: i64,
+    ) -> Result<ControllerHandshake, RcError> {
+        let session_key = Ed25519SecretKey::generate();
+        let session_dh = X25519SecretKey::generate();
+        let invitation = Invitation {
+            ca: KeyHash(pairing.ca.fingerprint()),
+            host,
+            port,
+            version: SUPPORTED,
+            app,
+            ts: now,
+            skey: session_key.public(),
+            idkey: pairing.identity.public(),
+            dh: session_dh.public(),
+        }
+        .sign(&session_key, &pairing.identity)?;
+        let credentials = pairing.ca.session_credentials()?;
+        Ok(ControllerHandshake {
+            pairing,
+            session_key,
+            session_dh,
+            invitation,
+            credentials,
+        })
+    }
+
+    pub fn invitation(&self) -> &SignedInvitation {
+        &self.invitation
+    }
+
+    /// The TLS chain and key this session presents.
+    pub fn credentials(&self) -> &SessionCredentials {
+        &self.credentials
+    }
+
+    /// Which host CA the TLS server accepts: any for a new pairing, the known one after.
+    pub fn tls_pin(&self) -> Pin {
+        match &self.pairing.known_host {
+            Some(k) => Pin::Fingerprint(k.host_ca.0),
+            None => Pin::Any,
+        }
+    }
+
+    /// An encrypted multicast announcement of this invitation, for a known host only
+    /// (`NEW_CONTROLLER` otherwise). Each call uses a fresh nonce.
+    pub fn announcement(&self) -> Result<Vec<u8>, RcError> {
+        let known = self.pairing.known_host.as_ref().ok_or(RcError::NewController)?;
+        Ok(
+            Announcement::seal(&self.invitation, &self.session_dh, &known.host_dh, Nonce::random())?
+                .encode(),
+        )
+    }
+
+    /// Processes the host HELLO block. `tls_host_ca` is the fingerprint of the CA the host
+    /// presented in TLS and `tls_unique` the session binding. Checks, in the reference's
+    /// order: decryption (`DECRYPT`), JSON (`SYNTAX`), the CA against TLS (`IDENTITY`), the
+    /// version (`VERSION`). A refusal carries an ERROR block for the host when its HELLO was
+    /// readable enough to know the key.
+    pub fn handle_host_hello(
+        self,
+        block: &[u8],
+        tls_host_ca: KeyHash,
+        tls_unique: &[u8],
+    ) -> Result<HelloOutcome, HelloRejected> {
+        let rejected = |error| HelloRejected { error, reply: None };
+        let enc = decode_block(block)
+            .and_then(HostEncHello::decode)
+            .map_err(rejected)?;
+        let hello_key = self
+            .session_dh
+            .dh(&enc.dh_key)
+            .map_err(|_| rejected(RcError::Decrypt))?;
+        self.accept_hello(enc, &hello_key, tls_host_ca, tls_unique)
+            .map_err(|error| {
+                let reply = CtrlEncHello::seal_error(&error.to_string(), &hello_key, Nonce::random())
+                    .encode()
+                    .and_then(|c| encode_block(&c))
+                    .ok();
+                HelloRejected { error, reply }
+            })
+    }
+
+    fn accept_hello(
+        self,
+        enc: HostEncHello,
+        hello_key: &BoxKey,
+        tls_host_ca: KeyHash,
+        tls_unique: &[u8],
+    ) -> Result<HelloOutcome, RcError> {
+        let hello = enc.open(hello_key)?;
+        if hello.ca != tls_host_ca {
+            return Err(RcError::Identity);
+        }
+        if let Some(known) = &self.pairing.known_host {
+            if known.host_ca != tls_host_ca {
+                return Err(RcError::Internal("host CA differs from the pinned one".into()));
+            }
+        }
+        let (kem_ciphertext, kem_secret) = hello.kem.encapsulate();
+        if !SUPPORTED.contains(hello.version) {
+            return Err(RcError::Version);
+        }
+        let hybrid = HybridSecret::new(hello_key, &kem_secret);
+        let (mut send, recv) = chain_init(&hybrid);
+        let (key, nonce) = send.next();
+        let reply = encode_block(&CtrlEncHello::seal_hello(kem_ciphertext, &key, &nonce)?.encode()?)?;
+
+        let mut pairing = self.pairing;
+        pairing.known_host = Some(KnownHost {
+            host_ca: tls_host_ca,
+            host_dh: enc.dh_key,
+        });
+        Ok(HelloOutcome {
+            reply,
+            keys: ControllerKeys {
+                keys: SessionKeys {
+                    tls_unique: Zeroizing::new(tls_unique.to_vec()),
+                    send,
+                    recv,
+                },
+                version: hello.version,
+                session_key: self.session_key,
+                identity_key: pairing.identity.clone(),
+                host_app: hello.app,
+            },
+            pairing,
+        })
+    }
+}
+
+/// A host HELLO the controller refused.
+#[derive(Debug)]
+pub struct HelloRejected {
+    pub error: RcError,
+    /// An ERROR block to send before closing, when one could be made.
+    pub reply: Option<Vec<u8>>,
+}

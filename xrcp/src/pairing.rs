@@ -1,0 +1,194 @@
+//! What each role keeps about the other between sessions (spec/xrcp.md §9), mirroring the
+//! reference's `RCHostPairing` (kept by the controller) and `RCCtrlPairing` (kept by the host).
+//!
+//! Both are updated by a handshake only after the HELLO exchange succeeded; persisting them
+//! is the application's job. [`StoredHostPairing`] and [`StoredCtrlPairing`] are the
+//! serializable forms (binary fields as base64url); they contain secrets, so store them
+//! owner-only and never log them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::text::{base64url_decode, base64url_encode};
+use crate::crypto::{Ed25519PublicKey, Ed25519SecretKey, KeyHash, X25519PublicKey, X25519SecretKey};
+use crate::error::RcError;
+use crate::tls::TlsIdentity;
+
+/// The controller's record of one host.
+#[derive(Clone, Debug)]
+pub struct HostPairing {
+    /// The controller's CA for this pairing (its identity as seen by the host).
+    pub ca: TlsIdentity,
+    /// The controller's long-term identity key (`idkey` in invitations).
+    pub identity: Ed25519SecretKey,
+    /// Set once a host completed a session.
+    pub known_host: Option<KnownHost>,
+}
+
+/// What the controller learned about a host in earlier sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KnownHost {
+    /// SHA-256 of the host's CA certificate, fixed at the first session and pinned afterwards.
+    pub host_ca: KeyHash,
+    /// The host's DH public key from the last HELLO; keys the next announcement.
+    pub host_dh: X25519PublicKey,
+}
+
+/// The host's record of one controller.
+#[derive(Clone, Debug)]
+pub struct CtrlPairing {
+    /// The host's own CA for this pairing.
+    pub ca: TlsIdentity,
+    /// SHA-256 of the controller's CA certificate (the invitation's `ca`).
+    pub ctrl_ca: KeyHash,
+    /// The controller's long-term identity key (the invitation's `idkey`).
+    pub ctrl_identity: Ed25519PublicKey,
+    /// The DH key sent in the last HELLO.
+    pub dh: X25519SecretKey,
+    /// The one before it, still tried on announcements in case the controller missed the
+    /// last update.
+    pub prev_dh: Option<X25519SecretKey>,
+}
+
+impl HostPairing {
+    /// A fresh pairing for a host not seen yet.
+    pub fn new() -> Result<HostPairing, RcError> {
+        Ok(HostPairing {
+            ca: TlsIdentity::generate(crate::tls::CaRole::Controller)?,
+            identity: Ed25519SecretKey::generate(),
+            known_host: None,
+        })
+    }
+}
+
+/// Serializable form of [`HostPairing`].
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredHostPairing {
+    pub ca_key: String,
+    pub ca_cert: String,
+    pub id_key: String,
+    pub host_fingerprint: Option<String>,
+    pub host_dh_pub: Option<String>,
+}
+
+/// Serializable form of [`CtrlPairing`].
+#[derive(Clone, Serialize, Deserialize)]
+pub struct StoredCtrlPairing {
+    pub ca_key: String,
+    pub ca_cert: String,
+    pub ctrl_fingerprint: String,
+    pub id_pub: String,
+    pub dh_priv_key: String,
+    pub prev_dh_priv_key: Option<String>,
+}
+
+fn key32(s: &str) -> Result<[u8; 32], RcError> {
+    <[u8; 32]>::try_from(base64url_decode(s)?.as_slice())
+        .map_err(|_| RcError::syntax("stored key is not 32 bytes"))
+}
+
+fn identity_to_stored(ca: &TlsIdentity) -> (String, String) {
+    let (key, cert) = ca.to_der_parts();
+    (base64url_encode(&key), base64url_encode(&cert))
+}
+
+fn identity_from_stored(key: &str, cert: &str) -> Result<TlsIdentity, RcError> {
+    let key = zeroize::Zeroizing::new(base64url_decode(key)?);
+    Ok(TlsIdentity::from_der_parts(&key, &base64url_decode(cert)?)?)
+}
+
+impl HostPairing {
+    pub fn to_stored(&self) -> StoredHostPairing {
+        let (ca_key, ca_cert) = identity_to_stored(&self.ca);
+        StoredHostPairing {
+            ca_key,
+            ca_cert,
+            id_key: base64url_encode(self.identity.to_bytes().as_ref()),
+            host_fingerprint: self.known_host.map(|k| k.host_ca.to_text()),
+            host_dh_pub: self.known_host.map(|k| k.host_dh.to_text()),
+        }
+    }
+
+    pub fn from_stored(s: &StoredHostPairing) -> Result<HostPairing, RcError> {
+        let known_host = match (&s.host_fingerprint, &s.host_dh_pub) {
+            (Some(fp), Some(dh)) => Some(KnownHost {
+                host_ca: KeyHash::from_text(fp)?,
+                host_dh: X25519PublicKey::from_text(dh)?,
+            }),
+            (None, None) => None,
+            _ => return Err(RcError::syntax("stored host pairing is half known")),
+        };
+        Ok(HostPairing {
+            ca: identity_from_stored(&s.ca_key, &s.ca_cert)?,
+            identity: Ed25519SecretKey::from_bytes(key32(&s.id_key)?),
+            known_host,
+        })
+    }
+}
+
+impl CtrlPairing {
+    pub fn to_stored(&self) -> StoredCtrlPairing {
+        let (ca_key, ca_cert) = identity_to_stored(&self.ca);
+        StoredCtrlPairing {
+            ca_key,
+            ca_cert,
+            ctrl_fingerprint: self.ctrl_ca.to_text(),
+            id_pub: self.ctrl_identity.to_text(),
+            dh_priv_key: base64url_encode(self.dh.to_bytes().as_ref()),
+            prev_dh_priv_key: self
+                .prev_dh
+                .as_ref()
+                .map(|k| base64url_encode(k.to_bytes().as_ref())),
+        }
+    }
+
+    pub fn from_stored(s: &StoredCtrlPairing) -> Result<CtrlPairing, RcError> {
+        Ok(CtrlPairing {
+            ca: identity_from_stored(&s.ca_key, &s.ca_cert)?,
+            ctrl_ca: KeyHash::from_text(&s.ctrl_fingerprint)?,
+            ctrl_identity: Ed25519PublicKey::from_text(&s.id_pub)?,
+            dh: X25519SecretKey::from_bytes(key32(&s.dh_priv_key)?),
+            prev_dh: s
+                .prev_dh_priv_key
+                .as_deref()
+                .map(|k| key32(k).map(X25519SecretKey::from_bytes))
+                .transpose()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_forms_round_trip() {
+        let mut hp = HostPairing::new().unwrap();
+        let back = HostPairing::from_stored(&hp.to_stored()).unwrap();
+        assert_eq!(back.ca.fingerprint(), hp.ca.fingerprint());
+        assert_eq!(back.identity.public(), hp.identity.public());
+        assert!(back.known_host.is_none());
+        hp.known_host = Some(KnownHost {
+            host_ca: KeyHash([3; 32]),
+            host_dh: X25519SecretKey::generate().public(),
+        });
+        let json = serde_json::to_string(&hp.to_stored()).unwrap();
+        let back = HostPairing::from_stored(&serde_json::from_str(&json).unwrap()).unwrap();
+        assert_eq!(back.known_host, hp.known_host);
+
+        let cp = CtrlPairing {
+            ca: TlsIdentity::generate(crate::tls::CaRole::Host).unwrap(),
+            ctrl_ca: KeyHash([1; 32]),
+            ctrl_identity: Ed25519SecretKey::generate().public(),
+            dh: X25519SecretKey::generate(),
+            prev_dh: Some(X25519SecretKey::generate()),
+        };
+        let back = CtrlPairing::from_stored(&cp.to_stored()).unwrap();
+        assert_eq!(back.dh.public(), cp.dh.public());
+        assert_eq!(
+            back.prev_dh.map(|k| k.public()),
+            cp.prev_dh.as_ref().map(|k| k.public())
+        );
+        assert_eq!(back.ctrl_identity, cp.ctrl_identity);
+        assert_eq!(back.ca.fingerprint(), cp.ca.fingerprint());
+    }
+}
