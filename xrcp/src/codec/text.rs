@@ -33,6 +33,11 @@ pub fn base64url_decode(s: &str) -> Result<Vec<u8>, RcError> {
     if s.is_empty() {
         return Err(RcError::syntax("empty base64url"));
     }
+    // Padding is optional, but when present it must complete the last quantum ("QQ=" is
+    // refused, as by the reference's decoder).
+    if s.ends_with('=') && s.len() % 4 != 0 {
+        return Err(RcError::syntax("incomplete base64url padding"));
+    }
     IN.decode(s)
         .map_err(|e| RcError::syntax(format!("base64url: {e}")))
 }
@@ -123,6 +128,9 @@ mod tests {
         assert!(base64url_decode("AAAAA").is_err());
         assert!(base64url_decode("+/8=").is_err());
         assert!(base64url_decode("").is_err());
+        assert!(base64url_decode("QQ=").is_err());
+        assert_eq!(base64url_decode("QQ==").unwrap(), b"A");
+        assert_eq!(base64url_decode("QQ").unwrap(), b"A");
     }
 
     #[test]

@@ -52,7 +52,8 @@ impl VersionRange {
     /// Text form: `1` when min = max, else `1-2`. Leading zeros and signs are refused.
     pub fn parse(s: &str) -> Result<Self, RcError> {
         let num = |t: &str| -> Result<Version, RcError> {
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+            let leading_zero = t.len() > 1 && t.starts_with('0');
+            if t.is_empty() || leading_zero || !t.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(RcError::syntax(format!("bad version {t:?}")));
             }
             t.parse::<u16>()
@@ -100,6 +101,8 @@ mod tests {
         assert!(VersionRange::parse("2-1").is_err());
         assert!(VersionRange::parse("").is_err());
         assert!(VersionRange::parse("+1").is_err());
+        assert!(VersionRange::parse("01").is_err());
+        assert!(VersionRange::parse("1-02").is_err());
         assert!(VersionRange::parse("70000").is_err());
     }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::codec::json::to_aeson_string;
 use crate::codec::text::{base64url_decode, base64url_encode};
 use crate::codec::{pad, unpad, Encoder, Parser, Version};
-use crate::crypto::secretbox::{open, open_padded, seal, seal_padded};
+use crate::crypto::secretbox::{open_padded, seal_padded};
 use crate::crypto::{
     BoxKey, CryptoError, KemCiphertext, KemPublicKey, KeyHash, Nonce, X25519PublicKey, TAG_LEN,
 };
@@ -171,12 +171,17 @@ impl CtrlEncHello {
         })
     }
 
-    /// An ERROR block with `message`, sealed under the HELLO DH key.
+    /// An ERROR block with `message` padded to [`HELLO_PAD`] and sealed under the HELLO DH
+    /// key (the host opens it with the padded box, like the HELLO). Over-long messages are
+    /// cut at a character boundary.
     pub fn seal_error(message: &str, hello_key: &BoxKey, nonce: Nonce) -> CtrlEncHello {
-        CtrlEncHello::Error {
-            nonce,
-            ciphertext: seal(hello_key, &nonce, message.as_bytes()),
+        let mut end = message.len().min(HELLO_PAD - 2);
+        while !message.is_char_boundary(end) {
+            end -= 1;
         }
+        let ciphertext = seal_padded(hello_key, &nonce, &message.as_bytes()[..end], HELLO_PAD)
+            .expect("the message was cut to fit the pad");
+        CtrlEncHello::Error { nonce, ciphertext }
     }
 
     /// Checks the controller HELLO's box (a JSON object inside) with the first step of the
@@ -193,7 +198,7 @@ impl CtrlEncHello {
 
     /// The text of an ERROR block; undecryptable → `DECRYPT`.
     pub fn open_error(ciphertext: &[u8], hello_key: &BoxKey, nonce: &Nonce) -> Result<String, RcError> {
-        let text = open(hello_key, nonce, ciphertext).map_err(crypto_to_rc)?;
+        let text = open_padded(hello_key, nonce, ciphertext).map_err(crypto_to_rc)?;
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
