@@ -7,6 +7,7 @@ use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::{ControllerKeys, SessionKeys};
+use crate::codec::json::to_aeson_string;
 use crate::codec::version::SUPPORTED;
 use crate::crypto::{
     chain_init, BoxKey, Ed25519SecretKey, HybridSecret, KeyHash, Nonce, X25519SecretKey,
@@ -47,6 +48,13 @@ impl ControllerHandshake {
         app: Value,
         now: i64,
     ) -> Result<ControllerHandshake, RcError> {
+        // A Haskell host percent-decodes `app` twice, so `+` or `%` in it would make every
+        // real host reject the invitation (spec/xrcp.md §4.3).
+        if to_aeson_string(&app).contains(['+', '%']) {
+            return Err(RcError::Internal(
+                "app info must not contain '+' or '%'".into(),
+            ));
+        }
         let session_key = Ed25519SecretKey::generate();
         let session_dh = X25519SecretKey::generate();
         let invitation = Invitation {

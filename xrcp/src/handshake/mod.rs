@@ -157,6 +157,20 @@ mod tests {
     }
 
     #[test]
+    fn app_info_a_reference_host_could_not_verify_is_refused() {
+        let err = ControllerHandshake::new(
+            HostPairing::new().unwrap(),
+            Ipv4Addr::LOCALHOST,
+            1,
+            serde_json::json!({"deviceName": "a+b"}),
+            0,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, RcError::Internal(_)));
+    }
+
+    #[test]
     fn new_host_cannot_be_announced_and_pins_any() {
         let ctrl = start(HostPairing::new().unwrap());
         assert_eq!(ctrl.announcement().unwrap_err(), RcError::NewController);

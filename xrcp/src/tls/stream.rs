@@ -1,0 +1,239 @@
+//! The tokio driver: a TLS handshake over any byte stream, returning the stream and the
+//! session binding.
+//!
+//! Each call clones the given config and installs its own key log, wraps the transport in a
+//! recorder, lets tokio-rustls run the handshake, then recovers the client Finished from the
+//! recording (see `capture`). tokio-rustls's `connect` resolves only after the client flight
+//! has been flushed and `accept` only after the client Finished has been processed, so the
+//! recording is complete when they return.
+//!
+//! Timeouts are the caller's job (the reference uses 60 s on the controller and 15 s on the
+//! host, wire facts §5.5): wrap these futures in `tokio::time::timeout`.
+
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, CommonState, ServerConfig};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use zeroize::Zeroizing;
+
+use super::capture::{recover_client_finished, CaptureError, FinishedSuite};
+use super::certs::fingerprint;
+use super::keylog::HandshakeSecretLog;
+use super::recorder::{Direction, Recorder};
+use super::TlsError;
+
+/// What a completed handshake established.
+#[derive(Clone)]
+pub struct TlsSession {
+    /// The client's Finished verify_data (32 bytes with XRCP's suite): the session code
+    /// both screens show, and the binding the HELLOs are tied to (wire facts §5.4).
+    pub tls_unique: Zeroizing<Vec<u8>>,
+    /// SHA-256 of the CA certificate the peer presented (already checked against the pin).
+    pub peer_ca_fingerprint: [u8; 32],
+    /// Whether the server answered the first ClientHello with a HelloRetryRequest (e.g. a
+    /// Haskell client leading with an X448 key share).
+    pub hello_retried: bool,
+}
+
+impl fmt::Debug for TlsSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSession")
+            .field("hello_retried", &self.hello_retried)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An established TLS connection (either role) over transport `S`.
+///
+/// Reads and writes application data; the handshake recorder underneath has stopped
+/// recording and only forwards.
+pub struct TlsStream<S> {
+    inner: tokio_rustls::TlsStream<Recorder<S>>,
+    /// Application data read by [`TlsStream::peek_alert`], served before new reads.
+    peeked: Vec<u8>,
+}
+
+impl<S> fmt::Debug for TlsStream<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsStream").finish_non_exhaustive()
+    }
+}
+
+/// Runs the client (host) side of the handshake over `io`.
+///
+/// In TLS 1.3 the server judges the client certificate only after the client has finished,
+/// so success here does **not** mean the server accepted us: a rejection arrives as an alert
+/// on the first read. Call [`TlsStream::peek_alert`] before relying on the session (the
+/// reference host waits 100 ms, wire facts §5.5); a first-read error of
+/// [`TlsError::CertificateRejected`] maps to `IDENTITY`.
+pub async fn connect<S>(
+    io: S,
+    config: &Arc<ClientConfig>,
+) -> Result<(TlsStream<S>, TlsSession), TlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let key_log = Arc::new(HandshakeSecretLog::default());
+    let mut config = ClientConfig::clone(config);
+    config.key_log = key_log.clone();
+    // The verifier ignores names and rustls sends no SNI for an IP address; the reference
+    // controller ignores SNI anyway (wire facts §5.1).
+    let server_name = ServerName::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(server_name, Recorder::new(io, Direction::Outgoing))
+        .await
+        .map_err(TlsError::from_io)?;
+    let (recorder, connection) = tls.get_mut();
+    let session = session_from(&key_log, recorder, connection)?;
+    Ok((
+        TlsStream::new(tokio_rustls::TlsStream::Client(tls)),
+        session,
+    ))
+}
+
+/// Runs the server (controller) side of the handshake over `io`.
+pub async fn accept<S>(
+    io: S,
+    config: &Arc<ServerConfig>,
+) -> Result<(TlsStream<S>, TlsSession), TlsError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let key_log = Arc::new(HandshakeSecretLog::default());
+    let mut config = ServerConfig::clone(config);
+    config.key_log = key_log.clone();
+    let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        .accept(Recorder::new(io, Direction::Incoming))
+        .await
+        .map_err(TlsError::from_io)?;
+    let (recorder, connection) = tls.get_mut();
+    let session = session_from(&key_log, recorder, connection)?;
+    Ok((
+        TlsStream::new(tokio_rustls::TlsStream::Server(tls)),
+        session,
+    ))
+}
+
+fn session_from<S>(
+    key_log: &HandshakeSecretLog,
+    recorder: &mut Recorder<S>,
+    state: &CommonState,
+) -> Result<TlsSession, TlsError> {
+    let flight = recorder.take_recording();
+    let logged = key_log.take().ok_or(CaptureError::NoSecret)?;
+    let negotiated = state
+        .negotiated_cipher_suite()
+        .ok_or(CaptureError::UnsupportedSuite("none".into()))?
+        .suite();
+    let suite = FinishedSuite::from_rustls(negotiated)
+        .ok_or_else(|| CaptureError::UnsupportedSuite(format!("{negotiated:?}")))?;
+    let recovered = recover_client_finished(&flight, &logged.client_random, &logged.secret, suite)?;
+
+    let peer_ca_fingerprint = match state.peer_certificates() {
+        Some([_leaf, ca]) => fingerprint(ca),
+        _ => {
+            return Err(TlsError::Tls(rustls::Error::General(
+                "peer chain is not [leaf, ca]".into(),
+            )))
+        }
+    };
+    Ok(TlsSession {
+        tls_unique: recovered.verify_data,
+        peer_ca_fingerprint,
+        hello_retried: recovered.client_hellos > 1,
+    })
+}
+
+impl<S> TlsStream<S> {
+    fn new(inner: tokio_rustls::TlsStream<Recorder<S>>) -> TlsStream<S> {
+        TlsStream {
+            inner,
+            peeked: Vec::new(),
+        }
+    }
+
+    /// The underlying transport (e.g. for `peer_addr`).
+    pub fn get_ref(&self) -> &S {
+        self.inner.get_ref().0.get_ref()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
+    /// Waits up to `wait` for the peer's verdict on our certificate.
+    ///
+    /// Returns `Ok(())` if nothing arrived in time or application data arrived (it is kept
+    /// and returned by later reads); [`TlsError::CertificateRejected`] if the peer sent
+    /// `unknown_ca`; another error if the connection failed or closed. This is the
+    /// reference host's post-handshake 100 ms peek (wire facts §5.5).
+    pub async fn peek_alert(&mut self, wait: Duration) -> Result<(), TlsError> {
+        if !self.peeked.is_empty() {
+            return Ok(());
+        }
+        let mut chunk = vec![0u8; 4096];
+        // `read` is cancel-safe: if the timer fires first, no data has been consumed.
+        match tokio::time::timeout(wait, self.inner.read(&mut chunk)).await {
+            Err(_elapsed) => Ok(()),
+            Ok(Ok(0)) => Err(TlsError::Closed),
+            Ok(Ok(n)) => {
+                chunk.truncate(n);
+                self.peeked = chunk;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(TlsError::from_io(e)),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.peeked.is_empty() {
+            let n = this.peeked.len().min(buf.remaining());
+            buf.put_slice(&this.peeked[..n]);
+            this.peeked.drain(..n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for TlsStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
