@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use xrcp::session::RemoteProtocolError;
 use xrcp::RcError;
 
 /// Where a timeout happened.
@@ -37,6 +38,18 @@ pub enum RemoteHostError {
     /// The host closed the connection before its HELLO (e.g. its user rejected the code).
     #[error("host disconnected")]
     Disconnected,
+    /// The host's app info is unreadable or its version is outside ours.
+    #[error("host app info: {0}")]
+    BadAppInfo(String),
+    /// The session layer failed.
+    #[error("session: {0:?}")]
+    Session(#[from] RemoteProtocolError),
+    /// No paired host has this id.
+    #[error("no remote host {0}")]
+    UnknownHost(i64),
+    /// The pairing store failed.
+    #[error("pairing store: {0}")]
+    Store(String),
 }
 
 impl RemoteHostError {
@@ -46,6 +59,10 @@ impl RemoteHostError {
             RemoteHostError::Protocol(e) => e.kind(),
             RemoteHostError::Timeout(_) => "TIMEOUT",
             RemoteHostError::Disconnected => "DISCONNECTED",
+            RemoteHostError::BadAppInfo(_) => "BAD_APP_INFO",
+            RemoteHostError::Session(_) => "SESSION",
+            RemoteHostError::UnknownHost(_) => "UNKNOWN_HOST",
+            RemoteHostError::Store(_) => "STORE",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use xrcp::session::RemoteProtocolError;
 use xrcp::RcError;
 
 /// Where a timeout happened (each step is bounded by 15 s).
@@ -38,6 +39,12 @@ pub enum RemoteCtrlError {
     /// The code the user typed is not this session's.
     #[error("session code does not match")]
     BadVerificationCode,
+    /// The controller's app info is unreadable or its version range does not overlap ours.
+    #[error("controller app info: {0}")]
+    BadAppInfo(String),
+    /// The session layer failed.
+    #[error("session: {0:?}")]
+    Session(RemoteProtocolError),
 }
 
 impl RemoteCtrlError {
@@ -48,6 +55,8 @@ impl RemoteCtrlError {
             RemoteCtrlError::Protocol(e) => e.kind(),
             RemoteCtrlError::Timeout(_) => "TIMEOUT",
             RemoteCtrlError::BadVerificationCode => "BAD_VERIFICATION_CODE",
+            RemoteCtrlError::BadAppInfo(_) => "BAD_APP_INFO",
+            RemoteCtrlError::Session(_) => "SESSION",
         }
     }
 }

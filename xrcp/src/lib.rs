@@ -14,7 +14,10 @@
 pub mod codec;
 pub mod crypto;
 pub mod error;
+pub mod handshake;
 pub mod message;
+pub mod pairing;
+pub mod session;
 pub mod session_code;
 pub mod tls;
 

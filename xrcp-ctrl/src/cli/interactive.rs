@@ -1,0 +1,553 @@
+//! Interactive mode: the SimpleX controller commands with the SimpleX texts
+//! (`/start remote host new`, `/list remote hosts`, `/switch remote host 1`, …). Any other
+//! line goes to the current remote host as a command.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use xrcp::session::{RRResult, RemoteFile};
+
+use super::setup::{establish, Context, Progress, Target};
+use super::{qr, Listen};
+use crate::error::RemoteHostError;
+use crate::session::RemoteHostClient;
+
+/// Files larger than this get a progress bar.
+const PROGRESS_BAR_MIN: u64 = 4 << 20;
+
+const HELP: &str = "\
+Controller commands:
+  /start remote host new [addr=<ip> iface=<name>] [port=<n>]   link a new host (shows a link and QR code)
+  /start remote host <id> [multicast=on|off] [addr=…] [port=…]  connect a paired host again
+  /list remote hosts                                          paired hosts and their state
+  /switch remote host local|<id>                              where other input goes
+  /stop remote host new|<id>                                  end a session
+  /delete remote host <id>                                    forget a host
+  /store remote file <id> [encrypt=on|off] <path>             upload a file to a host
+  /get remote file <id> <json>                                download a host's file
+  /set device name <name>                                     the name hosts see
+  /help, /quit
+Any other input is sent to the current remote host (e.g. /notes, /note <text>, /files).";
+
+/// A human rendering of a host's response: the notes app's results as lines, anything else
+/// as compact JSON.
+pub(crate) fn render(r: &RRResult) -> String {
+    match r {
+        RRResult::Error(e) => match e.get("message").and_then(Value::as_str) {
+            Some(m) => format!("error: {m}"),
+            None => format!("error: {e}"),
+        },
+        RRResult::Result(v) => match v.get("type").and_then(Value::as_str) {
+            Some("notes") => lines(v.get("notes"), |n| {
+                format!("{}. {}", n["noteId"], n["text"].as_str().unwrap_or_default())
+            }, "no notes"),
+            Some("files") => lines(v.get("files"), |f| {
+                format!(
+                    "{}. {} ({} bytes)",
+                    f["fileId"],
+                    f["fileName"].as_str().unwrap_or_default(),
+                    f["fileSize"]
+                )
+            }, "no files"),
+            Some("noteCreated") => format!("note {} added", v["note"]["noteId"]),
+            Some("noteDeleted") => format!("note {} deleted", v["noteId"]),
+            Some("fileDeleted") => format!("file {} deleted", v["fileId"]),
+            Some("fileStored") => format!(
+                "file {} stored",
+                v["file"]["fileName"].as_str().unwrap_or_default()
+            ),
+            Some("help") => lines(v.get("commands"), |c| c.as_str().unwrap_or_default().to_owned(), ""),
+            _ => v.to_string(),
+        },
+    }
+}
+
+fn lines(items: Option<&Value>, f: impl Fn(&Value) -> String, empty: &str) -> String {
+    match items.and_then(Value::as_array) {
+        Some(a) if !a.is_empty() => a.iter().map(f).collect::<Vec<_>>().join("\n"),
+        _ => empty.to_owned(),
+    }
+}
+
+/// Which session a command names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Key {
+    New,
+    Id(i64),
+}
+
+/// What background tasks tell the console.
+enum UiEvent {
+    Progress(Key, Progress),
+    Connected {
+        key: Key,
+        id: i64,
+        client: RemoteHostClient,
+        events: mpsc::Receiver<crate::session::HostEvent>,
+        name: String,
+        compression: bool,
+    },
+    Failed(Key, RemoteHostError),
+    HostEvent(i64, RRResult),
+    Stopped(i64),
+    Line(String),
+}
+
+enum Session {
+    Starting(JoinHandle<()>),
+    Connected {
+        client: RemoteHostClient,
+        name: String,
+        forwarder: JoinHandle<()>,
+    },
+}
+
+struct Console {
+    ctx: Context,
+    sessions: HashMap<Key, Session>,
+    current: Option<i64>,
+    tx: mpsc::UnboundedSender<UiEvent>,
+}
+
+/// Splits `key=value` options (values may be double-quoted) from a command's tail.
+fn options(tail: &str) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    let mut rest = tail.trim();
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("expected key=value: {rest}"))?;
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let end = q.find('"').ok_or("unterminated quote")?;
+            (&q[..end], &q[end + 1..])
+        } else {
+            match after.find(' ') {
+                Some(i) => (&after[..i], &after[i..]),
+                None => (after, ""),
+            }
+        };
+        out.insert(key.trim().to_owned(), value.to_owned());
+        rest = next.trim_start();
+    }
+    Ok(out)
+}
+
+fn listen_from(opts: &HashMap<String, String>) -> Result<Listen, String> {
+    Ok(Listen {
+        addr: opts
+            .get("addr")
+            .map(|a| a.parse().map_err(|_| format!("bad address {a}")))
+            .transpose()?,
+        iface: opts.get("iface").cloned(),
+        port: opts
+            .get("port")
+            .map(|p| p.parse().map_err(|_| format!("bad port {p}")))
+            .transpose()?
+            .unwrap_or(0),
+        bind: None,
+    })
+}
+
+pub(super) async fn run(ctx: Context) -> ExitCode {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let stdin_tx = tx.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if stdin_tx.send(UiEvent::Line(line)).is_err() {
+                break;
+            }
+        }
+        let _ = stdin_tx.send(UiEvent::Line("/quit".into()));
+    });
+    let mut console = Console {
+        ctx,
+        sessions: HashMap::new(),
+        current: None,
+        tx,
+    };
+    println!("xrcp-ctrl: /help for commands");
+    while let Some(ev) = rx.recv().await {
+        if let UiEvent::Line(line) = &ev {
+            if matches!(line.trim(), "/quit" | "/q") {
+                break;
+            }
+        }
+        console.handle(ev).await;
+    }
+    for (_, s) in console.sessions.drain() {
+        match s {
+            Session::Starting(t) => t.abort(),
+            Session::Connected { forwarder, .. } => forwarder.abort(),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn key_name(key: Key) -> String {
+    match key {
+        Key::New => "new remote host".into(),
+        Key::Id(id) => format!("remote host {id}"),
+    }
+}
+
+impl Console {
+    async fn handle(&mut self, ev: UiEvent) {
+        match ev {
+            UiEvent::Line(line) => self.command(line.trim_end()).await,
+            UiEvent::Progress(key, p) => match p {
+                Progress::Started {
+                    link,
+                    address,
+                    port,
+                    others,
+                    ..
+                } => {
+                    println!("{} started on {address}:{port}", key_name(key));
+                    if !others.is_empty() {
+                        let o: Vec<String> = others.iter().map(|a| a.to_string()).collect();
+                        println!("other addresses: {}", o.join(" "));
+                    }
+                    println!("Remote session invitation:");
+                    println!("{link}");
+                    if key == Key::New {
+                        if let Ok(code) = qr::terminal(&link) {
+                            println!("{code}");
+                        }
+                    }
+                }
+                Progress::Connecting(_) => println!("{} connecting", key_name(key)),
+                Progress::SessionCode(code) => {
+                    println!("Compare session code with host:");
+                    println!("{code}");
+                }
+            },
+            UiEvent::Connected {
+                key,
+                id,
+                client,
+                mut events,
+                name,
+                compression,
+            } => {
+                if key == Key::New {
+                    println!("new remote host {id} added: {name}");
+                }
+                let how = if compression { "with" } else { "no" };
+                println!("remote host {id} connected ({how} compression)");
+                let tx = self.tx.clone();
+                let watch = client.clone();
+                let forwarder = tokio::spawn(async move {
+                    loop {
+                        tokio::select! {
+                            ev = events.recv() => match ev {
+                                Some(Ok(r)) => { let _ = tx.send(UiEvent::HostEvent(id, r)); }
+                                Some(Err(_)) | None => { watch.closed().await; break; }
+                            },
+                            _ = watch.closed() => break,
+                        }
+                    }
+                    let _ = tx.send(UiEvent::Stopped(id));
+                });
+                self.sessions.remove(&key);
+                self.sessions.insert(
+                    Key::Id(id),
+                    Session::Connected {
+                        client,
+                        name,
+                        forwarder,
+                    },
+                );
+                self.current = Some(id);
+            }
+            UiEvent::Failed(key, e) => {
+                self.sessions.remove(&key);
+                match e {
+                    RemoteHostError::Protocol(rc) => println!("{} error: {rc}", key_name(key)),
+                    other => println!("{} error: {other}", key_name(key)),
+                }
+            }
+            UiEvent::HostEvent(id, r) => println!("[remote: {id}] {}", render(&r)),
+            UiEvent::Stopped(id) => {
+                if self.sessions.remove(&Key::Id(id)).is_some() {
+                    println!("remote host {id} stopped");
+                    if self.current == Some(id) {
+                        self.current = None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        let result = if line == "/help" || line == "/h" || line == "/help remote" || line == "/hr" {
+            println!("{HELP}");
+            Ok(())
+        } else if let Some(name) = line.strip_prefix("/set device name ") {
+            self.ctx.app.lock().unwrap_or_else(|e| e.into_inner()).device_name = name.trim().to_owned();
+            println!("ok");
+            Ok(())
+        } else if line == "/list remote hosts" {
+            self.list()
+        } else if let Some(rest) = line.strip_prefix("/start remote host ") {
+            self.start(rest)
+        } else if let Some(rest) = line.strip_prefix("/stop remote host ") {
+            self.stop(rest.trim())
+        } else if let Some(rest) = line.strip_prefix("/delete remote host ") {
+            self.delete(rest.trim())
+        } else if let Some(rest) = line.strip_prefix("/switch remote host ") {
+            self.switch(rest.trim())
+        } else if let Some(rest) = line.strip_prefix("/store remote file ") {
+            self.store_file(rest).await
+        } else if let Some(rest) = line.strip_prefix("/get remote file ") {
+            self.get_file(rest).await
+        } else {
+            self.forward(line).await
+        };
+        if let Err(e) = result {
+            println!("{e}");
+        }
+    }
+
+    fn list(&self) -> Result<(), String> {
+        let hosts = self.ctx.store().list().map_err(|e| e.to_string())?;
+        if hosts.is_empty() && !self.sessions.contains_key(&Key::New) {
+            println!("No remote hosts");
+            return Ok(());
+        }
+        println!("Remote hosts: ");
+        for h in hosts {
+            let state = match self.sessions.get(&Key::Id(h.id)) {
+                Some(Session::Starting(_)) => " (starting)",
+                Some(Session::Connected { .. }) => " (connected)",
+                None => "",
+            };
+            let bind = match (&h.binding.address, &h.binding.interface, h.binding.port) {
+                (Some(a), i, p) => format!(
+                    " [{}{a}:{}]",
+                    i.as_deref().map(|i| format!("{i} ")).unwrap_or_default(),
+                    p.unwrap_or(0)
+                ),
+                _ => String::new(),
+            };
+            println!("{}. {}{state}{bind}", h.id, h.device_name);
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, rest: &str) -> Result<(), String> {
+        let (which, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+        let opts = options(tail)?;
+        let listen = listen_from(&opts)?;
+        let (key, target) = if which == "new" {
+            (Key::New, Target::New)
+        } else {
+            let id: i64 = which.parse().map_err(|_| format!("bad host id {which}"))?;
+            let multicast = match opts.get("multicast").map(String::as_str) {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(other) => return Err(format!("multicast must be on or off, not {other}")),
+            };
+            (Key::Id(id), Target::Known { id, multicast })
+        };
+        if self.sessions.contains_key(&key) {
+            return Err(format!("{} error: RHEBusy", key_name(key)));
+        }
+        let ctx = self.ctx.clone();
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let ptx = tx.clone();
+            let result = establish(&ctx, target, &listen, move |p| {
+                let _ = ptx.send(UiEvent::Progress(key, p));
+            })
+            .await;
+            let _ = match result {
+                Ok((id, remote)) => tx.send(UiEvent::Connected {
+                    key,
+                    id,
+                    name: remote.host_info.device_name.clone(),
+                    compression: remote.compression,
+                    client: remote.client,
+                    events: remote.events,
+                }),
+                Err(e) => tx.send(UiEvent::Failed(key, e)),
+            };
+        });
+        self.sessions.insert(key, Session::Starting(task));
+        Ok(())
+    }
+
+    fn stop(&mut self, which: &str) -> Result<(), String> {
+        let key = if which == "new" {
+            Key::New
+        } else {
+            Key::Id(which.parse().map_err(|_| format!("bad host id {which}"))?)
+        };
+        match self.sessions.remove(&key) {
+            Some(Session::Starting(task)) => task.abort(),
+            Some(Session::Connected { forwarder, .. }) => forwarder.abort(),
+            None => return Err(format!("{} error: RHEInactive", key_name(key))),
+        }
+        if let Key::Id(id) = key {
+            if self.current == Some(id) {
+                self.current = None;
+            }
+        }
+        println!("ok");
+        Ok(())
+    }
+
+    fn delete(&mut self, which: &str) -> Result<(), String> {
+        let id: i64 = which.parse().map_err(|_| format!("bad host id {which}"))?;
+        if self.sessions.contains_key(&Key::Id(id)) {
+            return Err(format!("remote host {id} error: RHEBusy"));
+        }
+        match self.ctx.store().delete(id) {
+            Ok(true) => {
+                println!("ok");
+                Ok(())
+            }
+            Ok(false) => Err(format!("no remote host {id}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn switch(&mut self, which: &str) -> Result<(), String> {
+        if which == "local" {
+            self.current = None;
+            println!("Using local profile");
+            return Ok(());
+        }
+        let id: i64 = which.parse().map_err(|_| format!("bad host id {which}"))?;
+        match self.sessions.get(&Key::Id(id)) {
+            Some(Session::Connected { name, .. }) => {
+                self.current = Some(id);
+                println!("Using remote host {id} ({name})");
+                Ok(())
+            }
+            _ => match self.ctx.store().get(id) {
+                Ok(Some(_)) => Err(format!("remote host {id} error: RHEInactive")),
+                _ => Err(format!("no remote host {id}")),
+            },
+        }
+    }
+
+    fn client(&self, id: i64) -> Result<RemoteHostClient, String> {
+        match self.sessions.get(&Key::Id(id)) {
+            Some(Session::Connected { client, .. }) => Ok(client.clone()),
+            _ => Err(format!("remote host {id} error: RHEInactive")),
+        }
+    }
+
+    async fn store_file(&self, rest: &str) -> Result<(), String> {
+        let (id, tail) = rest.trim().split_once(' ').ok_or("usage: /store remote file <id> <path>")?;
+        let id: i64 = id.parse().map_err(|_| format!("bad host id {id}"))?;
+        let path = tail
+            .trim()
+            .strip_prefix("encrypt=off ")
+            .or_else(|| tail.trim().strip_prefix("encrypt=on "))
+            .unwrap_or(tail.trim());
+        let client = self.client(id)?;
+        let size = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?.len();
+        let bar = progress_bar(size);
+        let stored = client
+            .store_file_path(Path::new(path), &mut |done, _| {
+                if let Some(b) = &bar {
+                    b.set_position(done);
+                }
+            })
+            .await
+            .map_err(|e| format!("remote host {id} error: {e:?}"))?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        println!("file {stored} stored on remote host {id}");
+        Ok(())
+    }
+
+    async fn get_file(&self, rest: &str) -> Result<(), String> {
+        let (id, json) = rest.trim().split_once(' ').ok_or("usage: /get remote file <id> <json>")?;
+        let id: i64 = id.parse().map_err(|_| format!("bad host id {id}"))?;
+        let file: RemoteFile = serde_json::from_str(json).map_err(|e| format!("bad file JSON: {e}"))?;
+        let client = self.client(id)?;
+        let dir = std::env::current_dir().map_err(|e| e.to_string())?;
+        println!("ok");
+        let mut bar: Option<indicatif::ProgressBar> = None;
+        let path = client
+            .get_file_to_dir(&file, &dir, &mut |done, total| {
+                if bar.is_none() {
+                    bar = progress_bar(total);
+                }
+                if let Some(b) = bar.as_ref() {
+                    b.set_position(done);
+                }
+            })
+            .await
+            .map_err(|e| format!("remote host {id} error: {e:?}"))?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        println!("file received: {}", path.display());
+        Ok(())
+    }
+
+    async fn forward(&self, line: &str) -> Result<(), String> {
+        let Some(id) = self.current else {
+            return Err(
+                "no remote host selected: /start remote host new, or /switch remote host <id>".into(),
+            );
+        };
+        let client = self.client(id)?;
+        let r = client
+            .send_command(line, 0)
+            .await
+            .map_err(|e| format!("remote host {id} error: {e:?}"))?;
+        println!("{}", render(&r));
+        Ok(())
+    }
+}
+
+fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
+    (total >= PROGRESS_BAR_MIN).then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn option_parsing_handles_quotes() {
+        let o = options(r#"addr=127.0.0.1 iface="my lo" port=52230"#).unwrap();
+        assert_eq!(o["addr"], "127.0.0.1");
+        assert_eq!(o["iface"], "my lo");
+        assert_eq!(o["port"], "52230");
+        assert!(options("addr").is_err());
+        assert!(options(r#"iface="x"#).is_err());
+        let l = listen_from(&o).unwrap();
+        assert_eq!(l.port, 52230);
+    }
+
+    #[test]
+    fn rendering_of_notes_results() {
+        let r = RRResult::Result(json!({"type":"notes","notes":[{"noteId":1,"text":"hi"}]}));
+        assert_eq!(render(&r), "1. hi");
+        let e = RRResult::Error(json!({"type":"commandError","message":"unknown command: /x"}));
+        assert_eq!(render(&e), "error: unknown command: /x");
+    }
+}

@@ -1,0 +1,129 @@
+//! The `xrcp-ctrl` command line: an interactive mode with the SimpleX controller commands,
+//! and a scripting mode with one JSON object per line (README "Scripting").
+
+mod interactive;
+mod qr;
+mod script;
+mod setup;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// XRCP controller: link a host (a phone, or a CLI on another machine) and drive it remotely.
+#[derive(Debug, Parser)]
+#[command(name = "xrcp-ctrl", version)]
+struct Cli {
+    /// Where pairings are kept (default: $XDG_DATA_HOME/xrcp-ctrl or ~/.local/share/xrcp-ctrl).
+    #[arg(long, global = true, env = "XRCP_CTRL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The name hosts see for this controller.
+    #[arg(long, global = true)]
+    device_name: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Link a new host: show the invitation, wait for the host, then send stdin lines to it.
+    Link(LinkArgs),
+    /// Connect to a paired host again (by id, see `list`).
+    Connect(ConnectArgs),
+    /// List paired hosts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a paired host.
+    Delete { id: i64 },
+}
+
+#[derive(Debug, Args)]
+struct Listen {
+    /// The local address to put in the invitation (must be one of this machine's).
+    #[arg(long)]
+    addr: Option<Ipv4Addr>,
+    /// Prefer the address of this interface.
+    #[arg(long)]
+    iface: Option<String>,
+    /// TCP port to listen on (0 = any free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// The address to bind (default: all addresses, like the SimpleX apps).
+    #[arg(long)]
+    bind: Option<Ipv4Addr>,
+}
+
+#[derive(Debug, Args)]
+struct LinkArgs {
+    #[command(flatten)]
+    listen: Listen,
+    /// Print one JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Do not print the QR code in the terminal.
+    #[arg(long)]
+    no_qr: bool,
+    /// Also write the QR code as a PNG image.
+    #[arg(long, value_name = "FILE")]
+    qr_png: Option<PathBuf>,
+    /// Also write the QR code as an SVG image.
+    #[arg(long, value_name = "FILE")]
+    qr_svg: Option<PathBuf>,
+    /// Print the host's events (JSON mode: `{"event":"host_event",...}` lines).
+    #[arg(long)]
+    events: bool,
+}
+
+#[derive(Debug, Args)]
+struct ConnectArgs {
+    id: i64,
+    #[command(flatten)]
+    listen: Listen,
+    /// Announce the session to the host by LAN multicast (no link needed).
+    #[arg(long)]
+    multicast: bool,
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    no_qr: bool,
+    #[arg(long)]
+    events: bool,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    setup::init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let ctx = match setup::Context::open(cli.data_dir.clone(), cli.device_name.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        None => interactive::run(ctx).await,
+        Some(Command::Link(args)) => script::link(ctx, args).await,
+        Some(Command::Connect(args)) => script::connect(ctx, args).await,
+        Some(Command::List { json }) => script::list(&ctx, json),
+        Some(Command::Delete { id }) => script::delete(&ctx, id),
+    }
+}

@@ -1,0 +1,116 @@
+//! From a finished handshake to a running remote host: check the host's app info, decide
+//! on compression, and start the HTTP/2 client over the same TLS stream (spec/xrcp.md §10).
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use xrcp::pairing::HostPairing;
+use xrcp::session::{
+    use_compression, AppVersionRange, CtrlAppInfo, HostAppInfo, RemoteSession, RemoteSignatures,
+    SessionSecrets, LOCAL_ENCODING,
+};
+use xrcp::tls::TlsStream;
+
+use crate::connect::Connected;
+use crate::error::RemoteHostError;
+use crate::session::{CtrlSessionConfig, HostEvent, RemoteHostClient};
+
+/// What this controller says about itself in invitations.
+#[derive(Clone, Debug)]
+pub struct ControllerApp {
+    pub device_name: String,
+    pub version_range: AppVersionRange,
+    pub compression: bool,
+}
+
+impl Default for ControllerApp {
+    fn default() -> Self {
+        ControllerApp {
+            device_name: "xrcp-ctrl".into(),
+            version_range: AppVersionRange::supported(),
+            compression: true,
+        }
+    }
+}
+
+impl ControllerApp {
+    /// The invitation's `app` JSON. Characters a reference host could not verify in it
+    /// (`+`, `%`; spec/xrcp.md §4.3) are replaced in the device name.
+    pub fn info(&self) -> CtrlAppInfo {
+        CtrlAppInfo {
+            app_version_range: self.version_range.clone(),
+            device_name: safe_device_name(&self.device_name),
+            compression: self.compression,
+        }
+    }
+}
+
+/// A device name that survives the reference host's double percent-decoding of `app`.
+pub fn safe_device_name(name: &str) -> String {
+    name.replace(['+', '%'], "_")
+}
+
+/// A connected host.
+pub struct RemoteHost {
+    pub client: RemoteHostClient,
+    /// Events from the host's long-poll.
+    pub events: mpsc::Receiver<HostEvent>,
+    pub host_info: HostAppInfo,
+    pub compression: bool,
+    pub session_code: String,
+    /// The updated pairing; persist it.
+    pub pairing: HostPairing,
+}
+
+impl std::fmt::Debug for RemoteHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteHost")
+            .field("host", &self.host_info.device_name)
+            .field("compression", &self.compression)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the host's app info against ours and starts the session client.
+pub async fn open_session(
+    connected: Connected,
+    app: &ControllerApp,
+) -> Result<RemoteHost, RemoteHostError> {
+    let Connected {
+        stream,
+        keys,
+        pairing,
+        session_code,
+        ..
+    } = connected;
+    let host_info = HostAppInfo::from_json(&keys.host_app)
+        .map_err(|e| RemoteHostError::BadAppInfo(e.to_string()))?;
+    host_info
+        .check(&app.version_range, LOCAL_ENCODING)
+        .map_err(|e| RemoteHostError::BadAppInfo(e.to_string()))?;
+    let compression = use_compression(app.compression, host_info.compression);
+    let secrets = SessionSecrets {
+        tls_unique: keys.keys.tls_unique,
+        snd_chain: keys.keys.send,
+        rcv_chain: keys.keys.recv,
+        signatures: RemoteSignatures::Sign {
+            session_key: keys.session_key,
+            identity_key: keys.identity_key,
+        },
+    };
+    let session = RemoteSession::new(secrets, compression)?;
+    let (client, events) = RemoteHostClient::connect::<TlsStream<TcpStream>>(
+        stream,
+        session,
+        host_info.encoding,
+        CtrlSessionConfig::default(),
+    )
+    .await?;
+    Ok(RemoteHost {
+        client,
+        events,
+        host_info,
+        compression,
+        session_code,
+        pairing,
+    })
+}

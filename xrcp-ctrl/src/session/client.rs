@@ -1,0 +1,421 @@
+//! The controller's HTTP/2 client over the XRCP TLS stream (research notes §1, §2, §3;
+//! reference `Remote/Protocol.hs` `sendRemoteCommand`, `remoteSend`, `remoteRecv`,
+//! `remoteStoreFile`, `remoteGetFile`, and `Remote.hs` `pollEvents`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::SendRequest;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use xrcp::session::{
+    check_file_size, owsf_to_tagged, FileDigest, FileDigester, PlatformEncoding, RRResult,
+    RemoteCommand, RemoteCrypto, RemoteFile, RemoteKeys, RemoteProtocolError, RemoteResponse,
+    RemoteSession, SbKeyNonce, FILE_CHUNK_SIZE, LOCAL_ENCODING, RECV_WAIT_MICROS,
+};
+
+use super::transfer::{finish, http2_error, send_all, send_file, BodyReader};
+
+/// An event from the host's long-poll, or the error a poll ended with.
+pub type HostEvent = Result<RRResult, RemoteProtocolError>;
+
+/// Settings of the controller's session client.
+#[derive(Clone, Debug)]
+pub struct CtrlSessionConfig {
+    /// How long each event poll asks the host to wait (reference: 10 s).
+    pub recv_wait: Duration,
+    /// Events buffered before polling pauses until the application reads them.
+    pub event_buffer: usize,
+    /// Per-stream receive window (how much of one download may be in flight).
+    pub initial_window_size: u32,
+    /// Connection receive window (caps data buffered across all streams).
+    pub connection_window_size: u32,
+}
+
+impl Default for CtrlSessionConfig {
+    fn default() -> Self {
+        CtrlSessionConfig {
+            recv_wait: Duration::from_micros(RECV_WAIT_MICROS as u64),
+            event_buffer: 256,
+            initial_window_size: 1 << 20,
+            connection_window_size: 4 << 20,
+        }
+    }
+}
+
+/// Authority of every request: the reference's client is attached with host `0.0.0.0`
+/// (notes §1); the host does not look at it.
+const REQUEST_URI: &str = "https://0.0.0.0/";
+
+/// What every request needs; shared with the poll task.
+struct Core {
+    send_request: SendRequest<Bytes>,
+    crypto: RemoteCrypto,
+    /// Only held for key derivation; never across an await.
+    keys: Mutex<RemoteKeys>,
+    host_encoding: PlatformEncoding,
+    closed: watch::Receiver<bool>,
+}
+
+/// Aborts the session's background tasks when the last client handle goes away.
+struct Tasks {
+    connection: JoinHandle<()>,
+    poller: JoinHandle<()>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.poller.abort();
+        self.connection.abort();
+    }
+}
+
+/// A connected host (`RemoteHostClient`): send commands, store and fetch files. Clones share
+/// the session; the session ends when the last clone is dropped or the connection fails.
+#[derive(Clone)]
+pub struct RemoteHostClient {
+    core: Arc<Core>,
+    _tasks: Arc<Tasks>,
+}
+
+/// A decoded response with the rest of its body (a possible attachment).
+struct Reply {
+    response: RemoteResponse,
+    file_key: SbKeyNonce,
+    body: BodyReader,
+}
+
+/// A file to upload with a request.
+struct Upload<'a, R> {
+    reader: R,
+    size: u32,
+    progress: &'a mut (dyn FnMut(u64, u64) + Send),
+}
+
+impl RemoteHostClient {
+    /// Starts HTTP/2 on the TLS stream right away — connection preface, then at once the
+    /// event long-poll, as the reference does after the host HELLO (notes §1) — and returns
+    /// the client with the stream of host events.
+    ///
+    /// `host_encoding` is the host app info's `encoding`: responses of a Swift host are
+    /// converted to the tagged JSON form before parsing. (No prefix buffer is needed here:
+    /// the host sends nothing after its HELLO until it has our HELLO.)
+    pub async fn connect<S>(
+        io: S,
+        session: RemoteSession,
+        host_encoding: PlatformEncoding,
+        config: CtrlSessionConfig,
+    ) -> Result<(RemoteHostClient, mpsc::Receiver<HostEvent>), RemoteProtocolError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send_request, connection) = h2::client::Builder::new()
+            .initial_window_size(config.initial_window_size)
+            .initial_connection_window_size(config.connection_window_size)
+            .handshake::<_, Bytes>(io)
+            .await
+            .map_err(http2_error)?;
+        let (closed_tx, closed) = watch::channel(false);
+        let connection = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!("session connection ended: {e}");
+            }
+            let _ = closed_tx.send(true);
+        });
+        let core = Arc::new(Core {
+            send_request,
+            crypto: session.crypto,
+            keys: Mutex::new(session.keys),
+            host_encoding,
+            closed,
+        });
+        let (events_tx, events) = mpsc::channel(config.event_buffer.max(1));
+        let poller = tokio::spawn(poll_events(Arc::clone(&core), config.recv_wait, events_tx));
+        let client = RemoteHostClient {
+            core,
+            _tasks: Arc::new(Tasks { connection, poller }),
+        };
+        Ok((client, events))
+    }
+
+    /// Whether the HTTP/2 connection has ended.
+    pub fn is_closed(&self) -> bool {
+        *self.core.closed.borrow()
+    }
+
+    /// Waits until the HTTP/2 connection ends (the reference then stops the session with
+    /// `RHSRDisconnected`).
+    pub async fn closed(&self) {
+        let mut rx = self.core.closed.clone();
+        // An error means the sender is gone, which also means the connection ended.
+        let _ = rx.wait_for(|c| *c).await;
+    }
+
+    /// `remoteSend`: runs a chat command on the host; gives the chat response or chat error.
+    pub async fn send_command(
+        &self,
+        command: &str,
+        retry_number: i64,
+    ) -> Result<RRResult, RemoteProtocolError> {
+        let cmd = RemoteCommand::Send {
+            command: command.to_owned(),
+            retry_number,
+        };
+        match self
+            .core
+            .request(&cmd, None::<Upload<'_, &[u8]>>)
+            .await?
+            .response
+        {
+            RemoteResponse::ChatResponse { chat_response } => Ok(chat_response),
+            other => Err(other.into_unexpected()),
+        }
+    }
+
+    /// `remoteRecv`: one event poll; `None` when the host had no event within `wait`.
+    pub async fn recv(&self, wait: Duration) -> Result<Option<RRResult>, RemoteProtocolError> {
+        self.core.recv(wait).await
+    }
+
+    /// `remoteStoreFile`: uploads exactly `file_size` bytes from `reader` (whose SHA-512 is
+    /// `file_digest`) under `file_name`; returns the path the host stored it at.
+    /// `progress(sent, total)` is called after every chunk.
+    pub async fn store_file<R>(
+        &self,
+        reader: R,
+        file_size: u32,
+        file_digest: FileDigest,
+        file_name: &str,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<String, RemoteProtocolError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        let cmd = RemoteCommand::StoreFile {
+            file_name: file_name.to_owned(),
+            file_size,
+            file_digest,
+        };
+        let upload = Upload {
+            reader,
+            size: file_size,
+            progress,
+        };
+        match self.core.request(&cmd, Some(upload)).await?.response {
+            RemoteResponse::FileStored { file_path } => Ok(file_path),
+            other => Err(other.into_unexpected()),
+        }
+    }
+
+    /// Uploads a local file under its base name: reads it once for size and digest (the
+    /// reference's `getFileInfo`), then again to send it.
+    pub async fn store_file_path(
+        &self,
+        path: &Path,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<String, RemoteProtocolError> {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| RemoteProtocolError::Exception(format!("no file name in {path:?}")))?;
+        let (size, digest) = file_info(path).await?;
+        let file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        self.store_file(file, size, digest, name, progress).await
+    }
+
+    /// `remoteGetFile`: downloads a chat item's file into `out`; returns its size. `out`
+    /// receives data before the tag and digest are checked: on error its content must be
+    /// discarded ([`RemoteHostClient::get_file_to_dir`] does that).
+    pub async fn get_file<W>(
+        &self,
+        file: &RemoteFile,
+        out: &mut W,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<u32, RemoteProtocolError>
+    where
+        W: AsyncWrite + Unpin + Send,
+    {
+        let cmd = RemoteCommand::GetFile { file: file.clone() };
+        let mut reply = self.core.request(&cmd, None::<Upload<'_, &[u8]>>).await?;
+        match reply.response {
+            RemoteResponse::File {
+                file_size,
+                file_digest,
+            } => {
+                reply
+                    .body
+                    .receive_file(&reply.file_key, file_size, file_digest, out, progress)
+                    .await?;
+                Ok(file_size)
+            }
+            other => Err(other.into_unexpected()),
+        }
+    }
+
+    /// Downloads a chat item's file to `dir/<base name of its host path>`, writing to a
+    /// temporary name first and renaming only after the checks passed.
+    pub async fn get_file_to_dir(
+        &self,
+        file: &RemoteFile,
+        dir: &Path,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<PathBuf, RemoteProtocolError> {
+        let name = Path::new(&file.file_source.file_path)
+            .file_name()
+            .ok_or_else(|| RemoteProtocolError::Exception("remote file has no name".into()))?;
+        let dest = dir.join(name);
+        let mut part_name = name.to_os_string();
+        part_name.push(".part");
+        let part = dir.join(part_name);
+        let mut out = tokio::fs::File::create(&part).await.map_err(io_error)?;
+        let got = self.get_file(file, &mut out, progress).await;
+        let synced = match &got {
+            Ok(_) => out.sync_all().await.map_err(io_error),
+            Err(_) => Ok(()),
+        };
+        drop(out);
+        match got.and(synced) {
+            Ok(_) => {
+                tokio::fs::rename(&part, &dest).await.map_err(io_error)?;
+                Ok(dest)
+            }
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Core {
+    fn keys(&self) -> std::sync::MutexGuard<'_, RemoteKeys> {
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    async fn recv(&self, wait: Duration) -> Result<Option<RRResult>, RemoteProtocolError> {
+        let wait = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
+        let cmd = RemoteCommand::Recv { wait };
+        match self
+            .request(&cmd, None::<Upload<'_, &[u8]>>)
+            .await?
+            .response
+        {
+            RemoteResponse::ChatEvent { chat_event } => Ok(chat_event),
+            other => Err(other.into_unexpected()),
+        }
+    }
+
+    /// `sendRemoteCommand`: one stream: POST the body (and attachment), read and decrypt the
+    /// response head. Sending and waiting for the response run together, so a host that
+    /// answers early (e.g. rejecting an upload) is heard even while we are still sending.
+    async fn request<R>(
+        &self,
+        cmd: &RemoteCommand,
+        upload: Option<Upload<'_, R>>,
+    ) -> Result<Reply, RemoteProtocolError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        let snd = self.keys().snd_keys()?;
+        let body =
+            self.crypto
+                .encrypt_encode_body(snd.corr_id, &snd.keys.body, &cmd.to_json_bytes())?;
+        let mut sender = self
+            .send_request
+            .clone()
+            .ready()
+            .await
+            .map_err(http2_error)?;
+        let request = http::Request::post(REQUEST_URI)
+            .body(())
+            .map_err(http2_error)?;
+        let (response, mut stream) = sender.send_request(request, false).map_err(http2_error)?;
+        let file_key = snd.keys.file;
+        let send = async {
+            send_all(&mut stream, Bytes::from(body)).await?;
+            if let Some(mut up) = upload {
+                if let Err(e) =
+                    send_file(&mut stream, &file_key, up.size, &mut up.reader, up.progress).await
+                {
+                    stream.send_reset(h2::Reason::CANCEL);
+                    return Err(e);
+                }
+            }
+            finish(&mut stream)
+        };
+        let (sent, response) = tokio::join!(send, response);
+        let response = match (sent, response) {
+            (_, Ok(r)) => r,
+            (Err(e), Err(_)) => return Err(e),
+            (Ok(()), Err(e)) => return Err(http2_error(e)),
+        };
+        let mut body = BodyReader::new(response.into_body());
+        let head = body.read_head(&self.crypto).await?;
+        self.crypto.verify_signatures(&head)?;
+        let keys = self.keys().rcv_keys(head.corr_id())?;
+        let json = self.crypto.decrypt_body(&head, &keys.body)?;
+        let response = if self.host_encoding == PlatformEncoding::Swift
+            && LOCAL_ENCODING == PlatformEncoding::Kotlin
+        {
+            let value: serde_json::Value = serde_json::from_slice(&json)
+                .map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))?;
+            RemoteResponse::from_json_value(owsf_to_tagged(value))?
+        } else {
+            RemoteResponse::from_json_bytes(&json)?
+        };
+        Ok(Reply {
+            response,
+            file_key: keys.file,
+            body,
+        })
+    }
+}
+
+/// `pollEvents`: one `recv` after another for the life of the session. Errors are passed on
+/// and polling continues (as in the reference) unless the connection is gone or nobody
+/// listens any more.
+async fn poll_events(core: Arc<Core>, wait: Duration, events: mpsc::Sender<HostEvent>) {
+    loop {
+        let event = match core.recv(wait).await {
+            Ok(None) => continue,
+            Ok(Some(ev)) => Ok(ev),
+            Err(e) => Err(e),
+        };
+        let failed = event.is_err();
+        if events.send(event).await.is_err() || *core.closed.borrow() {
+            break;
+        }
+        if failed {
+            // Do not spin if the host keeps rejecting polls.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if *core.closed.borrow() {
+                break;
+            }
+        }
+    }
+}
+
+fn io_error(e: std::io::Error) -> RemoteProtocolError {
+    RemoteProtocolError::Exception(e.to_string())
+}
+
+/// Size and SHA-512 of a local file, refusing files too large for an attachment.
+async fn file_info(path: &Path) -> Result<(u32, FileDigest), RemoteProtocolError> {
+    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+    let mut digester = FileDigester::new();
+    let mut buf = vec![0u8; 4 * FILE_CHUNK_SIZE];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buf).await.map_err(io_error)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        check_file_size(size)?;
+        digester.update(&buf[..n]);
+    }
+    Ok((check_file_size(size)?, digester.finish()))
+}

@@ -1,0 +1,154 @@
+//! Moving session bodies and attachments through h2 streams with flow control (research
+//! notes §1, §2.2, §3). Same helpers as the host crate's (the two roles share no async crate).
+
+use std::future::poll_fn;
+
+use bytes::Bytes;
+use h2::{RecvStream, SendStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use xrcp::session::{
+    BodyHead, FileDecryptor, FileDigest, FileEncryptor, RemoteCrypto, RemoteProtocolError,
+    SbKeyNonce, FILE_CHUNK_SIZE,
+};
+
+/// How much we ask h2 for at a time when sending.
+const SEND_CHUNK: usize = 64 << 10;
+
+pub(crate) fn http2_error(e: impl std::fmt::Display) -> RemoteProtocolError {
+    RemoteProtocolError::Http2(e.to_string())
+}
+
+fn io_error(e: std::io::Error) -> RemoteProtocolError {
+    RemoteProtocolError::Exception(e.to_string())
+}
+
+/// Sends `data` on `stream`, waiting for flow-control capacity.
+pub(crate) async fn send_all(
+    stream: &mut SendStream<Bytes>,
+    mut data: Bytes,
+) -> Result<(), RemoteProtocolError> {
+    while !data.is_empty() {
+        stream.reserve_capacity(data.len().min(SEND_CHUNK));
+        match poll_fn(|cx| stream.poll_capacity(cx)).await {
+            Some(Ok(0)) => continue,
+            Some(Ok(n)) => {
+                let chunk = data.split_to(n.min(data.len()));
+                stream.send_data(chunk, false).map_err(http2_error)?;
+            }
+            Some(Err(e)) => return Err(http2_error(e)),
+            None => return Err(RemoteProtocolError::Http2("stream closed by peer".into())),
+        }
+    }
+    Ok(())
+}
+
+/// Ends the stream (no more data).
+pub(crate) fn finish(stream: &mut SendStream<Bytes>) -> Result<(), RemoteProtocolError> {
+    stream.send_data(Bytes::new(), true).map_err(http2_error)
+}
+
+/// An incoming body with one chunk of push-back, releasing flow-control capacity as chunks
+/// are taken (so at most one window of data is buffered per stream).
+pub(crate) struct BodyReader {
+    stream: RecvStream,
+    pending: Bytes,
+}
+
+impl BodyReader {
+    pub(crate) fn new(stream: RecvStream) -> Self {
+        BodyReader {
+            stream,
+            pending: Bytes::new(),
+        }
+    }
+
+    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Bytes>, RemoteProtocolError> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        match self.stream.data().await {
+            None => Ok(None),
+            Some(Ok(b)) => {
+                // Releasing can only fail if the stream is already gone; the next read says so.
+                let _ = self.stream.flow_control().release_capacity(b.len());
+                Ok(Some(b))
+            }
+            Some(Err(e)) => Err(http2_error(e)),
+        }
+    }
+
+    fn unread(&mut self, b: Bytes) {
+        self.pending = b;
+    }
+
+    /// Reads one body head (corrId, ctLen, ct, and the signatures if `crypto` expects them).
+    pub(crate) async fn read_head(
+        &mut self,
+        crypto: &RemoteCrypto,
+    ) -> Result<BodyHead, RemoteProtocolError> {
+        let mut r = crypto.head_reader();
+        while !r.is_complete() {
+            let Some(mut chunk) = self.next_chunk().await? else {
+                break;
+            };
+            let used = r.push(&chunk)?;
+            if used < chunk.len() {
+                self.unread(chunk.split_off(used));
+            }
+        }
+        r.finish()
+    }
+
+    /// Receives an attachment into `out`, checking marker, size, tag and digest. `out` holds
+    /// unauthenticated data until this returns `Ok`.
+    pub(crate) async fn receive_file<W: AsyncWrite + Unpin>(
+        &mut self,
+        key: &SbKeyNonce,
+        file_size: u32,
+        file_digest: FileDigest,
+        out: &mut W,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
+    ) -> Result<(), RemoteProtocolError> {
+        let mut dec = FileDecryptor::new(key, file_size, file_digest);
+        let mut plain = Vec::with_capacity(FILE_CHUNK_SIZE);
+        while !dec.is_complete() {
+            let Some(chunk) = self.next_chunk().await? else {
+                break;
+            };
+            plain.clear();
+            dec.push(&chunk, &mut plain)?;
+            out.write_all(&plain).await.map_err(io_error)?;
+            progress(dec.received(), u64::from(file_size));
+        }
+        out.flush().await.map_err(io_error)?;
+        dec.finish()
+    }
+}
+
+/// Sends an attachment of exactly `file_size` bytes read from `reader`. A reader that ends
+/// early is [`RemoteProtocolError::FileSize`]; the stream is then left unfinished for the
+/// caller to close, and the receiver sees a short attachment (also `RPEFileSize`).
+pub(crate) async fn send_file<R: AsyncRead + Unpin>(
+    stream: &mut SendStream<Bytes>,
+    key: &SbKeyNonce,
+    file_size: u32,
+    reader: &mut R,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<(), RemoteProtocolError> {
+    let mut enc = FileEncryptor::new(key, file_size)?;
+    send_all(stream, Bytes::copy_from_slice(&enc.header())).await?;
+    let total = u64::from(file_size);
+    let mut buf = vec![0u8; 4 * FILE_CHUNK_SIZE];
+    while enc.done() < total {
+        let want = usize::try_from(total - enc.done()).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = reader.read(&mut buf[..want]).await.map_err(io_error)?;
+        if n == 0 {
+            return Err(RemoteProtocolError::FileSize);
+        }
+        enc.encrypt(&mut buf[..n])?;
+        send_all(stream, Bytes::copy_from_slice(&buf[..n])).await?;
+        progress(enc.done(), total);
+    }
+    let tag = enc.finish()?;
+    send_all(stream, Bytes::copy_from_slice(&tag)).await
+}

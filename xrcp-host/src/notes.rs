@@ -1,0 +1,446 @@
+//! The built-in host application: the phone's *private notes* (the SimpleX 5.5 feature this
+//! protocol shipped with). Notes and files live on the host, in SQLite under the host's data
+//! directory; the controller lists, adds, deletes and downloads them remotely, and every
+//! change is also emitted as an event for the controller's long-poll.
+//!
+//! Commands (the text the controller sends; results are JSON objects tagged by `type`):
+//!
+//! | command | result |
+//! | --- | --- |
+//! | `/notes` | `{"type":"notes","notes":[{"noteId","text","createdAt"}…]}` |
+//! | `/note <text>` | `{"type":"noteCreated","note":{…}}` |
+//! | `/delete note <id>` | `{"type":"noteDeleted","noteId":n}` |
+//! | `/files` | `{"type":"files","files":[{"fileId","fileName","fileSize","fileDigest","createdAt"}…]}` |
+//! | `/delete file <id>` | `{"type":"fileDeleted","fileId":n}` |
+//! | `/help` | `{"type":"help","commands":[…]}` |
+//!
+//! Errors are `{"error": {"type":"commandError","message":…}}` (unknown or malformed command)
+//! or `{"type":"noteNotFound"|"fileNotFound",…}`: chat-level errors, never protocol failures.
+//! Files stored by the controller appear in `/files`; `getFile` takes
+//! `{"userId":1,"fileId":n,"sent":false,"fileSource":{"filePath":"<fileName>"}}`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use tokio::fs::File;
+use tokio::sync::mpsc;
+use xrcp::session::{FileDigest, RRResult, RemoteFile};
+
+use crate::session::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
+
+/// Longest note accepted, in bytes.
+pub const MAX_NOTE_LEN: usize = 64 * 1024;
+/// Events buffered for a controller that is not polling; older ones are dropped first.
+const EVENT_BUFFER: usize = 256;
+/// The single local user id the notes app reports (the chat API's `userId`).
+pub const USER_ID: i64 = 1;
+
+const HELP: &[&str] = &[
+    "/notes",
+    "/note <text>",
+    "/delete note <id>",
+    "/files",
+    "/delete file <id>",
+    "/help",
+];
+
+/// Why the notes database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NotesError {
+    #[error("notes database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("notes folder: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The notes database (synchronous; the app runs it on blocking threads).
+pub struct NotesDb {
+    conn: Connection,
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+impl NotesDb {
+    pub fn open(path: &Path) -> Result<NotesDb, NotesError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN;
+                 CREATE TABLE IF NOT EXISTS notes (
+                   note_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                   text TEXT NOT NULL,
+                   created_at INTEGER NOT NULL);
+                 CREATE TABLE IF NOT EXISTS files (
+                   file_id INTEGER PRIMARY KEY AUTOINCREMENT,
+                   file_name TEXT NOT NULL UNIQUE,
+                   file_size INTEGER NOT NULL,
+                   file_digest TEXT NOT NULL,
+                   created_at INTEGER NOT NULL);
+                 PRAGMA user_version = 1;
+                 COMMIT;",
+            )?;
+        }
+        debug_assert!(SCHEMA_VERSION == 1);
+        Ok(NotesDb { conn })
+    }
+
+    pub fn add_note(&self, text: &str, now: i64) -> Result<Value, NotesError> {
+        self.conn.execute(
+            "INSERT INTO notes (text, created_at) VALUES (?1, ?2)",
+            params![text, now],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        Ok(json!({"noteId": id, "text": text, "createdAt": now}))
+    }
+
+    pub fn notes(&self) -> Result<Vec<Value>, NotesError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT note_id, text, created_at FROM notes ORDER BY note_id")?;
+        let rows = st.query_map([], |r| {
+            Ok(json!({"noteId": r.get::<_, i64>(0)?, "text": r.get::<_, String>(1)?,
+                      "createdAt": r.get::<_, i64>(2)?}))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a note was deleted.
+    pub fn delete_note(&self, id: i64) -> Result<bool, NotesError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM notes WHERE note_id = ?1", params![id])?
+            > 0)
+    }
+
+    pub fn add_file(&self, name: &str, size: u32, digest: &FileDigest, now: i64) -> Result<Value, NotesError> {
+        let digest = digest.to_text();
+        self.conn.execute(
+            "INSERT INTO files (file_name, file_size, file_digest, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, size, digest, now],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        Ok(json!({"fileId": id, "fileName": name, "fileSize": size, "fileDigest": digest, "createdAt": now}))
+    }
+
+    pub fn files(&self) -> Result<Vec<Value>, NotesError> {
+        let mut st = self.conn.prepare(
+            "SELECT file_id, file_name, file_size, file_digest, created_at FROM files ORDER BY file_id",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(json!({"fileId": r.get::<_, i64>(0)?, "fileName": r.get::<_, String>(1)?,
+                      "fileSize": r.get::<_, i64>(2)?, "fileDigest": r.get::<_, String>(3)?,
+                      "createdAt": r.get::<_, i64>(4)?}))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The stored name of a file, if it exists.
+    pub fn file_name(&self, id: i64) -> Result<Option<String>, NotesError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT file_name FROM files WHERE file_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    pub fn delete_file(&self, id: i64) -> Result<Option<String>, NotesError> {
+        let name = self.file_name(id)?;
+        if name.is_some() {
+            self.conn
+                .execute("DELETE FROM files WHERE file_id = ?1", params![id])?;
+        }
+        Ok(name)
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What one command asks for.
+#[derive(Debug, PartialEq)]
+enum Command {
+    Notes,
+    Note(String),
+    DeleteNote(i64),
+    Files,
+    DeleteFile(i64),
+    Help,
+}
+
+fn parse_command(text: &str) -> Result<Command, String> {
+    let text = text.trim_end();
+    let id = |s: &str| s.trim().parse::<i64>().map_err(|_| format!("bad id: {s}"));
+    match text {
+        "/notes" => Ok(Command::Notes),
+        "/files" => Ok(Command::Files),
+        "/help" | "/h" => Ok(Command::Help),
+        _ => {
+            if let Some(t) = text.strip_prefix("/note ") {
+                let t = t.trim();
+                if t.is_empty() {
+                    Err("empty note".into())
+                } else if t.len() > MAX_NOTE_LEN {
+                    Err(format!("note longer than {MAX_NOTE_LEN} bytes"))
+                } else {
+                    Ok(Command::Note(t.to_owned()))
+                }
+            } else if let Some(n) = text.strip_prefix("/delete note ") {
+                Ok(Command::DeleteNote(id(n)?))
+            } else if let Some(n) = text.strip_prefix("/delete file ") {
+                Ok(Command::DeleteFile(id(n)?))
+            } else {
+                Err(format!("unknown command: {text}"))
+            }
+        }
+    }
+}
+
+fn command_error(message: impl Into<String>) -> RRResult {
+    RRResult::Error(json!({"type": "commandError", "message": message.into()}))
+}
+
+/// The notes application, shared by the sessions of one host process.
+#[derive(Clone)]
+pub struct NotesApp {
+    db: Arc<Mutex<NotesDb>>,
+    files: FolderStore,
+    /// The current session's event queue (one controller at a time).
+    events: Arc<Mutex<Option<mpsc::Sender<RRResult>>>>,
+}
+
+impl NotesApp {
+    /// Opens (or creates) `notes.db` and the `files/` folder under `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<NotesApp, NotesError> {
+        let files_dir: PathBuf = data_dir.join("files");
+        std::fs::create_dir_all(&files_dir)?;
+        let db = NotesDb::open(&data_dir.join("notes.db"))?;
+        Ok(NotesApp {
+            db: Arc::new(Mutex::new(db)),
+            files: FolderStore::new(files_dir),
+            events: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// A fresh event queue for a new session; events of a previous one are dropped.
+    pub fn subscribe(&self) -> mpsc::Receiver<RRResult> {
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        *self.events.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        rx
+    }
+
+    fn emit(&self, event: Value) {
+        if let Some(tx) = self
+            .events
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
+            if tx.try_send(RRResult::Result(event)).is_err() {
+                tracing::warn!("event queue full or closed; event dropped");
+            }
+        }
+    }
+
+    /// Runs `f` with the database on a blocking thread.
+    async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&NotesDb) -> Result<T, NotesError> + Send + 'static,
+    ) -> Result<T, NotesError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || f(&db.lock().unwrap_or_else(PoisonError::into_inner)))
+            .await
+            .unwrap_or_else(|e| Err(NotesError::Io(std::io::Error::other(e.to_string()))))
+    }
+
+    /// Runs one command; the same entry point serves the local console.
+    pub async fn run(&self, text: &str) -> RRResult {
+        let cmd = match parse_command(text) {
+            Ok(c) => c,
+            Err(e) => return command_error(e),
+        };
+        let result = match cmd {
+            Command::Help => Ok(json!({"type": "help", "commands": HELP})),
+            Command::Notes => self
+                .with_db(|db| db.notes())
+                .await
+                .map(|notes| json!({"type": "notes", "notes": notes})),
+            Command::Files => self
+                .with_db(|db| db.files())
+                .await
+                .map(|files| json!({"type": "files", "files": files})),
+            Command::Note(text) => {
+                let res = self.with_db(move |db| db.add_note(&text, now())).await;
+                res.map(|note| {
+                    let v = json!({"type": "noteCreated", "note": note});
+                    self.emit(v.clone());
+                    v
+                })
+            }
+            Command::DeleteNote(id) => match self.with_db(move |db| db.delete_note(id)).await {
+                Ok(true) => {
+                    let v = json!({"type": "noteDeleted", "noteId": id});
+                    self.emit(v.clone());
+                    Ok(v)
+                }
+                Ok(false) => return RRResult::Error(json!({"type": "noteNotFound", "noteId": id})),
+                Err(e) => Err(e),
+            },
+            Command::DeleteFile(id) => match self.with_db(move |db| db.delete_file(id)).await {
+                Ok(Some(name)) => {
+                    if let Err(e) = tokio::fs::remove_file(self.files.dir().join(&name)).await {
+                        tracing::warn!("removing {name}: {e}");
+                    }
+                    let v = json!({"type": "fileDeleted", "fileId": id});
+                    self.emit(v.clone());
+                    Ok(v)
+                }
+                Ok(None) => return RRResult::Error(json!({"type": "fileNotFound", "fileId": id})),
+                Err(e) => Err(e),
+            },
+        };
+        match result {
+            Ok(v) => RRResult::Result(v),
+            Err(e) => RRResult::Error(json!({"type": "internalError", "message": e.to_string()})),
+        }
+    }
+}
+
+/// An upload in progress; recorded in the database once verified.
+pub struct NoteUpload {
+    file: FolderFile,
+    app: NotesApp,
+    size: u32,
+}
+
+impl tokio::io::AsyncWrite for NoteUpload {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().file).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().file).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().file).poll_shutdown(cx)
+    }
+}
+
+impl StoredFile for NoteUpload {
+    async fn commit(self) -> Result<String, HostAppError> {
+        let path = self.file.path().to_owned();
+        let name = self.file.commit().await?;
+        // The digest was checked by the session layer; recompute it from disk for the record.
+        let out = OutgoingFile::open(&path).await?;
+        let digest = out.digest;
+        let size = self.size;
+        let n = name.clone();
+        let rec = self
+            .app
+            .with_db(move |db| db.add_file(&n, size, &digest, now()))
+            .await
+            .map_err(|e| HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()})))?;
+        self.app.emit(json!({"type": "fileStored", "file": rec}));
+        Ok(name)
+    }
+
+    async fn discard(self) {
+        self.file.discard().await
+    }
+}
+
+impl HostApp for NotesApp {
+    type Stored = NoteUpload;
+    type Reader = File;
+
+    async fn execute(&self, command: String, _retry_number: i64) -> RRResult {
+        self.run(&command).await
+    }
+
+    async fn store_file(&self, file_name: String, file_size: u32) -> Result<NoteUpload, HostAppError> {
+        let file = self.files.create(&file_name).await?;
+        Ok(NoteUpload {
+            file,
+            app: self.clone(),
+            size: file_size,
+        })
+    }
+
+    async fn get_file(&self, file: RemoteFile) -> Result<OutgoingFile<File>, HostAppError> {
+        let not_found = || HostAppError::Chat(json!({"type": "fileNotFound", "fileId": file.file_id}));
+        if file.user_id != USER_ID {
+            return Err(HostAppError::Chat(json!({"type": "differentActiveUser"})));
+        }
+        let id = file.file_id;
+        let name = self
+            .with_db(move |db| db.file_name(id))
+            .await
+            .map_err(|e| HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()})))?
+            .ok_or_else(not_found)?;
+        if file.file_source.file_path != name {
+            return Err(not_found());
+        }
+        OutgoingFile::open(&self.files.dir().join(&name)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_parsing() {
+        assert_eq!(parse_command("/notes"), Ok(Command::Notes));
+        assert_eq!(parse_command("/note  hi there "), Ok(Command::Note("hi there".into())));
+        assert_eq!(parse_command("/delete note 3"), Ok(Command::DeleteNote(3)));
+        assert!(parse_command("/delete note x").is_err());
+        assert!(parse_command("/note ").is_err());
+        assert!(parse_command("/nope").is_err());
+        assert!(parse_command(&format!("/note {}", "a".repeat(MAX_NOTE_LEN + 1))).is_err());
+    }
+
+    #[tokio::test]
+    async fn notes_are_kept_and_events_emitted() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = NotesApp::open(dir.path()).unwrap();
+        let mut events = app.subscribe();
+        let RRResult::Result(created) = app.run("/note buy milk").await else {
+            panic!("note not created")
+        };
+        assert_eq!(created["note"]["text"], "buy milk");
+        let id = created["note"]["noteId"].as_i64().unwrap();
+        assert_eq!(events.recv().await, Some(RRResult::Result(created.clone())));
+
+        // Reopened from disk, the note is still there.
+        drop(app);
+        let app = NotesApp::open(dir.path()).unwrap();
+        let RRResult::Result(list) = app.run("/notes").await else { panic!() };
+        assert_eq!(list["notes"][0]["text"], "buy milk");
+        assert!(matches!(app.run(&format!("/delete note {id}")).await, RRResult::Result(_)));
+        assert!(matches!(app.run(&format!("/delete note {id}")).await, RRResult::Error(_)));
+        let RRResult::Error(e) = app.run("/frobnicate").await else { panic!() };
+        assert_eq!(e["type"], "commandError");
+    }
+}

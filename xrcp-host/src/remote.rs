@@ -1,0 +1,128 @@
+//! From a finished handshake to a served session: check the controller's app info, decide on
+//! compression, and run the HTTP/2 server over the same TLS stream (spec/xrcp.md §10).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use xrcp::session::{
+    use_compression, AppVersion, AppVersionRange, CtrlAppInfo, HostAppInfo, RRResult,
+    RemoteProtocolError, RemoteSession, RemoteSignatures, SessionSecrets, LOCAL_ENCODING,
+};
+
+use crate::connect::Connected;
+use crate::error::RemoteCtrlError;
+use crate::session::{serve_session, HostApp, HostSessionConfig};
+
+/// What this host says about itself in its HELLO.
+#[derive(Clone, Debug)]
+pub struct HostAppSettings {
+    pub device_name: String,
+    pub version_range: AppVersionRange,
+    pub compression: bool,
+    /// Whether files are kept encrypted at rest (ours are not).
+    pub encrypt_files: bool,
+}
+
+impl Default for HostAppSettings {
+    fn default() -> Self {
+        HostAppSettings {
+            device_name: "xrcp-host".into(),
+            version_range: AppVersionRange::supported(),
+            compression: true,
+            encrypt_files: false,
+        }
+    }
+}
+
+impl HostAppSettings {
+    /// Checks the controller's app info from the invitation (`checkAppVersion`) and gives
+    /// the HELLO's app info JSON, with the version both support.
+    pub fn hello_info(&self, ctrl_app: &serde_json::Value) -> Result<HostAppInfo, RemoteCtrlError> {
+        let ctrl = CtrlAppInfo::from_json(ctrl_app)
+            .map_err(|e| RemoteCtrlError::BadAppInfo(e.to_string()))?;
+        let app_version: AppVersion = ctrl
+            .check(&self.version_range)
+            .map_err(|e| RemoteCtrlError::BadAppInfo(e.to_string()))?;
+        Ok(HostAppInfo {
+            app_version,
+            device_name: self.device_name.clone(),
+            encoding: LOCAL_ENCODING,
+            encrypt_files: self.encrypt_files,
+            compression: self.compression,
+        })
+    }
+}
+
+/// A session ready to be served.
+pub struct ServedSession {
+    session: RemoteSession,
+    stream: xrcp::tls::TlsStream<tokio::net::TcpStream>,
+    pub ctrl_info: CtrlAppInfo,
+    pub compression: bool,
+    pub session_code: String,
+}
+
+impl std::fmt::Debug for ServedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServedSession")
+            .field("controller", &self.ctrl_info.device_name)
+            .field("compression", &self.compression)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the session from the handshake result; the pairing is returned for persisting.
+pub fn prepare_session(
+    connected: Connected,
+    settings: &HostAppSettings,
+) -> Result<(ServedSession, xrcp::pairing::CtrlPairing), RemoteCtrlError> {
+    let Connected {
+        stream,
+        keys,
+        pairing,
+        session_code,
+    } = connected;
+    let ctrl_info = CtrlAppInfo::from_json(&keys.ctrl_app)
+        .map_err(|e| RemoteCtrlError::BadAppInfo(e.to_string()))?;
+    let compression = use_compression(settings.compression, ctrl_info.compression);
+    let secrets = SessionSecrets {
+        tls_unique: keys.keys.tls_unique,
+        snd_chain: keys.keys.send,
+        rcv_chain: keys.keys.recv,
+        signatures: RemoteSignatures::Verify {
+            session_key: keys.ctrl_session_key,
+            identity_key: keys.ctrl_identity_key,
+        },
+    };
+    let session = RemoteSession::new(secrets, compression).map_err(RemoteCtrlError::Session)?;
+    Ok((
+        ServedSession {
+            session,
+            stream,
+            ctrl_info,
+            compression,
+            session_code,
+        },
+        pairing,
+    ))
+}
+
+impl ServedSession {
+    /// Serves the controller's requests with `app` until the connection ends.
+    pub async fn serve<A: HostApp>(
+        self,
+        app: Arc<A>,
+        events: mpsc::Receiver<RRResult>,
+    ) -> Result<(), RemoteProtocolError> {
+        serve_session(
+            self.stream,
+            Bytes::new(),
+            self.session,
+            app,
+            events,
+            &HostSessionConfig::default(),
+        )
+        .await
+    }
+}

@@ -1,0 +1,285 @@
+//! The host's HTTP/2 server over the XRCP TLS stream (research notes §1, §2; reference
+//! `Remote.hs` `handleRemoteCommand`, `handleRecv`, `handleStoreFile`, `handleGetFile`).
+//!
+//! Every stream is one command: the server does not look at method or path, answers `200`
+//! with a streamed body, and handles streams concurrently (the controller keeps an event
+//! long-poll open while the user's commands run). A request that fails to parse, verify or
+//! decrypt is answered with `protocolError` and the session goes on, as in the reference.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use xrcp::session::{
+    RRResult, RemoteCommand, RemoteCrypto, RemoteKeys, RemoteProtocolError, RemoteResponse,
+    RemoteSession, SbKeyNonce,
+};
+
+use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
+use super::prefixed::Prefixed;
+use super::transfer::{finish, http2_error, send_all, send_file, BodyReader};
+
+/// HTTP/2 settings of the host's server. The reference uses the Haskell `http2` defaults; these
+/// only size buffers and limits on our side and need no agreement with the peer.
+#[derive(Clone, Debug)]
+pub struct HostSessionConfig {
+    /// Concurrent streams the controller may open (RFC 9113 recommends at least 100).
+    pub max_concurrent_streams: u32,
+    /// Per-stream receive window: how much of one upload may be in flight.
+    pub initial_window_size: u32,
+    /// Connection receive window: caps data buffered across all streams.
+    pub connection_window_size: u32,
+}
+
+impl Default for HostSessionConfig {
+    fn default() -> Self {
+        HostSessionConfig {
+            max_concurrent_streams: 100,
+            initial_window_size: 1 << 20,
+            connection_window_size: 4 << 20,
+        }
+    }
+}
+
+/// State shared by the streams of one session.
+struct Shared<A> {
+    crypto: RemoteCrypto,
+    /// Only held for key derivation; never across an await.
+    keys: Mutex<RemoteKeys>,
+    app: Arc<A>,
+    /// Events for the controller's `recv` long-poll (the reference's `remoteOutputQ`).
+    events: tokio::sync::Mutex<mpsc::Receiver<RRResult>>,
+}
+
+impl<A> Shared<A> {
+    fn keys(&self) -> std::sync::MutexGuard<'_, RemoteKeys> {
+        // Key derivation cannot panic half-way in a way that leaves the counters unusable.
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Serves one session until the controller closes the connection.
+///
+/// - `io`: the TLS stream after the HELLO exchange; `prefix`: bytes already read from it past
+///   the controller's HELLO block (fed to HTTP/2 first, see [`Prefixed`]).
+/// - `session`: keys and counters from the handshake ([`RemoteSession::new`]).
+/// - `events`: chat events to hand out to `recv` polls, in order.
+///
+/// Returns `Ok` when the connection ends cleanly and `RPEHTTP2` when it fails. Dropping the
+/// future ends the session and aborts its in-flight requests.
+pub async fn serve_session<S, A>(
+    io: S,
+    prefix: Bytes,
+    session: RemoteSession,
+    app: Arc<A>,
+    events: mpsc::Receiver<RRResult>,
+    config: &HostSessionConfig,
+) -> Result<(), RemoteProtocolError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: HostApp,
+{
+    let mut conn = h2::server::Builder::new()
+        .max_concurrent_streams(config.max_concurrent_streams)
+        .initial_window_size(config.initial_window_size)
+        .initial_connection_window_size(config.connection_window_size)
+        .handshake::<_, Bytes>(Prefixed::new(prefix, io))
+        .await
+        .map_err(http2_error)?;
+    let shared = Arc::new(Shared {
+        crypto: session.crypto,
+        keys: Mutex::new(session.keys),
+        app,
+        events: tokio::sync::Mutex::new(events),
+    });
+    let mut tasks = JoinSet::new();
+    let result = loop {
+        match conn.accept().await {
+            None => break Ok(()),
+            Some(Ok((request, respond))) => {
+                let shared = Arc::clone(&shared);
+                tasks.spawn(handle_request(shared, request.into_body(), respond));
+            }
+            Some(Err(e)) if e.is_io() || e.is_go_away() => {
+                tracing::debug!("session connection ended: {e}");
+                break if e.is_go_away() && e.reason() == Some(h2::Reason::NO_ERROR) {
+                    Ok(())
+                } else {
+                    Err(http2_error(e))
+                };
+            }
+            Some(Err(e)) => break Err(http2_error(e)),
+        }
+        while tasks.try_join_next().is_some() {}
+    };
+    tasks.abort_all();
+    result
+}
+
+/// One stream: parse and check the request, run it, reply.
+async fn handle_request<A: HostApp>(
+    shared: Arc<Shared<A>>,
+    body: h2::RecvStream,
+    mut respond: SendResponse<Bytes>,
+) {
+    let mut reader = BodyReader::new(body);
+    let parsed = parse_request(&shared, &mut reader).await;
+    let (cmd, file_key) = match parsed {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!("rejected request: {e}");
+            let rr = RemoteResponse::ProtocolError {
+                remote_procotol_error: e,
+            };
+            return reply(&shared, &mut respond, &rr, None).await;
+        }
+    };
+    match cmd {
+        RemoteCommand::Send {
+            command,
+            retry_number,
+        } => {
+            let result = shared.app.execute(command, retry_number).await;
+            let rr = RemoteResponse::ChatResponse {
+                chat_response: result,
+            };
+            reply(&shared, &mut respond, &rr, None).await;
+        }
+        RemoteCommand::Recv { wait } => {
+            let chat_event = next_event(&shared, wait).await;
+            reply(
+                &shared,
+                &mut respond,
+                &RemoteResponse::ChatEvent { chat_event },
+                None,
+            )
+            .await;
+        }
+        RemoteCommand::StoreFile {
+            file_name,
+            file_size,
+            file_digest,
+        } => {
+            let rr = match shared.app.store_file(file_name, file_size).await {
+                Err(e) => e.into_response(),
+                Ok(mut dest) => {
+                    let received = reader
+                        .receive_file(&file_key, file_size, file_digest, &mut dest, &mut |_, _| {})
+                        .await;
+                    match received {
+                        Ok(()) => match dest.commit().await {
+                            Ok(file_path) => RemoteResponse::FileStored { file_path },
+                            Err(e) => e.into_response(),
+                        },
+                        Err(e) => {
+                            dest.discard().await;
+                            HostAppError::Protocol(e).into_response()
+                        }
+                    }
+                }
+            };
+            reply(&shared, &mut respond, &rr, None).await;
+        }
+        RemoteCommand::GetFile { file } => match shared.app.get_file(file).await {
+            Err(e) => reply(&shared, &mut respond, &e.into_response(), None).await,
+            Ok(file) => {
+                let rr = RemoteResponse::File {
+                    file_size: file.size,
+                    file_digest: file.digest,
+                };
+                reply(&shared, &mut respond, &rr, Some(file)).await;
+            }
+        },
+    }
+}
+
+/// `parseRequest`: head, signatures, id window, decryption, session code, JSON.
+async fn parse_request<A>(
+    shared: &Shared<A>,
+    reader: &mut BodyReader,
+) -> Result<(RemoteCommand, SbKeyNonce), RemoteProtocolError> {
+    let head = reader.read_head(&shared.crypto).await?;
+    shared.crypto.verify_signatures(&head)?;
+    let keys = shared.keys().rcv_keys(head.corr_id())?;
+    let json = shared.crypto.decrypt_body(&head, &keys.body)?;
+    Ok((RemoteCommand::from_json_bytes(&json)?, keys.file))
+}
+
+/// `handleRecv`: the next event, or none after `wait` µs. A negative wait waits for an event
+/// without limit, as the reference's `timeout` does.
+async fn next_event<A>(shared: &Shared<A>, wait: i64) -> Option<RRResult> {
+    let take = async {
+        let mut rx = shared.events.lock().await;
+        rx.recv().await
+    };
+    let Ok(wait) = u64::try_from(wait) else {
+        return match take.await {
+            Some(ev) => Some(ev),
+            None => std::future::pending().await,
+        };
+    };
+    let deadline = Instant::now() + Duration::from_micros(wait);
+    match tokio::time::timeout_at(deadline, take).await {
+        Ok(Some(ev)) => Some(ev),
+        // The application closed its event queue: answer "no event" at the usual time so
+        // the controller's poll does not spin.
+        Ok(None) => {
+            tokio::time::sleep_until(deadline).await;
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// `replyWith`: take the next send id, encrypt, answer 200 with the body and the optional
+/// attachment. If the reply cannot be produced the stream is reset (the reference only logs;
+/// a reset at least ends the controller's wait).
+async fn reply<A: HostApp>(
+    shared: &Shared<A>,
+    respond: &mut SendResponse<Bytes>,
+    rr: &RemoteResponse,
+    file: Option<OutgoingFile<A::Reader>>,
+) {
+    if let Err(e) = try_reply(shared, respond, rr, file).await {
+        tracing::warn!("sending a response failed: {e}");
+        respond.send_reset(h2::Reason::INTERNAL_ERROR);
+    }
+}
+
+async fn try_reply<A: HostApp>(
+    shared: &Shared<A>,
+    respond: &mut SendResponse<Bytes>,
+    rr: &RemoteResponse,
+    file: Option<OutgoingFile<A::Reader>>,
+) -> Result<(), RemoteProtocolError> {
+    let snd = shared.keys().snd_keys()?;
+    let body =
+        shared
+            .crypto
+            .encrypt_encode_body(snd.corr_id, &snd.keys.body, &rr.to_json_bytes())?;
+    let mut stream = respond
+        .send_response(http::Response::new(()), false)
+        .map_err(http2_error)?;
+    send_all(&mut stream, Bytes::from(body)).await?;
+    if let Some(mut file) = file {
+        let sent = send_file(
+            &mut stream,
+            &snd.keys.file,
+            file.size,
+            &mut file.reader,
+            &mut |_, _| {},
+        )
+        .await;
+        if let Err(e) = sent {
+            // The response header is out; ending the stream lets the controller see a short
+            // attachment (`RPEFileSize`) rather than hang.
+            tracing::warn!("sending a file failed: {e}");
+        }
+    }
+    finish(&mut stream)
+}

@@ -1,0 +1,460 @@
+//! Body framing, signatures, encryption and compression (research notes §2.2, §2.4;
+//! reference `Remote/Protocol.hs` `encryptEncodeHTTP2Body`, `parseDecryptHTTP2Body`).
+//!
+//! ```text
+//! request  (controller → host): u32be corrId | u32be ctLen | ct | 0x40 ssig | 0x40 idsig | [attachment]
+//! response (host → controller): u32be corrId | u32be ctLen | ct | [attachment]
+//! ct        = XSalsa20-Poly1305(body key of corrId, plaintext), tag last, ctLen includes the tag
+//! plaintext = u8 len | tls-unique | JSON            (JSON zstd level 3 when compression is on)
+//! ssig      = Ed25519(session key,  SHA-512(corrId | ctLen | ct))
+//! idsig     = Ed25519(identity key, SHA-512(corrId | ctLen | ct | ssig))
+//! ```
+//!
+//! The Ed25519 messages are the 64-byte digests; `ssig` inside the second hash is the raw 64
+//! signature bytes. A receiver checks in the reference's order: signatures (`CTRL_AUTH`),
+//! then the id window (§2.3), decryption (`DECRYPT`), the tls-unique prefix
+//! (`PRESessionCode`), decompression (`RPEInvalidBody`), JSON (`RPEInvalidJSON`). Note that a
+//! body failing after the id check has still used up its id, as in the reference.
+
+use std::io::Read;
+
+use sha2::{Digest, Sha512};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::error::RemoteProtocolError;
+use super::keys::{RemoteKeys, RemoteSignatures, SbKeyNonce, SessionSecrets};
+use super::protocol::{RemoteCommand, RemoteResponse};
+use crate::crypto::keys::Signature;
+use crate::crypto::secretbox::{open_tail_tag, seal_tail_tag};
+use crate::error::RcError;
+
+/// `corrId ‖ ctLen`.
+pub const BODY_HEADER_LEN: usize = 8;
+/// `0x40 ‖ ssig ‖ 0x40 ‖ idsig`.
+pub const SIGNATURES_LEN: usize = 2 * (1 + 64);
+/// The largest `ctLen` we accept (16 MiB). The reference has no bound; we refuse to buffer
+/// more than this for one body so a peer cannot make us allocate without limit. Chat JSON
+/// is far smaller (files travel as attachments, which are streamed).
+pub const MAX_BODY_CT_LEN: u32 = 16 << 20;
+/// The largest JSON we accept after decompression (64 MiB): zstd output is bounded separately
+/// because a small compressed body can expand enormously.
+pub const MAX_JSON_LEN: usize = 64 << 20;
+/// zstd level used by the reference (`Z1.compress 3`).
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// The immutable half of the reference's `RemoteCrypto`: session code (tls-unique),
+/// signature keys and the compression decision. Shared by all streams of a session.
+#[derive(Clone, Debug)]
+pub struct RemoteCrypto {
+    session_code: Zeroizing<Vec<u8>>,
+    signatures: RemoteSignatures,
+    compression: bool,
+}
+
+/// A received body up to (not including) its attachment: the signed part and, on the host,
+/// the two signatures.
+#[derive(Clone, Debug)]
+pub struct BodyHead {
+    /// `corrId ‖ ctLen ‖ ct`.
+    signed: Vec<u8>,
+    signatures: Option<(Signature, Signature)>,
+}
+
+impl BodyHead {
+    pub fn corr_id(&self) -> u32 {
+        u32::from_be_bytes([
+            self.signed[0],
+            self.signed[1],
+            self.signed[2],
+            self.signed[3],
+        ])
+    }
+
+    /// The ciphertext with its tag.
+    pub fn ciphertext(&self) -> &[u8] {
+        &self.signed[BODY_HEADER_LEN..]
+    }
+}
+
+/// Collects a body head from a stream of chunks (the HTTP/2 body arrives in pieces),
+/// enforcing [`MAX_BODY_CT_LEN`] as soon as `ctLen` is known.
+#[derive(Debug)]
+pub struct BodyHeadReader {
+    signed: Vec<u8>,
+    sigs: Vec<u8>,
+    with_signatures: bool,
+    ct_len: Option<usize>,
+}
+
+impl BodyHeadReader {
+    /// `with_signatures`: whether two signatures follow the ciphertext (requests do).
+    pub fn new(with_signatures: bool) -> Self {
+        BodyHeadReader {
+            signed: Vec::with_capacity(BODY_HEADER_LEN),
+            sigs: Vec::new(),
+            with_signatures,
+            ct_len: None,
+        }
+    }
+
+    fn sigs_len(&self) -> usize {
+        if self.with_signatures {
+            SIGNATURES_LEN
+        } else {
+            0
+        }
+    }
+
+    /// Takes head bytes from the front of `input`; returns how many it took. Bytes after the
+    /// head (an attachment) are left for the caller.
+    pub fn push(&mut self, input: &[u8]) -> Result<usize, RemoteProtocolError> {
+        let mut used = 0;
+        if self.signed.len() < BODY_HEADER_LEN {
+            let take = (BODY_HEADER_LEN - self.signed.len()).min(input.len());
+            self.signed.extend_from_slice(&input[..take]);
+            used += take;
+            if self.signed.len() < BODY_HEADER_LEN {
+                return Ok(used);
+            }
+            let ct_len = u32::from_be_bytes([
+                self.signed[4],
+                self.signed[5],
+                self.signed[6],
+                self.signed[7],
+            ]);
+            if ct_len > MAX_BODY_CT_LEN {
+                return Err(RemoteProtocolError::InvalidSize);
+            }
+            let ct_len = ct_len as usize;
+            self.ct_len = Some(ct_len);
+            // Grow with the data actually received, not with the announced length.
+            self.signed.reserve(ct_len.min(64 << 10));
+        }
+        let Some(ct_len) = self.ct_len else {
+            return Ok(used);
+        };
+        let want = BODY_HEADER_LEN + ct_len - self.signed.len();
+        let take = want.min(input.len() - used);
+        self.signed.extend_from_slice(&input[used..used + take]);
+        used += take;
+        if self.signed.len() < BODY_HEADER_LEN + ct_len {
+            return Ok(used);
+        }
+        let want = self.sigs_len() - self.sigs.len();
+        let take = want.min(input.len() - used);
+        let start = self.sigs.len();
+        self.sigs.extend_from_slice(&input[used..used + take]);
+        used += take;
+        // Each signature must be announced as 64 bytes (Ed25519); anything else is a body the
+        // reference's `decodeSignature` refuses.
+        for len_at in [0, 65] {
+            if (start..self.sigs.len()).contains(&len_at) && self.sigs[len_at] != 64 {
+                return Err(RemoteProtocolError::InvalidBody(
+                    "bad signature length".into(),
+                ));
+            }
+        }
+        Ok(used)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.ct_len
+            .is_some_and(|n| self.signed.len() == BODY_HEADER_LEN + n)
+            && self.sigs.len() == self.sigs_len()
+    }
+
+    /// The head, once complete; a body that ended early is an error.
+    pub fn finish(self) -> Result<BodyHead, RemoteProtocolError> {
+        if self.ct_len.is_none() {
+            return Err(RemoteProtocolError::InvalidSize);
+        }
+        if !self.is_complete() {
+            return Err(RemoteProtocolError::InvalidBody("body truncated".into()));
+        }
+        let signatures = if self.with_signatures {
+            let s = |at: usize| Signature::from_slice(&self.sigs[at + 1..at + 65]);
+            let ssig = s(0).map_err(|e| RemoteProtocolError::InvalidBody(e.to_string()))?;
+            let idsig = s(65).map_err(|e| RemoteProtocolError::InvalidBody(e.to_string()))?;
+            Some((ssig, idsig))
+        } else {
+            None
+        };
+        Ok(BodyHead {
+            signed: self.signed,
+            signatures,
+        })
+    }
+
+    /// Reads a head from the front of a complete byte slice; returns it with the remaining
+    /// bytes (the attachment, if any).
+    pub fn read_from(
+        with_signatures: bool,
+        bytes: &[u8],
+    ) -> Result<(BodyHead, &[u8]), RemoteProtocolError> {
+        let mut r = BodyHeadReader::new(with_signatures);
+        let used = r.push(bytes)?;
+        Ok((r.finish()?, &bytes[used..]))
+    }
+}
+
+impl RemoteCrypto {
+    /// `tls_unique` goes before every JSON plaintext with a 1-byte length, so it must be at
+    /// most 255 bytes (TLS 1.3 Finished data is 32 or 48).
+    pub fn new(
+        tls_unique: Zeroizing<Vec<u8>>,
+        signatures: RemoteSignatures,
+        compression: bool,
+    ) -> Result<Self, RemoteProtocolError> {
+        if tls_unique.len() > usize::from(u8::MAX) {
+            return Err(RemoteProtocolError::Exception(
+                "tls-unique longer than 255 bytes".into(),
+            ));
+        }
+        Ok(RemoteCrypto {
+            session_code: tls_unique,
+            signatures,
+            compression,
+        })
+    }
+
+    /// Whether JSON is zstd-compressed in this session.
+    pub fn compression(&self) -> bool {
+        self.compression
+    }
+
+    /// Whether received bodies carry signatures (this is the host).
+    pub fn expects_signatures(&self) -> bool {
+        matches!(self.signatures, RemoteSignatures::Verify { .. })
+    }
+
+    /// A reader for the next received body head.
+    pub fn head_reader(&self) -> BodyHeadReader {
+        BodyHeadReader::new(self.expects_signatures())
+    }
+
+    /// Encodes one outgoing body (without attachment) for `corr_id` with its body key.
+    pub fn encrypt_encode_body(
+        &self,
+        corr_id: u32,
+        body_key: &SbKeyNonce,
+        json: &[u8],
+    ) -> Result<Vec<u8>, RemoteProtocolError> {
+        let compressed;
+        let payload = if self.compression {
+            compressed = zstd::bulk::compress(json, ZSTD_LEVEL)
+                .map_err(|e| RemoteProtocolError::Exception(format!("zstd: {e}")))?;
+            &compressed[..]
+        } else {
+            json
+        };
+        let mut plain = Zeroizing::new(Vec::with_capacity(
+            1 + self.session_code.len() + payload.len(),
+        ));
+        plain.push(self.session_code.len() as u8);
+        plain.extend_from_slice(&self.session_code);
+        plain.extend_from_slice(payload);
+        let ct = seal_tail_tag(&body_key.key, &body_key.nonce, &plain);
+        let ct_len = u32::try_from(ct.len()).map_err(|_| RemoteProtocolError::InvalidSize)?;
+        let mut out = Vec::with_capacity(BODY_HEADER_LEN + ct.len() + SIGNATURES_LEN);
+        out.extend_from_slice(&corr_id.to_be_bytes());
+        out.extend_from_slice(&ct_len.to_be_bytes());
+        out.extend_from_slice(&ct);
+        if let RemoteSignatures::Sign {
+            session_key,
+            identity_key,
+        } = &self.signatures
+        {
+            let mut h = Sha512::new();
+            h.update(&out);
+            let ssig = session_key.sign(&h.clone().finalize());
+            h.update(ssig.0);
+            let idsig = identity_key.sign(&h.finalize());
+            out.push(64);
+            out.extend_from_slice(&ssig.0);
+            out.push(64);
+            out.extend_from_slice(&idsig.0);
+        }
+        Ok(out)
+    }
+
+    /// The first receive check: both signatures over the head (host side only; a no-op on the
+    /// controller). Failure is `PRERemoteControl CTRL_AUTH`. Run this before taking keys for
+    /// the id, so an unauthenticated body cannot move the receive window.
+    pub fn verify_signatures(&self, head: &BodyHead) -> Result<(), RemoteProtocolError> {
+        let RemoteSignatures::Verify {
+            session_key,
+            identity_key,
+        } = &self.signatures
+        else {
+            return Ok(());
+        };
+        let Some((ssig, idsig)) = &head.signatures else {
+            return Err(RemoteProtocolError::CTRL_AUTH);
+        };
+        let mut h = Sha512::new();
+        h.update(&head.signed);
+        let ok_s = session_key.verify(&h.clone().finalize(), ssig);
+        h.update(ssig.0);
+        let ok_id = identity_key.verify(&h.finalize(), idsig);
+        if ok_s && ok_id {
+            Ok(())
+        } else {
+            Err(RemoteProtocolError::CTRL_AUTH)
+        }
+    }
+
+    /// Decrypts a verified head with the body key of its id and returns the JSON bytes.
+    pub fn decrypt_body(
+        &self,
+        head: &BodyHead,
+        body_key: &SbKeyNonce,
+    ) -> Result<Vec<u8>, RemoteProtocolError> {
+        let plain = Zeroizing::new(
+            open_tail_tag(&body_key.key, &body_key.nonce, head.ciphertext())
+                .map_err(|_| RemoteProtocolError::RemoteControl(RcError::Decrypt))?,
+        );
+        let (&code_len, rest) = plain
+            .split_first()
+            .ok_or_else(|| RemoteProtocolError::InvalidBody("empty body".into()))?;
+        let code_len = usize::from(code_len);
+        if rest.len() < code_len || !bool::from(rest[..code_len].ct_eq(&self.session_code)) {
+            return Err(RemoteProtocolError::SessionCode);
+        }
+        let payload = &rest[code_len..];
+        if self.compression {
+            decompress_bounded(payload, MAX_JSON_LEN)
+        } else {
+            Ok(payload.to_vec())
+        }
+    }
+}
+
+/// zstd decompression that stops at `limit` bytes of output instead of trusting the frame.
+fn decompress_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, RemoteProtocolError> {
+    let invalid = |e: String| RemoteProtocolError::InvalidBody(format!("zstd: {e}"));
+    if data.is_empty() {
+        return Err(invalid("empty input".into()));
+    }
+    let decoder =
+        zstd::stream::read::Decoder::with_buffer(data).map_err(|e| invalid(e.to_string()))?;
+    let mut out = Vec::new();
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| invalid(e.to_string()))?;
+    if out.len() > limit {
+        return Err(invalid(format!("more than {limit} bytes")));
+    }
+    Ok(out)
+}
+
+/// A body ready to send, with the attachment key of its id.
+#[derive(Debug)]
+pub struct EncodedBody {
+    pub corr_id: u32,
+    pub bytes: Vec<u8>,
+    pub file_key: SbKeyNonce,
+}
+
+/// A received, verified and decrypted body, with the attachment key of its id.
+#[derive(Debug)]
+pub struct DecodedBody {
+    pub corr_id: u32,
+    pub json: Vec<u8>,
+    pub file_key: SbKeyNonce,
+}
+
+/// Both halves of a session's crypto for single-threaded use (tests, tools, vectors): the
+/// async crates keep [`RemoteKeys`] behind a lock and call the [`RemoteCrypto`] steps
+/// themselves so that only key derivation is serialised.
+#[derive(Debug)]
+pub struct RemoteSession {
+    pub crypto: RemoteCrypto,
+    pub keys: RemoteKeys,
+}
+
+impl RemoteSession {
+    /// A session from the handshake's secrets and the compression decision
+    /// ([`super::use_compression`]).
+    pub fn new(secrets: SessionSecrets, compression: bool) -> Result<Self, RemoteProtocolError> {
+        let crypto = RemoteCrypto::new(secrets.tls_unique, secrets.signatures, compression)?;
+        Ok(RemoteSession {
+            crypto,
+            keys: RemoteKeys::new(secrets.snd_chain, secrets.rcv_chain),
+        })
+    }
+
+    /// Takes the next id and encodes `json` under it.
+    pub fn encode(&mut self, json: &[u8]) -> Result<EncodedBody, RemoteProtocolError> {
+        let snd = self.keys.snd_keys()?;
+        let bytes = self
+            .crypto
+            .encrypt_encode_body(snd.corr_id, &snd.keys.body, json)?;
+        Ok(EncodedBody {
+            corr_id: snd.corr_id,
+            bytes,
+            file_key: snd.keys.file,
+        })
+    }
+
+    /// Decodes a body from the front of `bytes`; returns the rest (attachment bytes).
+    pub fn decode<'a>(
+        &mut self,
+        bytes: &'a [u8],
+    ) -> Result<(DecodedBody, &'a [u8]), RemoteProtocolError> {
+        let (head, rest) = BodyHeadReader::read_from(self.crypto.expects_signatures(), bytes)?;
+        self.crypto.verify_signatures(&head)?;
+        let keys = self.keys.rcv_keys(head.corr_id())?;
+        let json = self.crypto.decrypt_body(&head, &keys.body)?;
+        Ok((
+            DecodedBody {
+                corr_id: head.corr_id(),
+                json,
+                file_key: keys.file,
+            },
+            rest,
+        ))
+    }
+
+    pub fn encode_command(
+        &mut self,
+        cmd: &RemoteCommand,
+    ) -> Result<EncodedBody, RemoteProtocolError> {
+        self.encode(&cmd.to_json_bytes())
+    }
+
+    pub fn encode_response(
+        &mut self,
+        resp: &RemoteResponse,
+    ) -> Result<EncodedBody, RemoteProtocolError> {
+        self.encode(&resp.to_json_bytes())
+    }
+
+    /// Host side: decode a request body into its command.
+    pub fn decode_command<'a>(
+        &mut self,
+        bytes: &'a [u8],
+    ) -> Result<(RemoteCommand, SbKeyNonce, &'a [u8]), RemoteProtocolError> {
+        let (body, rest) = self.decode(bytes)?;
+        Ok((
+            RemoteCommand::from_json_bytes(&body.json)?,
+            body.file_key,
+            rest,
+        ))
+    }
+
+    /// Controller side: decode a response body (tagged JSON; see
+    /// [`super::owsf_to_tagged`] for Swift hosts).
+    pub fn decode_response<'a>(
+        &mut self,
+        bytes: &'a [u8],
+    ) -> Result<(RemoteResponse, SbKeyNonce, &'a [u8]), RemoteProtocolError> {
+        let (body, rest) = self.decode(bytes)?;
+        Ok((
+            RemoteResponse::from_json_bytes(&body.json)?,
+            body.file_key,
+            rest,
+        ))
+    }
+}

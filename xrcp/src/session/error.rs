@@ -1,0 +1,359 @@
+//! Session-layer errors, one variant per constructor of the reference's `RemoteProtocolError`
+//! (simplex-chat `Remote/Types.hs`; research notes §2.1), with its JSON encoding.
+//!
+//! The JSON is what a host puts into the `remoteProcotolError` field of a `protocolError`
+//! response (notes §2.1, the field name's typo is part of the wire format). The reference
+//! derives it with `sumTypeJSON (dropPrefix "RPE")`: an object tagged by `"type"`; record
+//! constructors keep their field names; the two constructors with a bare number carry it in
+//! `"data"`; constructors whose name does not start with `RPE` (`PRESessionCode`, ...) only get
+//! their first letter lowered (`pRESessionCode`). Nested `RCErrorType` values use the same
+//! scheme with prefix `RCE` ([`rc_error_to_json`]).
+//!
+//! This is the tagged ("kotlin") form. A Swift-built host sends the single-field form, which
+//! the controller converts first (see [`super::protocol::owsf_to_tagged`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{json, Map, Value};
+
+use crate::error::RcError;
+
+/// A failure of the session protocol (framing, keys, crypto, files, JSON), named after the
+/// reference's `RemoteProtocolError` constructor. `Display` imitates the reference's `show`
+/// (e.g. `RPEManySkippedIds 300`), which is what its CLI prints inside error messages.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteProtocolError {
+    /// `RPEInvalidSize`: a length prefix is malformed or beyond our bound.
+    InvalidSize,
+    /// `RPEInvalidJSON`: the command or response JSON does not parse.
+    InvalidJson(String),
+    /// `RPEInvalidBody`: the body is structurally wrong (empty plaintext, bad signature
+    /// framing, undecompressable content, truncation).
+    InvalidBody(String),
+    /// `PRESessionCode`: the tls-unique prefix inside the plaintext is not this session's.
+    SessionCode,
+    /// `RPEIncompatibleEncoding`: a Kotlin-encoding host with a Swift-encoding controller.
+    IncompatibleEncoding,
+    /// `RPEUnexpectedFile`: an attachment where none belongs.
+    UnexpectedFile,
+    /// `RPENoFile`: an attachment was expected but its marker byte is not `0x01`.
+    NoFile,
+    /// `RPEFileSize`: the attachment length is not the announced size + 16, or the data ended
+    /// early, or a file does not fit in 32 bits.
+    FileSize,
+    /// `RPEFileDigest`: the received file's SHA-512 is not the announced digest.
+    FileDigest,
+    /// `RPEManySkippedIds n`: the message id is more than 256 ahead (n = id − last id).
+    ManySkippedIds(u32),
+    /// `PREEarlierId n`: an id behind the last one with no stored key (n = last id − id).
+    EarlierId(u32),
+    /// `PREDuplicateId`: the id equals the last one received.
+    DuplicateId,
+    /// `RPEUnexpectedResponse`: the response constructor does not match the command; the
+    /// text describes the response (we give its JSON; the reference gives Haskell `show`).
+    UnexpectedResponse(String),
+    /// `RPEStoredFileExists`: the destination of a stored file already exists.
+    StoredFileExists,
+    /// `PRERemoteControl`: an XRCP error, e.g. `CTRL_AUTH` for bad signatures or `DECRYPT`.
+    RemoteControl(RcError),
+    /// `RPEHTTP2`: the HTTP/2 transport failed.
+    Http2(String),
+    /// `RPEException`: anything else (I/O errors, application failures).
+    Exception(String),
+}
+
+impl RemoteProtocolError {
+    /// Shorthand for `PRERemoteControl CTRL_AUTH`.
+    pub const CTRL_AUTH: RemoteProtocolError =
+        RemoteProtocolError::RemoteControl(RcError::CtrlAuth);
+    /// Shorthand for `PRERemoteControl DECRYPT`.
+    pub const DECRYPT: RemoteProtocolError = RemoteProtocolError::RemoteControl(RcError::Decrypt);
+
+    /// The JSON tag (`"type"` value) of this error.
+    pub fn tag(&self) -> &'static str {
+        use RemoteProtocolError as E;
+        match self {
+            E::InvalidSize => "invalidSize",
+            E::InvalidJson(_) => "invalidJSON",
+            E::InvalidBody(_) => "invalidBody",
+            E::SessionCode => "pRESessionCode",
+            E::IncompatibleEncoding => "incompatibleEncoding",
+            E::UnexpectedFile => "unexpectedFile",
+            E::NoFile => "noFile",
+            E::FileSize => "fileSize",
+            E::FileDigest => "fileDigest",
+            E::ManySkippedIds(_) => "manySkippedIds",
+            E::EarlierId(_) => "pREEarlierId",
+            E::DuplicateId => "pREDuplicateId",
+            E::UnexpectedResponse(_) => "unexpectedResponse",
+            E::StoredFileExists => "storedFileExists",
+            E::RemoteControl(_) => "pRERemoteControl",
+            E::Http2(_) => "hTTP2",
+            E::Exception(_) => "exception",
+        }
+    }
+
+    /// The reference's JSON form (tagged object).
+    pub fn to_json(&self) -> Value {
+        use RemoteProtocolError as E;
+        let tag = self.tag();
+        match self {
+            E::InvalidJson(s) => json!({"type": tag, "invalidJSON": s}),
+            E::InvalidBody(s) => json!({"type": tag, "invalidBody": s}),
+            E::ManySkippedIds(n) | E::EarlierId(n) => json!({"type": tag, "data": n}),
+            E::UnexpectedResponse(s) => json!({"type": tag, "response": s}),
+            E::RemoteControl(e) => json!({"type": tag, "rcError": rc_error_to_json(e)}),
+            E::Http2(s) => json!({"type": tag, "http2Error": s}),
+            E::Exception(s) => json!({"type": tag, "someException": s}),
+            _ => json!({ "type": tag }),
+        }
+    }
+
+    /// Parses the tagged JSON form; unknown tags and missing fields are errors.
+    pub fn from_json(v: &Value) -> Result<Self, String> {
+        use RemoteProtocolError as E;
+        let o = v.as_object().ok_or("RemoteProtocolError: not an object")?;
+        let tag = str_field(o, "type")?;
+        let n = || -> Result<u32, String> {
+            o.get("data")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| format!("{tag}: bad data"))
+        };
+        Ok(match tag {
+            "invalidSize" => E::InvalidSize,
+            "invalidJSON" => E::InvalidJson(str_field(o, "invalidJSON")?.to_owned()),
+            "invalidBody" => E::InvalidBody(str_field(o, "invalidBody")?.to_owned()),
+            "pRESessionCode" => E::SessionCode,
+            "incompatibleEncoding" => E::IncompatibleEncoding,
+            "unexpectedFile" => E::UnexpectedFile,
+            "noFile" => E::NoFile,
+            "fileSize" => E::FileSize,
+            "fileDigest" => E::FileDigest,
+            "manySkippedIds" => E::ManySkippedIds(n()?),
+            "pREEarlierId" => E::EarlierId(n()?),
+            "pREDuplicateId" => E::DuplicateId,
+            "unexpectedResponse" => E::UnexpectedResponse(str_field(o, "response")?.to_owned()),
+            "storedFileExists" => E::StoredFileExists,
+            "pRERemoteControl" => E::RemoteControl(rc_error_from_json(
+                o.get("rcError").ok_or("pRERemoteControl: no rcError")?,
+            )?),
+            "hTTP2" => E::Http2(str_field(o, "http2Error")?.to_owned()),
+            "exception" => E::Exception(str_field(o, "someException")?.to_owned()),
+            other => return Err(format!("unknown RemoteProtocolError {other:?}")),
+        })
+    }
+}
+
+fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, String> {
+    o.get(k)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("missing string field {k:?}"))
+}
+
+impl fmt::Display for RemoteProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use RemoteProtocolError as E;
+        match self {
+            E::InvalidSize => f.write_str("RPEInvalidSize"),
+            E::InvalidJson(s) => write!(f, "RPEInvalidJSON {{invalidJSON = {s:?}}}"),
+            E::InvalidBody(s) => write!(f, "RPEInvalidBody {{invalidBody = {s:?}}}"),
+            E::SessionCode => f.write_str("PRESessionCode"),
+            E::IncompatibleEncoding => f.write_str("RPEIncompatibleEncoding"),
+            E::UnexpectedFile => f.write_str("RPEUnexpectedFile"),
+            E::NoFile => f.write_str("RPENoFile"),
+            E::FileSize => f.write_str("RPEFileSize"),
+            E::FileDigest => f.write_str("RPEFileDigest"),
+            E::ManySkippedIds(n) => write!(f, "RPEManySkippedIds {n}"),
+            E::EarlierId(n) => write!(f, "PREEarlierId {n}"),
+            E::DuplicateId => f.write_str("PREDuplicateId"),
+            E::UnexpectedResponse(s) => write!(f, "RPEUnexpectedResponse {{response = {s:?}}}"),
+            E::StoredFileExists => f.write_str("RPEStoredFileExists"),
+            E::RemoteControl(e) => write!(f, "PRERemoteControl {{rcError = {}}}", rc_error_show(e)),
+            E::Http2(s) => write!(f, "RPEHTTP2 {{http2Error = {s:?}}}"),
+            E::Exception(s) => write!(f, "RPEException {{someException = {s:?}}}"),
+        }
+    }
+}
+
+impl Serialize for RemoteProtocolError {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for RemoteProtocolError {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        RemoteProtocolError::from_json(&v).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `RCErrorType` JSON (simplexmq `RemoteControl/Types.hs`, `sumTypeJSON (dropPrefix "RCE")`).
+/// Record fields: `internalErr`, `exception`, `ctrlErr`, `syntaxErr`.
+pub fn rc_error_to_json(e: &RcError) -> Value {
+    let (tag, field) = rc_error_tag(e);
+    match (field, rc_error_text(e)) {
+        (Some(k), Some(text)) => {
+            let mut o = Map::new();
+            o.insert("type".into(), Value::from(tag));
+            o.insert(k.into(), Value::from(text));
+            Value::Object(o)
+        }
+        _ => json!({ "type": tag }),
+    }
+}
+
+/// Parses [`rc_error_to_json`]'s form.
+pub fn rc_error_from_json(v: &Value) -> Result<RcError, String> {
+    let o = v.as_object().ok_or("RCErrorType: not an object")?;
+    let tag = str_field(o, "type")?;
+    let text = |k: &str| str_field(o, k).map(str::to_owned);
+    Ok(match tag {
+        "internal" => RcError::Internal(text("internalErr")?),
+        "identity" => RcError::Identity,
+        "noLocalAddress" => RcError::NoLocalAddress,
+        "newController" => RcError::NewController,
+        "notDiscovered" => RcError::NotDiscovered,
+        "tLSStartFailed" => RcError::TlsStartFailed,
+        "exception" => RcError::Exception(text("exception")?),
+        "ctrlAuth" => RcError::CtrlAuth,
+        "ctrlNotFound" => RcError::CtrlNotFound,
+        "ctrlError" => RcError::CtrlError(text("ctrlErr")?),
+        "invitation" => RcError::Invitation,
+        "version" => RcError::Version,
+        "encrypt" => RcError::Encrypt,
+        "decrypt" => RcError::Decrypt,
+        "blockSize" => RcError::BlockSize,
+        "syntax" => RcError::Syntax(text("syntaxErr")?),
+        other => return Err(format!("unknown RCErrorType {other:?}")),
+    })
+}
+
+/// JSON tag and record field name of each `RCErrorType` constructor.
+fn rc_error_tag(e: &RcError) -> (&'static str, Option<&'static str>) {
+    match e {
+        RcError::Internal(_) => ("internal", Some("internalErr")),
+        RcError::Identity => ("identity", None),
+        RcError::NoLocalAddress => ("noLocalAddress", None),
+        RcError::NewController => ("newController", None),
+        RcError::NotDiscovered => ("notDiscovered", None),
+        RcError::TlsStartFailed => ("tLSStartFailed", None),
+        RcError::Exception(_) => ("exception", Some("exception")),
+        RcError::CtrlAuth => ("ctrlAuth", None),
+        RcError::CtrlNotFound => ("ctrlNotFound", None),
+        RcError::CtrlError(_) => ("ctrlError", Some("ctrlErr")),
+        RcError::Invitation => ("invitation", None),
+        RcError::Version => ("version", None),
+        RcError::Encrypt => ("encrypt", None),
+        RcError::Decrypt => ("decrypt", None),
+        RcError::BlockSize => ("blockSize", None),
+        RcError::Syntax(_) => ("syntax", Some("syntaxErr")),
+    }
+}
+
+fn rc_error_text(e: &RcError) -> Option<&str> {
+    match e {
+        RcError::Internal(s)
+        | RcError::Exception(s)
+        | RcError::CtrlError(s)
+        | RcError::Syntax(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Haskell `show` of an `RCErrorType`, e.g. `RCECtrlAuth`, `RCESyntax {syntaxErr = "x"}`.
+fn rc_error_show(e: &RcError) -> String {
+    let (tag, field) = rc_error_tag(e);
+    let mut name = String::from("RCE");
+    match tag {
+        "tLSStartFailed" => name.push_str("TLSStartFailed"),
+        _ => {
+            let mut cs = tag.chars();
+            if let Some(c) = cs.next() {
+                name.push(c.to_ascii_uppercase());
+                name.push_str(cs.as_str());
+            }
+        }
+    }
+    match (field, rc_error_text(e)) {
+        (Some(k), Some(t)) => format!("{name} {{{k} = {t:?}}}"),
+        _ => name,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_round_trips_through_json() {
+        use RemoteProtocolError as E;
+        let all = [
+            E::InvalidSize,
+            E::InvalidJson("x".into()),
+            E::InvalidBody("empty body".into()),
+            E::SessionCode,
+            E::IncompatibleEncoding,
+            E::UnexpectedFile,
+            E::NoFile,
+            E::FileSize,
+            E::FileDigest,
+            E::ManySkippedIds(300),
+            E::EarlierId(2),
+            E::DuplicateId,
+            E::UnexpectedResponse("r".into()),
+            E::StoredFileExists,
+            E::CTRL_AUTH,
+            E::RemoteControl(RcError::Syntax("bad".into())),
+            E::RemoteControl(RcError::TlsStartFailed),
+            E::Http2("closed".into()),
+            E::Exception("io".into()),
+        ];
+        for e in all {
+            let v = e.to_json();
+            assert_eq!(v["type"], e.tag());
+            assert_eq!(E::from_json(&v).unwrap(), e, "{v}");
+            let text = serde_json::to_string(&e).unwrap();
+            assert_eq!(serde_json::from_str::<E>(&text).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn reference_shapes() {
+        use RemoteProtocolError as E;
+        assert_eq!(E::SessionCode.to_json(), json!({"type": "pRESessionCode"}));
+        assert_eq!(
+            E::ManySkippedIds(257).to_json(),
+            json!({"type": "manySkippedIds", "data": 257})
+        );
+        assert_eq!(
+            E::EarlierId(1).to_json(),
+            json!({"type": "pREEarlierId", "data": 1})
+        );
+        assert_eq!(
+            E::CTRL_AUTH.to_json(),
+            json!({"type": "pRERemoteControl", "rcError": {"type": "ctrlAuth"}})
+        );
+        assert_eq!(
+            E::InvalidJson("e".into()).to_json(),
+            json!({"type": "invalidJSON", "invalidJSON": "e"})
+        );
+        assert_eq!(
+            rc_error_to_json(&RcError::CtrlError("no".into())),
+            json!({"type": "ctrlError", "ctrlErr": "no"})
+        );
+        assert_eq!(E::ManySkippedIds(300).to_string(), "RPEManySkippedIds 300");
+        assert_eq!(
+            E::DECRYPT.to_string(),
+            "PRERemoteControl {rcError = RCEDecrypt}"
+        );
+        assert_eq!(
+            E::RemoteControl(RcError::Syntax("x".into())).to_string(),
+            "PRERemoteControl {rcError = RCESyntax {syntaxErr = \"x\"}}"
+        );
+        assert!(E::from_json(&json!({"type": "nope"})).is_err());
+        assert!(E::from_json(&json!({"type": "manySkippedIds"})).is_err());
+    }
+}

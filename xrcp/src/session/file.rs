@@ -1,0 +1,294 @@
+//! File attachments after a body (research notes §3; reference `Remote/Transport.hs`
+//! `sendEncryptedFile`, `receiveEncryptedFile`):
+//!
+//! ```text
+//! 0x01 | u32be (fileSize + 16) | XSalsa20(file) | Poly1305 tag (16)
+//! ```
+//!
+//! keyed by the attachment key of the message's id (the second chain step, §2.3). Both
+//! directions are streamed in chunks so memory stays constant whatever the file size. The
+//! receiver checks, in this order: marker byte (`RPENoFile`), length (`RPEFileSize`), data
+//! length (`RPEFileSize`), tag (`DECRYPT`), SHA-512 of the plaintext (`RPEFileDigest`).
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha512};
+
+use super::error::RemoteProtocolError;
+use super::keys::SbKeyNonce;
+use crate::codec::text::{base64url_decode, base64url_encode};
+use crate::crypto::secretbox::{StreamOpener, StreamSealer, TAG_LEN};
+
+/// First byte of an attachment.
+pub const FILE_MARKER: u8 = 0x01;
+/// Marker byte + 4-byte length.
+pub const FILE_HEADER_LEN: usize = 5;
+/// The reference's file read/write block (`fileBlockSize`); our chunk size for files.
+pub const FILE_CHUNK_SIZE: usize = 16384;
+
+/// SHA-512 of a file; JSON/text form is padded base64url (simplexmq `FileDigest`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct FileDigest(pub [u8; 64]);
+
+impl FileDigest {
+    /// SHA-512 of `data`.
+    pub fn of(data: &[u8]) -> Self {
+        FileDigest(Sha512::digest(data).into())
+    }
+
+    pub fn to_text(&self) -> String {
+        base64url_encode(&self.0)
+    }
+
+    pub fn from_text(s: &str) -> Result<Self, String> {
+        let raw = base64url_decode(s).map_err(|e| e.to_string())?;
+        <[u8; 64]>::try_from(raw.as_slice())
+            .map(FileDigest)
+            .map_err(|_| "file digest is not 64 bytes".to_owned())
+    }
+}
+
+impl fmt::Debug for FileDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FileDigest({})", self.to_text())
+    }
+}
+
+impl Serialize for FileDigest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_text())
+    }
+}
+
+impl<'de> Deserialize<'de> for FileDigest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FileDigest::from_text(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Incremental SHA-512, for digests of files read in chunks (the controller's `getFileInfo`,
+/// the host's outgoing files).
+#[derive(Clone, Default)]
+pub struct FileDigester(Sha512);
+
+impl FileDigester {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn update(&mut self, chunk: &[u8]) {
+        self.0.update(chunk);
+    }
+
+    pub fn finish(self) -> FileDigest {
+        FileDigest(self.0.finalize().into())
+    }
+}
+
+/// Checks that a file size can be announced: the wire length `size + 16` must fit in 32
+/// bits (the reference refuses files over `maxBound :: Word32` with `RPEFileSize`).
+pub fn check_file_size(size: u64) -> Result<u32, RemoteProtocolError> {
+    u32::try_from(size)
+        .ok()
+        .filter(|s| s.checked_add(TAG_LEN as u32).is_some())
+        .ok_or(RemoteProtocolError::FileSize)
+}
+
+/// Encrypts an attachment chunk by chunk: send [`FileEncryptor::header`], then every chunk
+/// after [`FileEncryptor::encrypt`], then the tag from [`FileEncryptor::finish`].
+pub struct FileEncryptor {
+    sealer: StreamSealer,
+    size: u32,
+    done: u64,
+}
+
+impl FileEncryptor {
+    pub fn new(key: &SbKeyNonce, file_size: u32) -> Result<Self, RemoteProtocolError> {
+        check_file_size(u64::from(file_size))?;
+        Ok(FileEncryptor {
+            sealer: StreamSealer::new(&key.key, &key.nonce),
+            size: file_size,
+            done: 0,
+        })
+    }
+
+    /// `0x01 ‖ u32be(size + 16)`.
+    pub fn header(&self) -> [u8; FILE_HEADER_LEN] {
+        let mut h = [0u8; FILE_HEADER_LEN];
+        h[0] = FILE_MARKER;
+        h[1..].copy_from_slice(&(self.size + TAG_LEN as u32).to_be_bytes());
+        h
+    }
+
+    /// Encrypts `chunk` in place. More data than announced is [`RemoteProtocolError::FileSize`].
+    pub fn encrypt(&mut self, chunk: &mut [u8]) -> Result<(), RemoteProtocolError> {
+        let done = self.done + chunk.len() as u64;
+        if done > u64::from(self.size) {
+            return Err(RemoteProtocolError::FileSize);
+        }
+        self.sealer.update(chunk);
+        self.done = done;
+        Ok(())
+    }
+
+    /// Plaintext bytes encrypted so far.
+    pub fn done(&self) -> u64 {
+        self.done
+    }
+
+    /// The trailing tag; fails with [`RemoteProtocolError::FileSize`] if less data than
+    /// announced was encrypted.
+    pub fn finish(self) -> Result<[u8; TAG_LEN], RemoteProtocolError> {
+        if self.done != u64::from(self.size) {
+            return Err(RemoteProtocolError::FileSize);
+        }
+        Ok(self.sealer.finish())
+    }
+}
+
+enum RecvState {
+    Header {
+        buf: [u8; FILE_HEADER_LEN],
+        len: usize,
+    },
+    Data,
+    Tag {
+        buf: [u8; TAG_LEN],
+        len: usize,
+    },
+    Done {
+        tag: [u8; TAG_LEN],
+    },
+}
+
+/// Decrypts an incoming attachment chunk by chunk.
+///
+/// Plaintext is handed out before the tag and digest are checked (the file may not fit in
+/// memory), so callers must write it somewhere provisional and keep it only after
+/// [`FileDecryptor::finish`] succeeds.
+pub struct FileDecryptor {
+    opener: StreamOpener,
+    digest: FileDigester,
+    size: u32,
+    expected: FileDigest,
+    received: u64,
+    state: RecvState,
+}
+
+impl FileDecryptor {
+    pub fn new(key: &SbKeyNonce, file_size: u32, file_digest: FileDigest) -> Self {
+        FileDecryptor {
+            opener: StreamOpener::new(&key.key, &key.nonce),
+            digest: FileDigester::new(),
+            size: file_size,
+            expected: file_digest,
+            received: 0,
+            state: RecvState::Header {
+                buf: [0; FILE_HEADER_LEN],
+                len: 0,
+            },
+        }
+    }
+
+    /// Takes attachment bytes from the front of `input`, appending decrypted (not yet
+    /// authenticated) plaintext to `out`. Returns how many bytes of `input` belonged to the
+    /// attachment; anything after the tag is left to the caller (the reference ignores it).
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<usize, RemoteProtocolError> {
+        let mut used = 0;
+        while used < input.len() {
+            let rest = &input[used..];
+            match &mut self.state {
+                RecvState::Header { buf, len } => {
+                    if *len == 0 && rest[0] != FILE_MARKER {
+                        return Err(RemoteProtocolError::NoFile);
+                    }
+                    let take = (FILE_HEADER_LEN - *len).min(rest.len());
+                    buf[*len..*len + take].copy_from_slice(&rest[..take]);
+                    *len += take;
+                    used += take;
+                    if *len == FILE_HEADER_LEN {
+                        let announced = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]);
+                        if u64::from(announced) != u64::from(self.size) + TAG_LEN as u64 {
+                            return Err(RemoteProtocolError::FileSize);
+                        }
+                        self.state = if self.size == 0 {
+                            RecvState::Tag {
+                                buf: [0; TAG_LEN],
+                                len: 0,
+                            }
+                        } else {
+                            RecvState::Data
+                        };
+                    }
+                }
+                RecvState::Data => {
+                    let left = u64::from(self.size) - self.received;
+                    let take = usize::try_from(left).map_or(rest.len(), |l| l.min(rest.len()));
+                    let start = out.len();
+                    out.extend_from_slice(&rest[..take]);
+                    let plain = &mut out[start..];
+                    self.opener.update(plain);
+                    self.digest.update(plain);
+                    self.received += take as u64;
+                    used += take;
+                    if self.received == u64::from(self.size) {
+                        self.state = RecvState::Tag {
+                            buf: [0; TAG_LEN],
+                            len: 0,
+                        };
+                    }
+                }
+                RecvState::Tag { buf, len } => {
+                    let take = (TAG_LEN - *len).min(rest.len());
+                    buf[*len..*len + take].copy_from_slice(&rest[..take]);
+                    *len += take;
+                    used += take;
+                    if *len == TAG_LEN {
+                        // Verified in `finish`, once the caller has seen the end of input.
+                        let tag = *buf;
+                        self.state = RecvState::Done { tag };
+                    }
+                }
+                RecvState::Done { .. } => break,
+            }
+        }
+        Ok(used)
+    }
+
+    /// True once the whole attachment (header, data, tag) has arrived.
+    pub fn is_complete(&self) -> bool {
+        matches!(self.state, RecvState::Done { .. })
+    }
+
+    /// Plaintext bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The announced plaintext size.
+    pub fn file_size(&self) -> u32 {
+        self.size
+    }
+
+    /// Call at the end of the stream: checks completeness, the tag and the digest.
+    pub fn finish(self) -> Result<(), RemoteProtocolError> {
+        match self.state {
+            RecvState::Header { len: 0, .. } => Err(RemoteProtocolError::NoFile),
+            RecvState::Header { .. } => Err(RemoteProtocolError::InvalidBody(
+                "attachment header truncated".into(),
+            )),
+            RecvState::Data | RecvState::Tag { .. } => Err(RemoteProtocolError::FileSize),
+            RecvState::Done { tag } => {
+                self.opener
+                    .verify(&tag)
+                    .map_err(|_| RemoteProtocolError::DECRYPT)?;
+                if self.digest.finish() != self.expected {
+                    return Err(RemoteProtocolError::FileDigest);
+                }
+                Ok(())
+            }
+        }
+    }
+}

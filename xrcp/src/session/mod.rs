@@ -1,0 +1,46 @@
+//! The remote-control session that runs after the XRCP handshake, as SimpleX Chat speaks it
+//! (research notes `simplex-chat-session-layer.md` §1–§4): sans-IO, no tokio.
+//!
+//! Over the TLS connection the *controller* runs an HTTP/2 client and the *host* an HTTP/2
+//! server (roles reversed relative to TLS, notes §1). Every request body carries one
+//! [`RemoteCommand`], every response body one [`RemoteResponse`], framed, signed and encrypted
+//! as [`body`] describes, optionally followed by a streamed file attachment ([`mod@file`]). The
+//! HTTP/2 plumbing lives in `xrcp-host::session` and `xrcp-ctrl::session`; this module is the
+//! byte-exact part they share:
+//!
+//! - [`keys`]: what the handshake hands over ([`SessionSecrets`]), per-message keys, the
+//!   send counter and the receive window ([`RemoteKeys`]);
+//! - [`body`]: body encoding/decoding ([`RemoteCrypto`], [`BodyHeadReader`], and
+//!   [`RemoteSession`] for single-threaded use);
+//! - [`mod@file`]: attachment encryption and checks ([`FileEncryptor`], [`FileDecryptor`]);
+//! - [`protocol`]: the command/response JSON;
+//! - [`app_info`]: the app-info JSON of both sides and the version checks;
+//! - [`error`]: [`RemoteProtocolError`] with the reference's JSON.
+
+pub mod app_info;
+pub mod body;
+pub mod error;
+pub mod file;
+pub mod keys;
+pub mod protocol;
+
+pub use app_info::{
+    use_compression, AppInfoError, AppVersion, AppVersionRange, CtrlAppInfo, HostAppInfo,
+    PlatformEncoding, LOCAL_ENCODING,
+};
+pub use body::{
+    BodyHead, BodyHeadReader, DecodedBody, EncodedBody, RemoteCrypto, RemoteSession,
+    MAX_BODY_CT_LEN, MAX_JSON_LEN,
+};
+pub use error::{rc_error_from_json, rc_error_to_json, RemoteProtocolError};
+pub use file::{
+    check_file_size, FileDecryptor, FileDigest, FileDigester, FileEncryptor, FILE_CHUNK_SIZE,
+    FILE_HEADER_LEN,
+};
+pub use keys::{
+    MessageKeys, RemoteKeys, RemoteSignatures, SbKeyNonce, SessionSecrets, SndKeys, MAX_SKIP,
+};
+pub use protocol::{
+    owsf_to_tagged, CryptoFile, CryptoFileArgs, RRResult, RemoteCommand, RemoteFile,
+    RemoteResponse, RECV_WAIT_MICROS,
+};
