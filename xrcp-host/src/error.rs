@@ -45,6 +45,9 @@ pub enum RemoteCtrlError {
     /// The session layer failed.
     #[error("session: {0:?}")]
     Session(RemoteProtocolError),
+    /// The pairing store failed.
+    #[error("pairing store: {0}")]
+    Store(String),
 }
 
 impl RemoteCtrlError {
@@ -57,6 +60,7 @@ impl RemoteCtrlError {
             RemoteCtrlError::BadVerificationCode => "BAD_VERIFICATION_CODE",
             RemoteCtrlError::BadAppInfo(_) => "BAD_APP_INFO",
             RemoteCtrlError::Session(_) => "SESSION",
+            RemoteCtrlError::Store(_) => "STORE",
         }
     }
 }

@@ -5,6 +5,7 @@
 //! [`connect::connect`] → [`connect::PendingConfirmation::verify`] (or `confirm`/`reject`)
 //! runs one handshake; the result feeds the session layer.
 
+pub mod cli;
 pub mod connect;
 pub mod discover;
 pub mod error;

@@ -1,0 +1,383 @@
+//! Interactive mode: the SimpleX host commands with the SimpleX texts (`/connect remote ctrl
+//! <link>`, `/verify remote ctrl <code>`, `/find remote ctrl`, …). While a controller drives
+//! this device the console is locked, as the phone's UI is, except for `/stop remote ctrl`;
+//! otherwise notes commands (`/notes`, `/note <text>`, …) run locally.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use xrcp::message::SignedInvitation;
+use xrcp::session::RRResult;
+
+use super::setup::{address_warning, ctrl_summary, host_options, known_pairing, serve, Context};
+use crate::discover::{discover, DiscoverOptions, Discovered};
+use crate::error::RemoteCtrlError;
+use crate::PendingConfirmation;
+
+const HELP: &str = "\
+Host commands:
+  /connect remote ctrl <link> [via=<host>:<port>]   connect to a controller (alias /crc)
+  /verify remote ctrl <code>                        confirm the session code shown by the controller
+  /find remote ctrl                                 find a paired controller on the LAN
+  /confirm remote ctrl <id>                         connect to a found controller
+  /stop remote ctrl                                 end the remote session
+  /list remote ctrls                                paired controllers
+  /delete remote ctrl <id>                          forget a controller
+  /set device name <name>                           the name controllers see
+  /notes, /note <text>, /delete note <id>, /files   the local notes
+  /help, /quit";
+
+enum UiEvent {
+    Line(String),
+    /// TLS is up: the session code waits for the user.
+    Pending {
+        id: Option<i64>,
+        pending: PendingConfirmation,
+    },
+    Started {
+        id: i64,
+        name: String,
+        compression: bool,
+    },
+    Found(Box<Discovered>),
+    Failed(RemoteCtrlError),
+    Stopped,
+    Command(String),
+}
+
+enum State {
+    Idle,
+    /// Connecting, verifying or discovering: a task runs.
+    Busy(JoinHandle<()>),
+    WaitingCode {
+        id: Option<i64>,
+        pending: PendingConfirmation,
+    },
+    Found(Box<Discovered>),
+    Connected(JoinHandle<()>),
+}
+
+struct Console {
+    ctx: Context,
+    state: State,
+    tx: mpsc::UnboundedSender<UiEvent>,
+}
+
+fn render(r: &RRResult) -> String {
+    match r {
+        RRResult::Result(v) => v.to_string(),
+        RRResult::Error(e) => format!("error: {e}"),
+    }
+}
+
+pub(crate) async fn run(ctx: Context) -> ExitCode {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let stdin_tx = tx.clone();
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if stdin_tx.send(UiEvent::Line(line)).is_err() {
+                break;
+            }
+        }
+        let _ = stdin_tx.send(UiEvent::Line("/quit".into()));
+    });
+    let mut console = Console {
+        ctx,
+        state: State::Idle,
+        tx,
+    };
+    println!("xrcp-host: /help for commands");
+    while let Some(ev) = rx.recv().await {
+        if let UiEvent::Line(l) = &ev {
+            if matches!(l.trim(), "/quit" | "/q") {
+                break;
+            }
+        }
+        console.handle(ev).await;
+    }
+    console.reset();
+    ExitCode::SUCCESS
+}
+
+fn is_busy(state: &State) -> bool {
+    !matches!(state, State::Idle | State::Found(_))
+}
+
+impl Console {
+    fn reset(&mut self) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Busy(t) | State::Connected(t) => t.abort(),
+            State::WaitingCode { pending, .. } => {
+                tokio::spawn(pending.reject());
+            }
+            State::Idle | State::Found(_) => {}
+        }
+    }
+
+    async fn handle(&mut self, ev: UiEvent) {
+        match ev {
+            UiEvent::Line(line) => self.command(line.trim_end()).await,
+            UiEvent::Pending { id, pending } => {
+                match id {
+                    Some(id) => println!("remote controller {id} connected"),
+                    None => println!("new remote controller connected"),
+                }
+                println!("Compare session code with controller and use:");
+                println!("/verify remote ctrl {}", pending.session_code());
+                println!("(only type the code you see on the controller's screen; never enter it anywhere else)");
+                self.state = State::WaitingCode { id, pending };
+            }
+            UiEvent::Started {
+                id,
+                name,
+                compression,
+            } => {
+                let how = if compression { "with" } else { "no" };
+                println!("remote controller {id} session started with {name} ({how} compression)");
+            }
+            UiEvent::Found(found) => {
+                let (name, version) = ctrl_summary(&found.invitation);
+                println!("remote controller {} found: {name}, v{version}", found.id);
+                println!("use /confirm remote ctrl {} to connect", found.id);
+                self.state = State::Found(found);
+            }
+            UiEvent::Failed(e) => {
+                self.state = State::Idle;
+                match e {
+                    RemoteCtrlError::Protocol(xrcp::RcError::Identity) => println!(
+                        "remote controller stopped: this link was used with another controller, please create a new link on the host"
+                    ),
+                    RemoteCtrlError::BadVerificationCode => {
+                        println!("remote controller stopped");
+                        println!("remote controller error: RCEProtocolError {{protocolError = PRESessionCode}}");
+                    }
+                    other => {
+                        println!("remote controller stopped");
+                        println!("remote controller error: {other}");
+                    }
+                }
+            }
+            UiEvent::Stopped => {
+                if !matches!(self.state, State::Idle) {
+                    self.state = State::Idle;
+                    println!("remote controller stopped");
+                }
+            }
+            UiEvent::Command(c) => println!("[controller] {c}"),
+        }
+    }
+
+    async fn command(&mut self, line: &str) {
+        if line.is_empty() {
+            return;
+        }
+        if line == "/stop remote ctrl" {
+            let was_idle = matches!(self.state, State::Idle);
+            self.reset();
+            if was_idle {
+                println!("remote controller error: RCEInactive");
+            } else {
+                println!("ok");
+            }
+            return;
+        }
+        if matches!(self.state, State::Connected(_)) {
+            println!("a remote controller is using this device; /stop remote ctrl to take it back");
+            return;
+        }
+        let result = if line == "/help" || line == "/h" || line == "/hr" || line == "/help remote" {
+            println!("{HELP}");
+            Ok(())
+        } else if let Some(rest) = line
+            .strip_prefix("/connect remote ctrl ")
+            .or_else(|| line.strip_prefix("/crc "))
+        {
+            self.connect(rest)
+        } else if let Some(code) = line.strip_prefix("/verify remote ctrl ") {
+            self.verify(code.trim())
+        } else if line == "/find remote ctrl" {
+            self.find()
+        } else if let Some(id) = line.strip_prefix("/confirm remote ctrl ") {
+            self.confirm(id.trim())
+        } else if line == "/list remote ctrls" {
+            self.list()
+        } else if let Some(id) = line.strip_prefix("/delete remote ctrl ") {
+            self.delete(id.trim())
+        } else if let Some(name) = line.strip_prefix("/set device name ") {
+            self.ctx
+                .settings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .device_name = name.trim().to_owned();
+            println!("ok");
+            Ok(())
+        } else {
+            println!("{}", render(&self.ctx.notes.run(line).await));
+            Ok(())
+        };
+        if let Err(e) = result {
+            println!("{e}");
+        }
+    }
+
+    fn start_connect(&mut self, inv: SignedInvitation, via: Option<SocketAddr>, known: Option<(i64, xrcp::pairing::CtrlPairing)>) {
+        let (name, version) = ctrl_summary(&inv);
+        match &known {
+            Some((id, _)) => println!("connecting remote controller {id}: {name}, v{version}"),
+            None => println!("connecting new remote controller: {name}, v{version}"),
+        }
+        let ctx = self.ctx.clone();
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let id = known.as_ref().map(|(id, _)| *id);
+            let result = async {
+                let options = host_options(&ctx, &inv, via)?;
+                crate::connect(inv, known.map(|(_, p)| p), options).await
+            }
+            .await;
+            let _ = tx.send(match result {
+                Ok(pending) => UiEvent::Pending { id, pending },
+                Err(e) => UiEvent::Failed(e),
+            });
+        });
+        self.state = State::Busy(task);
+    }
+
+    fn connect(&mut self, rest: &str) -> Result<(), String> {
+        if is_busy(&self.state) {
+            return Err("remote controller error: RCEBusy".into());
+        }
+        let (link, via) = match rest.trim().split_once(" via=") {
+            Some((l, v)) => (l, Some(v.trim().parse::<SocketAddr>().map_err(|_| format!("bad address {v}"))?)),
+            None => (rest.trim(), None),
+        };
+        let inv = SignedInvitation::parse_verified(link)
+            .map_err(|e| format!("remote controller error: RCEBadInvitation ({e})"))?;
+        if let Some(w) = address_warning(&inv, via) {
+            println!("{w}");
+        }
+        let known = known_pairing(&self.ctx, &inv);
+        self.start_connect(inv, via, known);
+        Ok(())
+    }
+
+    fn verify(&mut self, code: &str) -> Result<(), String> {
+        let State::WaitingCode { id, pending } = std::mem::replace(&mut self.state, State::Idle) else {
+            return Err("remote controller error: RCEBadState".into());
+        };
+        let _ = id;
+        let ctx = self.ctx.clone();
+        let tx = self.tx.clone();
+        let code = code.to_owned();
+        let task = tokio::spawn(async move {
+            let connected = match pending.verify(&code).await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = tx.send(UiEvent::Failed(e));
+                    return;
+                }
+            };
+            let started_tx = tx.clone();
+            let command_tx = tx.clone();
+            let result = serve(
+                &ctx,
+                connected,
+                move |id, name, compression| {
+                    let _ = started_tx.send(UiEvent::Started {
+                        id,
+                        name: name.to_owned(),
+                        compression,
+                    });
+                },
+                move |c| {
+                    let _ = command_tx.send(UiEvent::Command(c.to_owned()));
+                },
+            )
+            .await;
+            if let Err(e) = result {
+                tracing::debug!("session ended: {e}");
+            }
+            let _ = tx.send(UiEvent::Stopped);
+        });
+        self.state = State::Connected(task);
+        Ok(())
+    }
+
+    fn find(&mut self) -> Result<(), String> {
+        if is_busy(&self.state) {
+            return Err("remote controller error: RCEBusy".into());
+        }
+        let known = self.ctx.store().known().map_err(|e| e.to_string())?;
+        if known.is_empty() {
+            return Err("remote controller error: RCENoKnownControllers".into());
+        }
+        println!("ok");
+        let tx = self.tx.clone();
+        let task = tokio::spawn(async move {
+            let options = DiscoverOptions {
+                timeout: Duration::from_secs(60),
+                ..DiscoverOptions::default()
+            };
+            let _ = tx.send(match discover(known, &options).await {
+                Ok(found) => UiEvent::Found(Box::new(found)),
+                Err(e) => UiEvent::Failed(e),
+            });
+        });
+        self.state = State::Busy(task);
+        Ok(())
+    }
+
+    fn confirm(&mut self, id: &str) -> Result<(), String> {
+        let id: i64 = id.parse().map_err(|_| format!("bad id {id}"))?;
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Found(found) if found.id == id => {
+                let found = *found;
+                self.start_connect(found.invitation, None, Some((found.id, found.pairing)));
+                Ok(())
+            }
+            other => {
+                self.state = other;
+                Err("remote controller error: RCEBadController".into())
+            }
+        }
+    }
+
+    fn list(&self) -> Result<(), String> {
+        let ctrls = self.ctx.store().list().map_err(|e| e.to_string())?;
+        if ctrls.is_empty() {
+            println!("No remote controllers");
+            return Ok(());
+        }
+        println!("Remote controllers: ");
+        let state = match &self.state {
+            State::Connected(_) => " (connected)",
+            State::WaitingCode { .. } => " (pending confirmation)",
+            State::Busy(_) => " (connecting)",
+            _ => "",
+        };
+        for c in ctrls {
+            println!("{}. {}{state}", c.id, c.device_name);
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, id: &str) -> Result<(), String> {
+        let id: i64 = id.parse().map_err(|_| format!("bad id {id}"))?;
+        if is_busy(&self.state) {
+            return Err("remote controller error: RCEBusy".into());
+        }
+        match self.ctx.store().delete(id) {
+            Ok(true) => {
+                println!("ok");
+                Ok(())
+            }
+            Ok(false) => Err(format!("no remote controller {id}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}

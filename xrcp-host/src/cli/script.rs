@@ -1,0 +1,269 @@
+//! Scripting mode and the one-shot commands.
+//!
+//! The JSON contract of `connect` and `find`, one object per line on stdout:
+//! - `{"event":"found","controller_id":…,"controller_device_name":…,"app_version":…}` (`find`)
+//! - `{"event":"session_code","code":…}`
+//! - `{"event":"connected","controller_id":…,"controller_device_name":…,"compression":…}`
+//! - `{"event":"command","command":…}` for each command the controller sends
+//! - `{"event":"stopped","reason":"disconnected"|"stopped"}`
+//! - `{"event":"error","error":<KIND>,"message":…}` (then a non-zero exit)
+//!
+//! Without `--yes` or `--verify`, the first stdin line is taken as the code the user read on
+//! the controller. After connecting, a stdin line `/stop remote ctrl` ends the session.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use xrcp::crypto::KeyHash;
+use xrcp::message::SignedInvitation;
+use xrcp::session::CtrlAppInfo;
+use xrcp::tls::fingerprint;
+
+use super::setup::{address_warning, host_options, known_pairing, serve, Context};
+use crate::discover::{discover, DiscoverOptions};
+use crate::error::RemoteCtrlError;
+use crate::PendingConfirmation;
+
+/// How the session code is confirmed.
+pub(crate) enum Confirm {
+    Yes,
+    Code(String),
+    Ask,
+}
+
+pub(crate) fn emit(v: Value) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn fail(json: bool, e: &RemoteCtrlError) -> ExitCode {
+    if json {
+        emit(json!({"event": "error", "error": e.kind(), "message": e.to_string()}));
+    } else {
+        eprintln!("error: {e}");
+    }
+    ExitCode::FAILURE
+}
+
+pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
+    let inv = match SignedInvitation::parse_verified(link.trim()) {
+        Ok(i) => i,
+        Err(e) => return fail(json, &RemoteCtrlError::Protocol(e)),
+    };
+    let i = &inv.invitation;
+    let app = CtrlAppInfo::from_json(&i.app).ok();
+    let key_fp = |raw: &[u8]| KeyHash(fingerprint(raw)).to_text();
+    let v = json!({
+        "controller_device_name": app.as_ref().map(|a| a.device_name.clone()),
+        "app_version_range": app.as_ref().map(|a| json!({
+            "min": a.app_version_range.min_version().to_string(),
+            "max": a.app_version_range.max_version().to_string()})),
+        "address": i.host.to_string(),
+        "port": i.port,
+        "protocol_versions": i.version.to_string(),
+        "ca_fingerprint": i.ca.to_text(),
+        "timestamp": i.ts,
+        "session_key_fingerprint": key_fp(i.skey.as_raw()),
+        "identity_key_fingerprint": key_fp(i.idkey.as_raw()),
+        "dh_key_fingerprint": key_fp(i.dh.as_raw()),
+        "app": i.app,
+    });
+    if json {
+        emit(json!({"event": "invitation", "invitation": v}));
+    } else {
+        println!("valid invitation, signatures verified");
+        for (k, val) in v.as_object().into_iter().flatten() {
+            if k != "app" {
+                println!("{k}: {}", val.as_str().map(str::to_owned).unwrap_or(val.to_string()));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Session code, confirmation and serving, common to `connect` and `find`.
+async fn finish(ctx: Context, pending: PendingConfirmation, json: bool, confirm: Confirm) -> ExitCode {
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let code = pending.session_code().to_owned();
+    if json {
+        emit(json!({"event": "session_code", "code": code}));
+    } else {
+        println!("Compare session code with controller:");
+        println!("{code}");
+        println!("(the code on the controller's screen must be the same; never type it anywhere else)");
+    }
+    let connected = match confirm {
+        Confirm::Yes => pending.confirm().await,
+        Confirm::Code(c) => pending.verify(&c).await,
+        Confirm::Ask => {
+            if !json {
+                println!("Type the code shown on the controller:");
+            }
+            match lines.next_line().await.ok().flatten() {
+                Some(c) => pending.verify(&c).await,
+                None => {
+                    pending.reject().await;
+                    Err(RemoteCtrlError::BadVerificationCode)
+                }
+            }
+        }
+    };
+    let connected = match connected {
+        Ok(c) => c,
+        Err(e) => return fail(json, &e),
+    };
+    let on_command = move |c: &str| {
+        if json {
+            emit(json!({"event": "command", "command": c}));
+        } else {
+            println!("> {c}");
+        }
+    };
+    let served = serve(
+        &ctx,
+        connected,
+        |id, name, compression| {
+            if json {
+                emit(json!({"event": "connected", "controller_id": id,
+                            "controller_device_name": name, "compression": compression}));
+            } else {
+                let how = if compression { "with" } else { "no" };
+                println!("remote controller {id} session started with {name} ({how} compression)");
+            }
+        },
+        on_command,
+    );
+    let stop = async {
+        loop {
+            match lines.next_line().await {
+                Ok(Some(l)) if l.trim() == "/stop remote ctrl" => return,
+                Ok(Some(_)) => continue,
+                // Without stdin the session runs until the controller leaves.
+                _ => std::future::pending::<()>().await,
+            }
+        }
+    };
+    let reason = tokio::select! {
+        r = served => match r {
+            Ok(()) => "disconnected",
+            Err(RemoteCtrlError::Session(e)) => {
+                tracing::debug!("session ended: {e:?}");
+                "disconnected"
+            }
+            Err(e) => return fail(json, &e),
+        },
+        () = stop => "stopped",
+    };
+    if json {
+        emit(json!({"event": "stopped", "reason": reason}));
+    } else {
+        println!("remote controller stopped");
+    }
+    ExitCode::SUCCESS
+}
+
+pub(crate) async fn connect(
+    ctx: Context,
+    link: &str,
+    json: bool,
+    confirm: Confirm,
+    via: Option<SocketAddr>,
+) -> ExitCode {
+    let inv = match SignedInvitation::parse_verified(link.trim()) {
+        Ok(i) => i,
+        Err(e) => return fail(json, &RemoteCtrlError::Protocol(e)),
+    };
+    if let Some(w) = address_warning(&inv, via) {
+        eprintln!("{w}");
+    }
+    let options = match host_options(&ctx, &inv, via) {
+        Ok(o) => o,
+        Err(e) => return fail(json, &e),
+    };
+    let pairing = known_pairing(&ctx, &inv).map(|(_, p)| p);
+    let pending = match crate::connect(inv, pairing, options).await {
+        Ok(p) => p,
+        Err(e) => return fail(json, &e),
+    };
+    finish(ctx, pending, json, confirm).await
+}
+
+pub(crate) async fn find(ctx: Context, json: bool, confirm: Confirm, timeout: Duration) -> ExitCode {
+    let known = match ctx.store().known() {
+        Ok(k) => k,
+        Err(e) => return fail(json, &RemoteCtrlError::Store(e.to_string())),
+    };
+    if known.is_empty() {
+        eprintln!("no paired controllers: connect with a link first");
+        return ExitCode::FAILURE;
+    }
+    let options = DiscoverOptions {
+        timeout,
+        ..DiscoverOptions::default()
+    };
+    let found = match discover(known, &options).await {
+        Ok(f) => f,
+        Err(e) => return fail(json, &e),
+    };
+    let (name, version) = super::setup::ctrl_summary(&found.invitation);
+    if json {
+        emit(json!({"event": "found", "controller_id": found.id,
+                    "controller_device_name": name, "app_version": version}));
+    } else {
+        println!("remote controller {} found: {name}, v{version}", found.id);
+    }
+    let options = match host_options(&ctx, &found.invitation, None) {
+        Ok(o) => o,
+        Err(e) => return fail(json, &e),
+    };
+    let pending = match found.connect(options).await {
+        Ok(p) => p,
+        Err(e) => return fail(json, &e),
+    };
+    finish(ctx, pending, json, confirm).await
+}
+
+pub(crate) fn list(ctx: &Context, json: bool) -> ExitCode {
+    let ctrls = match ctx.store().list() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if json {
+        for c in ctrls {
+            emit(json!({"controller_id": c.id, "controller_device_name": c.device_name}));
+        }
+    } else if ctrls.is_empty() {
+        println!("No remote controllers");
+    } else {
+        println!("Remote controllers: ");
+        for c in ctrls {
+            println!("{}. {}", c.id, c.device_name);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+pub(crate) fn delete(ctx: &Context, id: i64) -> ExitCode {
+    match ctx.store().delete(id) {
+        Ok(true) => {
+            println!("ok");
+            ExitCode::SUCCESS
+        }
+        Ok(false) => {
+            eprintln!("no remote controller {id}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
