@@ -62,18 +62,18 @@ async fn session(hp: HostPairing, cp: Option<CtrlPairing>) -> Outcome {
 /// The exchange the reference's own test makes after the HELLOs: one block each way under
 /// the chain keys (tail tag, no inner padding).
 async fn exchange_first_blocks(o: &mut Outcome) {
-    let (k, n) = o.ctrl.keys.keys.send.next();
+    let (k, n) = o.ctrl.keys.keys.send.advance();
     let block = encode_block(&seal_tail_tag(&k, &n, b"hello host")).unwrap();
     write_block(&mut o.ctrl.stream, &block).await.unwrap();
     let got = read_block(&mut o.host.stream).await.unwrap();
-    let (k, n) = o.host.keys.keys.recv.next();
+    let (k, n) = o.host.keys.keys.recv.advance();
     assert_eq!(open_tail_tag(&k, &n, decode_block(&got).unwrap()).unwrap(), b"hello host");
 
-    let (k, n) = o.host.keys.keys.send.next();
+    let (k, n) = o.host.keys.keys.send.advance();
     let block = encode_block(&seal_tail_tag(&k, &n, b"hello controller")).unwrap();
     write_block(&mut o.host.stream, &block).await.unwrap();
     let got = read_block(&mut o.ctrl.stream).await.unwrap();
-    let (k, n) = o.ctrl.keys.keys.recv.next();
+    let (k, n) = o.ctrl.keys.keys.recv.advance();
     assert_eq!(
         open_tail_tag(&k, &n, decode_block(&got).unwrap()).unwrap(),
         b"hello controller"

@@ -152,13 +152,13 @@ impl Listening {
 }
 
 type Accepted = (TlsStream<TcpStream>, TlsSession, SocketAddr);
+type Handshaking = (SocketAddr, Result<(TlsStream<TcpStream>, TlsSession), tls::TlsError>);
 
 async fn first_handshake(
     listener: &TcpListener,
     config: Arc<rustls::ServerConfig>,
 ) -> Result<Accepted, RemoteHostError> {
-    let mut pending: JoinSet<(SocketAddr, Result<(TlsStream<TcpStream>, TlsSession), tls::TlsError>)> =
-        JoinSet::new();
+    let mut pending: JoinSet<Handshaking> = JoinSet::new();
     loop {
         tokio::select! {
             conn = listener.accept() => match conn {

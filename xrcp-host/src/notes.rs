@@ -68,7 +68,7 @@ impl NotesDb {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version < 1 {
+        if version < SCHEMA_VERSION {
             conn.execute_batch(
                 "BEGIN;
                  CREATE TABLE IF NOT EXISTS notes (
@@ -85,7 +85,6 @@ impl NotesDb {
                  COMMIT;",
             )?;
         }
-        debug_assert!(SCHEMA_VERSION == 1);
         Ok(NotesDb { conn })
     }
 

@@ -36,7 +36,7 @@ enum UiEvent {
     /// TLS is up: the session code waits for the user.
     Pending {
         id: Option<i64>,
-        pending: PendingConfirmation,
+        pending: Box<PendingConfirmation>,
     },
     Started {
         id: i64,
@@ -55,7 +55,7 @@ enum State {
     Busy(JoinHandle<()>),
     WaitingCode {
         id: Option<i64>,
-        pending: PendingConfirmation,
+        pending: Box<PendingConfirmation>,
     },
     Found(Box<Discovered>),
     Connected(JoinHandle<()>),
@@ -241,7 +241,10 @@ impl Console {
             }
             .await;
             let _ = tx.send(match result {
-                Ok(pending) => UiEvent::Pending { id, pending },
+                Ok(pending) => UiEvent::Pending {
+                    id,
+                    pending: Box::new(pending),
+                },
                 Err(e) => UiEvent::Failed(e),
             });
         });

@@ -45,7 +45,7 @@ fn hkdf_sha512(ikm: &[u8], info: &[u8], out: &mut [u8]) {
         .expect("88 bytes is far below HKDF-SHA512's limit");
 }
 
-/// One direction's chain key; every [`ChainKey::next`] ratchets it forward.
+/// One direction's chain key; every [`ChainKey::advance`] ratchets it forward.
 pub struct ChainKey(Zeroizing<[u8; 32]>);
 
 /// `sbcInit("", hybrid)`: chain A (the controller's send / host's receive direction) and
@@ -70,7 +70,7 @@ impl ChainKey {
     }
 
     /// `sbcHkdf`: replaces this chain key and returns the message key and nonce.
-    pub fn next(&mut self) -> (BoxKey, Nonce) {
+    pub fn advance(&mut self) -> (BoxKey, Nonce) {
         let mut okm = Zeroizing::new([0u8; 88]);
         hkdf_sha512(self.0.as_ref(), b"SimpleXSbChain", okm.as_mut());
         self.0.copy_from_slice(&okm[..32]);
@@ -118,7 +118,7 @@ mod tests {
             hex::encode(b.as_bytes()),
             "3049eb692ea57647a401c0f060cb81d4bce8f56d5a0a9b86d517665a99993f26"
         );
-        let (key, nonce) = a.next();
+        let (key, nonce) = a.advance();
         assert_eq!(
             hex::encode(key.as_bytes()),
             "906399fe1632da38dde771c004651ee94e53ded3d24cb33ddd539a6c057509f0"

@@ -157,7 +157,7 @@ impl ControllerHandshake {
         }
         let hybrid = HybridSecret::new(hello_key, &kem_secret);
         let (mut send, recv) = chain_init(&hybrid);
-        let (key, nonce) = send.next();
+        let (key, nonce) = send.advance();
         let reply = encode_block(&CtrlEncHello::seal_hello(kem_ciphertext, &key, &nonce)?.encode()?)?;
 
         let mut pairing = self.pairing;

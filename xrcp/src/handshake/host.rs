@@ -119,7 +119,7 @@ impl HostHandshake {
                 let hybrid = HybridSecret::new(&self.hello_key, &kem_secret);
                 // The host sends on the second chain and receives on the first.
                 let (mut recv, send) = chain_init(&hybrid);
-                let (key, nonce) = recv.next();
+                let (key, nonce) = recv.advance();
                 CtrlEncHello::open_hello(&ciphertext, &key, &nonce)?;
                 let inv = self.invitation.invitation;
                 Ok((

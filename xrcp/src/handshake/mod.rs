@@ -113,8 +113,8 @@ mod tests {
     }
 
     fn assert_chains_agree(ck: &mut ControllerKeys, hk: &mut HostKeys) {
-        assert_eq!(ck.keys.send.next().0.as_bytes(), hk.keys.recv.next().0.as_bytes());
-        assert_eq!(hk.keys.send.next().0.as_bytes(), ck.keys.recv.next().0.as_bytes());
+        assert_eq!(ck.keys.send.advance().0.as_bytes(), hk.keys.recv.advance().0.as_bytes());
+        assert_eq!(hk.keys.send.advance().0.as_bytes(), ck.keys.recv.advance().0.as_bytes());
     }
 
     #[test]

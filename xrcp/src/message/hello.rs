@@ -149,7 +149,8 @@ pub enum CtrlEncHello {
     /// `"HELLO " ‖ Large(KEM ciphertext) ‖ box(pad("{}", 12288))`; the box key and nonce are
     /// the first step of the controller's send chain, so no nonce travels.
     Hello {
-        kem_ciphertext: KemCiphertext,
+        /// Boxed: 1039 bytes would make every `CtrlEncHello` that large.
+        kem_ciphertext: Box<KemCiphertext>,
         ciphertext: Vec<u8>,
     },
     /// `"ERROR " ‖ nonce ‖ box(text)` under the HELLO DH key. The reference defines but never
@@ -166,7 +167,7 @@ impl CtrlEncHello {
     ) -> Result<CtrlEncHello, RcError> {
         let ciphertext = seal_padded(key, nonce, b"{}", HELLO_PAD).map_err(crypto_to_rc)?;
         Ok(CtrlEncHello::Hello {
-            kem_ciphertext,
+            kem_ciphertext: Box::new(kem_ciphertext),
             ciphertext,
         })
     }
@@ -223,8 +224,10 @@ impl CtrlEncHello {
         let mut p = Parser::new(content);
         match p.take(6)? {
             b"HELLO " => {
-                let kem_ciphertext = KemCiphertext::from_bytes(p.large()?)
-                    .map_err(|_| RcError::syntax("bad KEM ciphertext length"))?;
+                let kem_ciphertext = Box::new(
+                    KemCiphertext::from_bytes(p.large()?)
+                        .map_err(|_| RcError::syntax("bad KEM ciphertext length"))?,
+                );
                 let ciphertext = p.tail().to_vec();
                 if ciphertext.len() < TAG_LEN {
                     return Err(RcError::syntax("controller HELLO too short"));
@@ -307,7 +310,7 @@ mod tests {
         ));
         let hybrid = HybridSecret::new(&dh, &KemSharedSecret::from_bytes([0x42; 32]));
         let (mut a, _) = chain_init(&hybrid);
-        let (key, nonce) = a.next();
+        let (key, nonce) = a.advance();
         let ct: Vec<u8> = (0..1039).map(|i| ((7 * i) % 256) as u8).collect();
         let hello =
             CtrlEncHello::seal_hello(KemCiphertext::from_bytes(&ct).unwrap(), &key, &nonce).unwrap();

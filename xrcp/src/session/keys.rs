@@ -31,7 +31,7 @@ pub struct SbKeyNonce {
 
 impl SbKeyNonce {
     fn next(chain: &mut ChainKey) -> Self {
-        let (key, nonce) = chain.next();
+        let (key, nonce) = chain.advance();
         SbKeyNonce { key, nonce }
     }
 }

@@ -31,9 +31,9 @@ pub(crate) fn pair_with(
     let sess = key(SESSION_KEY);
     let id = key(IDENTITY_KEY);
     let (mut a, b) = chain_init(&HybridSecret::from_bytes(hybrid));
-    let _hello = a.next();
+    let _hello = a.advance();
     let (mut a2, b2) = chain_init(&HybridSecret::from_bytes(hybrid));
-    let _hello = a2.next();
+    let _hello = a2.advance();
     let ctrl = RemoteSession::new(
         SessionSecrets {
             tls_unique: Zeroizing::new(ctrl_unique.to_vec()),
