@@ -17,7 +17,7 @@ use xrcp::session::{
     RemoteSession, SbKeyNonce, FILE_CHUNK_SIZE, LOCAL_ENCODING, RECV_WAIT_MICROS,
 };
 
-use super::transfer::{finish, http2_error, send_all, send_file, BodyReader};
+use xrcp::session::http2::{finish, http2_error, send_all, send_file, BodyReader};
 
 /// An event from the host's long-poll, or the error a poll ended with.
 pub type HostEvent = Result<RRResult, RemoteProtocolError>;

@@ -12,6 +12,5 @@
 mod client;
 #[cfg(test)]
 mod tests;
-mod transfer;
 
 pub use client::{CtrlSessionConfig, HostEvent, RemoteHostClient};

@@ -12,7 +12,6 @@
 mod app;
 mod prefixed;
 mod server;
-mod transfer;
 
 pub use app::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
 pub use prefixed::Prefixed;

@@ -22,7 +22,7 @@ use xrcp::session::{
 
 use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use super::prefixed::Prefixed;
-use super::transfer::{finish, http2_error, send_all, send_file, BodyReader};
+use xrcp::session::http2::{finish, http2_error, send_all, send_file, BodyReader};
 
 /// HTTP/2 settings of the host's server. The reference uses the Haskell `http2` defaults; these
 /// only size buffers and limits on our side and need no agreement with the peer.

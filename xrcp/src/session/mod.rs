@@ -1,12 +1,12 @@
 //! The remote-control session that runs after the XRCP handshake, as SimpleX Chat speaks it
-//! (research notes `simplex-chat-session-layer.md` §1–§4): sans-IO, no tokio.
+//! (research notes `simplex-chat-session-layer.md` §1–§4).
 //!
 //! Over the TLS connection the *controller* runs an HTTP/2 client and the *host* an HTTP/2
 //! server (roles reversed relative to TLS, notes §1). Every request body carries one
 //! [`RemoteCommand`], every response body one [`RemoteResponse`], framed, signed and encrypted
 //! as [`body`] describes, optionally followed by a streamed file attachment ([`mod@file`]). The
-//! HTTP/2 plumbing lives in `xrcp-host::session` and `xrcp-ctrl::session`; this module is the
-//! byte-exact part they share:
+//! HTTP/2 server and client live in `xrcp-host::session` and `xrcp-ctrl::session`; this module is
+//! what they share — sans-IO except [`http2`], the stream helpers both roles use:
 //!
 //! - [`keys`]: what the handshake hands over ([`SessionSecrets`]), per-message keys, the
 //!   send counter and the receive window ([`RemoteKeys`]);
@@ -15,12 +15,14 @@
 //! - [`mod@file`]: attachment encryption and checks ([`FileEncryptor`], [`FileDecryptor`]);
 //! - [`protocol`]: the command/response JSON;
 //! - [`app_info`]: the app-info JSON of both sides and the version checks;
-//! - [`error`]: [`RemoteProtocolError`] with the reference's JSON.
+//! - [`error`]: [`RemoteProtocolError`] with the reference's JSON;
+//! - [`http2`]: moving bodies and attachments through h2 streams with flow control.
 
 pub mod app_info;
 pub mod body;
 pub mod error;
 pub mod file;
+pub mod http2;
 pub mod keys;
 pub mod protocol;
 

@@ -1,12 +1,13 @@
-//! Moving session bodies and attachments through h2 streams with flow control (research
-//! notes §1, §2.2, §3). Same helpers as the host crate's (the two roles share no async crate).
+//! Moving session bodies and attachments through h2 streams with flow control
+//! (spec/xrcp.md §10.1–§10.2). The one async adapter of the session layer: both roles use it,
+//! the controller on its HTTP/2 client streams and the host on its server streams.
 
 use std::future::poll_fn;
 
 use bytes::Bytes;
 use h2::{RecvStream, SendStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use xrcp::session::{
+use super::{
     BodyHead, FileDecryptor, FileDigest, FileEncryptor, RemoteCrypto, RemoteProtocolError,
     SbKeyNonce, FILE_CHUNK_SIZE,
 };
@@ -14,7 +15,7 @@ use xrcp::session::{
 /// How much we ask h2 for at a time when sending.
 const SEND_CHUNK: usize = 64 << 10;
 
-pub(crate) fn http2_error(e: impl std::fmt::Display) -> RemoteProtocolError {
+pub fn http2_error(e: impl std::fmt::Display) -> RemoteProtocolError {
     RemoteProtocolError::Http2(e.to_string())
 }
 
@@ -23,7 +24,7 @@ fn io_error(e: std::io::Error) -> RemoteProtocolError {
 }
 
 /// Sends `data` on `stream`, waiting for flow-control capacity.
-pub(crate) async fn send_all(
+pub async fn send_all(
     stream: &mut SendStream<Bytes>,
     mut data: Bytes,
 ) -> Result<(), RemoteProtocolError> {
@@ -43,26 +44,26 @@ pub(crate) async fn send_all(
 }
 
 /// Ends the stream (no more data).
-pub(crate) fn finish(stream: &mut SendStream<Bytes>) -> Result<(), RemoteProtocolError> {
+pub fn finish(stream: &mut SendStream<Bytes>) -> Result<(), RemoteProtocolError> {
     stream.send_data(Bytes::new(), true).map_err(http2_error)
 }
 
 /// An incoming body with one chunk of push-back, releasing flow-control capacity as chunks
 /// are taken (so at most one window of data is buffered per stream).
-pub(crate) struct BodyReader {
+pub struct BodyReader {
     stream: RecvStream,
     pending: Bytes,
 }
 
 impl BodyReader {
-    pub(crate) fn new(stream: RecvStream) -> Self {
+    pub fn new(stream: RecvStream) -> Self {
         BodyReader {
             stream,
             pending: Bytes::new(),
         }
     }
 
-    pub(crate) async fn next_chunk(&mut self) -> Result<Option<Bytes>, RemoteProtocolError> {
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, RemoteProtocolError> {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
@@ -82,7 +83,7 @@ impl BodyReader {
     }
 
     /// Reads one body head (corrId, ctLen, ct, and the signatures if `crypto` expects them).
-    pub(crate) async fn read_head(
+    pub async fn read_head(
         &mut self,
         crypto: &RemoteCrypto,
     ) -> Result<BodyHead, RemoteProtocolError> {
@@ -101,7 +102,7 @@ impl BodyReader {
 
     /// Receives an attachment into `out`, checking marker, size, tag and digest. `out` holds
     /// unauthenticated data until this returns `Ok`.
-    pub(crate) async fn receive_file<W: AsyncWrite + Unpin>(
+    pub async fn receive_file<W: AsyncWrite + Unpin>(
         &mut self,
         key: &SbKeyNonce,
         file_size: u32,
@@ -128,7 +129,7 @@ impl BodyReader {
 /// Sends an attachment of exactly `file_size` bytes read from `reader`. A reader that ends
 /// early is [`RemoteProtocolError::FileSize`]; the stream is then left unfinished for the
 /// caller to close, and the receiver sees a short attachment (also `RPEFileSize`).
-pub(crate) async fn send_file<R: AsyncRead + Unpin>(
+pub async fn send_file<R: AsyncRead + Unpin>(
     stream: &mut SendStream<Bytes>,
     key: &SbKeyNonce,
     file_size: u32,
