@@ -1,0 +1,582 @@
+//! The controller's pairing store: one row per paired host, in SQLite under the controller's
+//! data directory, after simplex-chat's `remote_hosts` table
+//! (research `simplex-chat-session-layer.md` §5; spec/xrcp.md §9.1).
+//!
+//! # When to write
+//!
+//! A pairing is created and changed only by a session that reached the HELLO exchange: the
+//! handshake returns the updated [`HostPairing`] in [`crate::Connected::pairing`] and nowhere
+//! else (spec/xrcp.md §9.3, wire facts §8). Callers pass exactly that value to
+//! [`HostStore::insert`] (first session, the pairing now knows the host) or
+//! [`HostStore::update_after_session`] (later sessions: the host's new DH key, which keys the
+//! next multicast announcement). A pairing without a known host is refused
+//! ([`StoreError::NotPaired`]): a new host is paired by scanning, never from the store.
+//!
+//! # Durability
+//!
+//! Each write is one transaction in WAL mode with `synchronous=FULL`, so a committed pairing
+//! survives a crash and a crash mid-write leaves the old pairing. The schema is versioned
+//! with `PRAGMA user_version` and migrated in one transaction on open.
+//!
+//! # Secrets
+//!
+//! Rows hold the pairing CA key and the long-term identity key. The folder is created `0700`
+//! and the database `0600` (SQLite gives its `-wal`/`-shm` files the same mode); deleted rows
+//! are overwritten (`secure_delete`). [`HostRecord`]'s `Debug` shows no key material, and no
+//! error message contains stored values.
+
+use std::fs;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, Row, TransactionBehavior};
+use serde_json::Value;
+use xrcp::codec::text::base64url_encode;
+use xrcp::crypto::{Ed25519SecretKey, KeyHash, X25519PublicKey};
+use xrcp::pairing::{HostPairing, KnownHost};
+use xrcp::tls::TlsIdentity;
+use zeroize::Zeroizing;
+
+use crate::address::AddressPreference;
+use crate::connect::ControllerOptions;
+
+/// The database file inside the data directory.
+pub const DB_FILE: &str = "xrcp-ctrl-pairings.db";
+
+/// The schema version this build writes; older databases are migrated on open.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Migration `i` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &["CREATE TABLE remote_hosts (
+        remote_host_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        host_device_name TEXT NOT NULL,
+        store_path TEXT NOT NULL,
+        ca_key BLOB NOT NULL,
+        ca_cert BLOB NOT NULL,
+        id_key BLOB NOT NULL,
+        host_fingerprint BLOB NOT NULL,
+        host_dh_pub BLOB NOT NULL,
+        bind_addr TEXT,
+        bind_iface TEXT,
+        bind_port INTEGER,
+        created_at INTEGER NOT NULL DEFAULT (strftime('%s', 'now')),
+        updated_at INTEGER NOT NULL DEFAULT (strftime('%s', 'now'))
+     );
+     CREATE INDEX idx_remote_hosts_host_fingerprint ON remote_hosts (host_fingerprint);"];
+
+/// Why the store could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("pairing database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("pairing folder: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database was written by a newer build; refusing to guess its layout.
+    #[error("pairing database schema {found} is newer than supported {supported}")]
+    NewerSchema { found: i64, supported: i64 },
+    /// A stored value does not decode (the detail names the column, never its value).
+    #[error("stored pairing {id} is corrupt: {detail}")]
+    Corrupt { id: i64, detail: String },
+    #[error("no stored pairing {0}")]
+    NotFound(i64),
+    /// The pairing has no known host: only a pairing returned by a session that reached
+    /// HELLO can be stored.
+    #[error("pairing has no known host yet")]
+    NotPaired,
+}
+
+/// The `addr=`/`iface=`/`port=` a host session was last started with (the reference
+/// overwrites them on every session, `NULL` when none was given).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Binding {
+    pub address: Option<Ipv4Addr>,
+    pub interface: Option<String>,
+    pub port: Option<u16>,
+}
+
+impl Binding {
+    /// The binding a session was started with.
+    pub fn of(options: &ControllerOptions) -> Binding {
+        Binding {
+            address: options.address.address,
+            interface: options.address.interface.clone(),
+            port: (options.port != 0).then_some(options.port),
+        }
+    }
+
+    /// Applies the stored binding to the options of the next session.
+    pub fn apply(&self, options: &mut ControllerOptions) {
+        options.address = AddressPreference {
+            address: self.address,
+            interface: self.interface.clone(),
+        };
+        options.port = self.port.unwrap_or(0);
+    }
+}
+
+/// One paired host.
+#[derive(Clone)]
+pub struct HostRecord {
+    pub id: i64,
+    /// The host's `deviceName` from its HELLO app info.
+    pub device_name: String,
+    /// The folder name (16 base64url characters) for this host's files, as the reference's
+    /// `randomStorePath`.
+    pub store_path: String,
+    /// Always has a known host.
+    pub pairing: HostPairing,
+    pub binding: Binding,
+}
+
+impl std::fmt::Debug for HostRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostRecord")
+            .field("id", &self.id)
+            .field("device_name", &self.device_name)
+            .field("store_path", &self.store_path)
+            .field("host_ca", &self.pairing.known_host.map(|k| k.host_ca))
+            .field("binding", &self.binding)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `deviceName` of an app info object, or an empty name.
+pub fn device_name(app: &Value) -> String {
+    app.get("deviceName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The controller's pairings. Synchronous: async callers run it on a blocking thread or keep
+/// the calls short (each is one small transaction).
+pub struct HostStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for HostStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Creates `dir` (owner-only when it is new) and the database file (owner-only), and opens
+/// it with the durability settings described in the module docs.
+fn open_db(dir: &Path, file: &str) -> Result<(Connection, PathBuf), StoreError> {
+    if !dir.exists() {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)?;
+    }
+    let path = dir.join(file);
+    let mut o = fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    drop(o.open(&path)?);
+    #[cfg(unix)]
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+
+    let mut conn = Connection::open(&path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    migrate(&mut conn)?;
+    Ok((conn, path))
+}
+
+/// Applies the pending migrations and sets `user_version`, all in one transaction (taken
+/// `IMMEDIATE`, so two processes opening a fresh store do not both migrate).
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for m in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(m)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
+}
+
+const COLUMNS: &str = "remote_host_id, host_device_name, store_path, ca_key, ca_cert, id_key, \
+                       host_fingerprint, host_dh_pub, bind_addr, bind_iface, bind_port";
+
+fn key32(id: i64, column: &str, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
+    <[u8; 32]>::try_from(bytes).map_err(|_| StoreError::Corrupt {
+        id,
+        detail: format!("{column} is not 32 bytes"),
+    })
+}
+
+/// Decodes one row; secrets are held in zeroizing buffers while decoding.
+fn record(row: &Row<'_>) -> Result<Result<HostRecord, StoreError>, rusqlite::Error> {
+    let id: i64 = row.get(0)?;
+    let device_name: String = row.get(1)?;
+    let store_path: String = row.get(2)?;
+    let ca_key = Zeroizing::new(row.get::<_, Vec<u8>>(3)?);
+    let ca_cert: Vec<u8> = row.get(4)?;
+    let id_key = Zeroizing::new(row.get::<_, Vec<u8>>(5)?);
+    let fingerprint: Vec<u8> = row.get(6)?;
+    let host_dh: Vec<u8> = row.get(7)?;
+    let bind_addr: Option<String> = row.get(8)?;
+    let bind_iface: Option<String> = row.get(9)?;
+    let bind_port: Option<i64> = row.get(10)?;
+    Ok((|| {
+        let corrupt = |detail: &str| StoreError::Corrupt {
+            id,
+            detail: detail.into(),
+        };
+        let ca = TlsIdentity::from_der_parts(&ca_key, &ca_cert)
+            .map_err(|_| corrupt("ca_key/ca_cert"))?;
+        let identity = Ed25519SecretKey::from_bytes(*Zeroizing::new(key32(id, "id_key", &id_key)?));
+        let address = bind_addr
+            .map(|a| a.parse().map_err(|_| corrupt("bind_addr")))
+            .transpose()?;
+        let port = bind_port
+            .map(|p| u16::try_from(p).map_err(|_| corrupt("bind_port")))
+            .transpose()?;
+        Ok(HostRecord {
+            id,
+            device_name,
+            store_path,
+            pairing: HostPairing {
+                ca,
+                identity,
+                known_host: Some(KnownHost {
+                    host_ca: KeyHash(key32(id, "host_fingerprint", &fingerprint)?),
+                    host_dh: X25519PublicKey::from_raw(key32(id, "host_dh_pub", &host_dh)?),
+                }),
+            },
+            binding: Binding {
+                address,
+                interface: bind_iface,
+                port,
+            },
+        })
+    })())
+}
+
+/// A fresh folder name for a host's files: 12 random bytes in base64url (16 characters).
+fn random_store_path() -> String {
+    let mut b = [0u8; 12];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    base64url_encode(&b)
+}
+
+impl HostStore {
+    /// Opens (creating if needed) the store in `dir`: the folder `0700` if it is created here,
+    /// the database file `0600`, the schema migrated to [`SCHEMA_VERSION`].
+    pub fn open(dir: impl AsRef<Path>) -> Result<HostStore, StoreError> {
+        let (conn, path) = open_db(dir.as_ref(), DB_FILE)?;
+        Ok(HostStore { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn query<P: rusqlite::Params>(
+        &self,
+        filter: &str,
+        args: P,
+    ) -> Result<Vec<HostRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM remote_hosts {filter} ORDER BY remote_host_id");
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(args, record)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().collect()
+    }
+
+    /// All pairings, oldest first.
+    pub fn list(&self) -> Result<Vec<HostRecord>, StoreError> {
+        self.query("", [])
+    }
+
+    pub fn get(&self, id: i64) -> Result<Option<HostRecord>, StoreError> {
+        Ok(self.query("WHERE remote_host_id = ?1", [id])?.pop())
+    }
+
+    /// The pairing of the host whose CA has this fingerprint.
+    pub fn find_by_fingerprint(&self, host_ca: &KeyHash) -> Result<Option<HostRecord>, StoreError> {
+        Ok(self
+            .query("WHERE host_fingerprint = ?1", [host_ca.0.as_slice()])?
+            .pop())
+    }
+
+    /// Stores a new host after its first session reached HELLO; pass
+    /// [`crate::Connected::pairing`]. Returns the new id; the record gets a fresh
+    /// `store_path`.
+    pub fn insert(
+        &mut self,
+        device_name: &str,
+        pairing: &HostPairing,
+        binding: &Binding,
+    ) -> Result<i64, StoreError> {
+        let known = pairing.known_host.ok_or(StoreError::NotPaired)?;
+        let (ca_key, ca_cert) = pairing.ca.to_der_parts();
+        let id_key = pairing.identity.to_bytes();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO remote_hosts (host_device_name, store_path, ca_key, ca_cert, id_key,
+               host_fingerprint, host_dh_pub, bind_addr, bind_iface, bind_port)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                device_name,
+                random_store_path(),
+                ca_key.as_slice(),
+                ca_cert,
+                id_key.as_slice(),
+                known.host_ca.0.as_slice(),
+                known.host_dh.as_raw().as_slice(),
+                binding.address.map(|a| a.to_string()),
+                binding.interface,
+                binding.port,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Records a later session that reached HELLO, in one transaction: the host's new DH key
+    /// (the next announcement's key), its device name and the binding used. Pass
+    /// [`crate::Connected::pairing`]. The host CA is pinned at the first session and never
+    /// rewritten here.
+    pub fn update_after_session(
+        &mut self,
+        id: i64,
+        device_name: &str,
+        pairing: &HostPairing,
+        binding: &Binding,
+    ) -> Result<(), StoreError> {
+        let known = pairing.known_host.ok_or(StoreError::NotPaired)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute(
+            "UPDATE remote_hosts SET host_device_name = ?2, host_dh_pub = ?3, bind_addr = ?4,
+               bind_iface = ?5, bind_port = ?6, updated_at = strftime('%s', 'now')
+             WHERE remote_host_id = ?1",
+            params![
+                id,
+                device_name,
+                known.host_dh.as_raw().as_slice(),
+                binding.address.map(|a| a.to_string()),
+                binding.interface,
+                binding.port,
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets a host; `false` if there was no such pairing. The caller removes the host's
+    /// file folder (`store_path`).
+    pub fn delete(&mut self, id: i64) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM remote_hosts WHERE remote_host_id = ?1", [id])?
+            > 0)
+    }
+
+    pub fn set_device_name(&mut self, id: i64, name: &str) -> Result<(), StoreError> {
+        let n = self.conn.execute(
+            "UPDATE remote_hosts SET host_device_name = ?2 WHERE remote_host_id = ?1",
+            params![id, name],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound(id));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xrcp::crypto::X25519SecretKey;
+
+    fn paired() -> HostPairing {
+        let mut p = HostPairing::new().unwrap();
+        p.known_host = Some(KnownHost {
+            host_ca: KeyHash(*X25519SecretKey::generate().public().as_raw()),
+            host_dh: X25519SecretKey::generate().public(),
+        });
+        p
+    }
+
+    fn same(a: &HostPairing, b: &HostPairing) {
+        assert_eq!(a.ca.fingerprint(), b.ca.fingerprint());
+        assert_eq!(a.ca.to_der_parts().0, b.ca.to_der_parts().0);
+        assert_eq!(a.identity.public(), b.identity.public());
+        assert_eq!(a.known_host, b.known_host);
+    }
+
+    #[test]
+    fn round_trip_update_find_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("ctrl");
+        let mut store = HostStore::open(&data).unwrap();
+        assert!(store.list().unwrap().is_empty());
+        assert!(matches!(
+            store.insert("x", &HostPairing::new().unwrap(), &Binding::default()),
+            Err(StoreError::NotPaired)
+        ));
+        let p1 = paired();
+        let bind = Binding {
+            address: Some(Ipv4Addr::new(10, 1, 2, 3)),
+            interface: Some("eth0".into()),
+            port: Some(5000),
+        };
+        let id1 = store.insert("phone", &p1, &bind).unwrap();
+        let id2 = store
+            .insert("tablet", &paired(), &Binding::default())
+            .unwrap();
+        let r1 = store.get(id1).unwrap().unwrap();
+        assert_eq!(r1.store_path.len(), 16);
+        assert_ne!(r1.store_path, store.get(id2).unwrap().unwrap().store_path);
+
+        let mut p1b = p1.clone();
+        p1b.known_host = Some(KnownHost {
+            host_dh: X25519SecretKey::generate().public(),
+            ..p1.known_host.unwrap()
+        });
+        store
+            .update_after_session(id1, "phone 2", &p1b, &Binding::default())
+            .unwrap();
+        drop(store);
+
+        let mut store = HostStore::open(&data).unwrap();
+        let all = store.list().unwrap();
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![id1, id2]);
+        same(&all[0].pairing, &p1b);
+        assert_eq!(all[0].device_name, "phone 2");
+        assert_eq!(all[0].binding, Binding::default());
+        assert_eq!(all[0].store_path, r1.store_path);
+        let found = store
+            .find_by_fingerprint(&p1.known_host.unwrap().host_ca)
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.id, id1);
+        assert!(store
+            .find_by_fingerprint(&KeyHash([9; 32]))
+            .unwrap()
+            .is_none());
+
+        store.set_device_name(id2, "pad").unwrap();
+        assert_eq!(store.get(id2).unwrap().unwrap().device_name, "pad");
+        assert!(matches!(
+            store.set_device_name(77, "x"),
+            Err(StoreError::NotFound(77))
+        ));
+        assert!(matches!(
+            store.update_after_session(77, "x", &p1b, &bind),
+            Err(StoreError::NotFound(77))
+        ));
+        assert!(store.delete(id1).unwrap());
+        assert!(!store.delete(id1).unwrap());
+        assert_eq!(store.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn binding_round_trips_through_options() {
+        let b = Binding {
+            address: Some(Ipv4Addr::new(192, 168, 1, 9)),
+            interface: Some("wlan0".into()),
+            port: Some(4433),
+        };
+        let mut o = ControllerOptions::default();
+        b.apply(&mut o);
+        assert_eq!(Binding::of(&o), b);
+        Binding::default().apply(&mut o);
+        assert_eq!(o.port, 0);
+        assert_eq!(Binding::of(&o), Binding::default());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn owner_only_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("x/y");
+        let mut store = HostStore::open(&data).unwrap();
+        store.insert("d", &paired(), &Binding::default()).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&dir.path().join("x")), 0o700);
+        assert_eq!(mode(store.path()), 0o600);
+        for side in ["-wal", "-shm"] {
+            let f = data.join(format!("{DB_FILE}{side}"));
+            if f.exists() {
+                assert_eq!(mode(&f), 0o600, "{side}");
+            }
+        }
+    }
+
+    #[test]
+    fn migrates_empty_database_and_refuses_newer() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(DB_FILE), b"").unwrap();
+        let store = HostStore::open(dir.path()).unwrap();
+        let v: i64 = store
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let tables: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'remote_hosts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1);
+        store.conn.pragma_update(None, "user_version", 42).unwrap();
+        drop(store);
+        assert!(matches!(
+            HostStore::open(dir.path()),
+            Err(StoreError::NewerSchema { found: 42, .. })
+        ));
+    }
+
+    #[test]
+    fn debug_shows_no_secrets() {
+        let p = paired();
+        let r = HostRecord {
+            id: 3,
+            device_name: "phone".into(),
+            store_path: "abc".into(),
+            pairing: p.clone(),
+            binding: Binding::default(),
+        };
+        let shown = format!("{r:?} {:?}", r.pairing);
+        let (key, _) = p.ca.to_der_parts();
+        let id = p.identity.to_bytes();
+        for secret in [&key[16..48], id.as_slice()] {
+            let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+            let list = format!("{secret:?}");
+            assert!(!shown.to_lowercase().contains(&hex), "{shown}");
+            assert!(!shown.contains(&list[1..list.len() - 1]), "{shown}");
+            assert!(!shown.contains(&base64url_encode(secret)), "{shown}");
+        }
+    }
+}
