@@ -1,1 +1,5 @@
 //! Cross-crate test helpers.
+
+pub mod cli;
+pub mod fault_proxy;
+pub mod hardening;

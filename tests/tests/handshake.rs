@@ -54,7 +54,10 @@ async fn session(hp: HostPairing, cp: Option<CtrlPairing>) -> Outcome {
     let host_code = pending.session_code().to_owned();
     let host = pending.verify(&host_code).await.unwrap();
     let (ctrl_code, ctrl) = ctrl.await.unwrap().unwrap();
-    assert_eq!(ctrl_code, host_code, "both sides show the same session code");
+    assert_eq!(
+        ctrl_code, host_code,
+        "both sides show the same session code"
+    );
     assert_eq!(ctrl.session_code, host.session_code);
     Outcome { ctrl, host }
 }
@@ -67,7 +70,10 @@ async fn exchange_first_blocks(o: &mut Outcome) {
     write_block(&mut o.ctrl.stream, &block).await.unwrap();
     let got = read_block(&mut o.host.stream).await.unwrap();
     let (k, n) = o.host.keys.keys.recv.advance();
-    assert_eq!(open_tail_tag(&k, &n, decode_block(&got).unwrap()).unwrap(), b"hello host");
+    assert_eq!(
+        open_tail_tag(&k, &n, decode_block(&got).unwrap()).unwrap(),
+        b"hello host"
+    );
 
     let (k, n) = o.host.keys.keys.send.advance();
     let block = encode_block(&seal_tail_tag(&k, &n, b"hello controller")).unwrap();
@@ -94,7 +100,11 @@ async fn new_pairing_then_existing_pairing_sessions() {
         let (mut hp, mut cp) = (o.ctrl.pairing, o.host.pairing);
         let mut stale = None;
         for i in 0..4 {
-            let offered = if i == 2 { stale.take().unwrap() } else { hp.clone() };
+            let offered = if i == 2 {
+                stale.take().unwrap()
+            } else {
+                hp.clone()
+            };
             if i == 1 {
                 stale = Some(hp.clone());
             }
@@ -120,7 +130,10 @@ async fn tampered_invitation_is_refused_before_connecting() {
         .await
         .err()
         .unwrap();
-    assert!(matches!(err, RemoteCtrlError::Protocol(RcError::Invitation)), "{err}");
+    assert!(
+        matches!(err, RemoteCtrlError::Protocol(RcError::Invitation)),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -140,9 +153,15 @@ async fn host_paired_elsewhere_is_refused_by_a_known_controller() {
             .await
             .err()
             .unwrap();
-        assert!(matches!(err, RemoteCtrlError::Protocol(RcError::Identity)), "{err}");
+        assert!(
+            matches!(err, RemoteCtrlError::Protocol(RcError::Identity)),
+            "{err}"
+        );
         let ctrl_err = ctrl.await.unwrap().err().unwrap();
-        assert!(matches!(ctrl_err, RemoteHostError::Timeout(_)), "{ctrl_err}");
+        assert!(
+            matches!(ctrl_err, RemoteHostError::Timeout(_)),
+            "{ctrl_err}"
+        );
     })
     .await
     .unwrap();
@@ -160,7 +179,10 @@ async fn rejected_code_sends_no_hello_and_both_sides_end() {
         let err = pending.verify("12345 67890").await.err().unwrap();
         assert!(matches!(err, RemoteCtrlError::BadVerificationCode));
         let ctrl_err = ctrl.await.unwrap().err().unwrap();
-        assert!(matches!(ctrl_err, RemoteHostError::Disconnected), "{ctrl_err}");
+        assert!(
+            matches!(ctrl_err, RemoteHostError::Disconnected),
+            "{ctrl_err}"
+        );
     })
     .await
     .unwrap();
@@ -186,7 +208,10 @@ async fn second_connection_is_refused_once_a_session_runs() {
             .await
             .err()
             .unwrap();
-        assert!(matches!(err, RemoteCtrlError::Protocol(RcError::Exception(_))), "{err}");
+        assert!(
+            matches!(err, RemoteCtrlError::Protocol(RcError::Exception(_))),
+            "{err}"
+        );
         let code = pending.session_code().to_owned();
         pending.verify(&code).await.unwrap();
         ctrl.await.unwrap().unwrap();
@@ -207,9 +232,14 @@ async fn silent_peers_end_in_typed_timeouts() {
             .await
             .unwrap();
         let port = listening.advertised().1;
-        let _mute = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.unwrap();
+        let _mute = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
+            .await
+            .unwrap();
         let err = listening.accept().await.err().unwrap();
-        assert!(matches!(err, RemoteHostError::Timeout(xrcp_ctrl::Stage::TlsConnection)));
+        assert!(matches!(
+            err,
+            RemoteHostError::Timeout(xrcp_ctrl::Stage::TlsConnection)
+        ));
 
         // A host that completes TLS and then never sends its HELLO.
         let opts = ControllerOptions {
@@ -223,7 +253,10 @@ async fn silent_peers_end_in_typed_timeouts() {
         let ctrl = tokio::spawn(async move { listening.accept().await?.finish().await });
         let pending = xrcp_host::connect(inv, None, host_options()).await.unwrap();
         let err = ctrl.await.unwrap().err().unwrap();
-        assert!(matches!(err, RemoteHostError::Timeout(xrcp_ctrl::Stage::HostHello)), "{err}");
+        assert!(
+            matches!(err, RemoteHostError::Timeout(xrcp_ctrl::Stage::HostHello)),
+            "{err}"
+        );
         drop(pending);
 
         // A controller that completes TLS and never answers the HELLO.
@@ -242,7 +275,10 @@ async fn silent_peers_end_in_typed_timeouts() {
         };
         let pending = xrcp_host::connect(inv, None, opts).await.unwrap();
         let err = pending.confirm().await.err().unwrap();
-        assert!(matches!(err, RemoteCtrlError::Timeout(xrcp_host::Stage::CtrlHello)), "{err}");
+        assert!(
+            matches!(err, RemoteCtrlError::Timeout(xrcp_host::Stage::CtrlHello)),
+            "{err}"
+        );
         ctrl.abort();
     })
     .await
@@ -261,8 +297,11 @@ async fn wrong_controller_ca_is_identity() {
         drop(listening);
         // An impostor on another port with its own CA.
         let impostor = TlsIdentity::generate(CaRole::Controller).unwrap();
-        let config = tls::server_config(&impostor.session_credentials().unwrap(), Pin::Any).unwrap();
-        let server = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let config =
+            tls::server_config(&impostor.session_credentials().unwrap(), Pin::Any).unwrap();
+        let server = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .await
+            .unwrap();
         let addr = server.local_addr().unwrap();
         let serve = tokio::spawn(async move {
             let (tcp, _) = server.accept().await.unwrap();
@@ -273,7 +312,10 @@ async fn wrong_controller_ca_is_identity() {
             ..host_options()
         };
         let err = xrcp_host::connect(inv, None, opts).await.err().unwrap();
-        assert!(matches!(err, RemoteCtrlError::Protocol(RcError::Identity)), "{err}");
+        assert!(
+            matches!(err, RemoteCtrlError::Protocol(RcError::Identity)),
+            "{err}"
+        );
         serve.await.unwrap();
     })
     .await
@@ -298,6 +340,12 @@ async fn incompatible_version_is_refused() {
     }
     .sign(&s, &id)
     .unwrap();
-    let err = xrcp_host::connect(v2, None, host_options()).await.err().unwrap();
-    assert!(matches!(err, RemoteCtrlError::Protocol(RcError::Version)), "{err}");
+    let err = xrcp_host::connect(v2, None, host_options())
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, RemoteCtrlError::Protocol(RcError::Version)),
+        "{err}"
+    );
 }

@@ -82,10 +82,17 @@ fn result(r: RRResult) -> Value {
 async fn notes_commands_events_and_errors_in_all_compression_modes() {
     for (c, h) in [(true, true), (true, false), (false, true), (false, false)] {
         let dir = tempfile::tempdir().unwrap();
-        let (mut remote, host) = tokio::time::timeout(Duration::from_secs(30), link(dir.path(), c, h))
-            .await
-            .unwrap();
-        let created = result(remote.client.send_command("/note hello from the desk", 0).await.unwrap());
+        let (mut remote, host) =
+            tokio::time::timeout(Duration::from_secs(30), link(dir.path(), c, h))
+                .await
+                .unwrap();
+        let created = result(
+            remote
+                .client
+                .send_command("/note hello from the desk", 0)
+                .await
+                .unwrap(),
+        );
         assert_eq!(created["type"], "noteCreated");
         // The change also arrives through the event long-poll, concurrently.
         let event = tokio::time::timeout(Duration::from_secs(15), remote.events.recv())
@@ -98,7 +105,12 @@ async fn notes_commands_events_and_errors_in_all_compression_modes() {
         let list = result(remote.client.send_command("/notes", 0).await.unwrap());
         assert_eq!(list["notes"][0]["text"], "hello from the desk");
         // An unknown command is an error response, not a protocol failure.
-        match remote.client.send_command("/launch rockets", 0).await.unwrap() {
+        match remote
+            .client
+            .send_command("/launch rockets", 0)
+            .await
+            .unwrap()
+        {
             RRResult::Error(e) => assert_eq!(e["type"], "commandError"),
             other => panic!("{other:?}"),
         }
@@ -116,7 +128,10 @@ async fn notes_commands_events_and_errors_in_all_compression_modes() {
         let list = result(remote.client.send_command("/notes", 0).await.unwrap());
         assert_eq!(list["notes"].as_array().unwrap().len(), 21);
         drop(remote);
-        tokio::time::timeout(Duration::from_secs(10), host).await.unwrap().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), host)
+            .await
+            .unwrap()
+            .unwrap();
     }
 }
 
@@ -128,7 +143,9 @@ async fn a_file_is_stored_and_fetched_back_intact() {
     let src = tempfile::tempdir().unwrap();
     let path = src.path().join("report.bin");
     // 8 MiB of non-repeating bytes (the 50 MiB case runs in the session layer's own tests).
-    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let data: Vec<u8> = (0..8u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(&path, &data).unwrap();
     let mut progress = Vec::new();
     let stored = remote
@@ -137,7 +154,10 @@ async fn a_file_is_stored_and_fetched_back_intact() {
         .await
         .unwrap();
     assert_eq!(stored, "report.bin");
-    assert_eq!(progress.last().copied(), Some((data.len() as u64, data.len() as u64)));
+    assert_eq!(
+        progress.last().copied(),
+        Some((data.len() as u64, data.len() as u64))
+    );
 
     let files = result(remote.client.send_command("/files", 0).await.unwrap());
     let id = files["files"][0]["fileId"].as_i64().unwrap();

@@ -45,7 +45,9 @@ pub fn order_candidates(addrs: Vec<LocalAddress>) -> Vec<LocalAddress> {
         .into_iter()
         .filter(|a| {
             let o = a.address.octets();
-            !(a.address.is_unspecified() || a.address.is_broadcast() || (o[0] == 169 && o[1] == 254))
+            !(a.address.is_unspecified()
+                || a.address.is_broadcast()
+                || (o[0] == 169 && o[1] == 254))
         })
         .collect();
     last_local_host(usable)
@@ -121,7 +123,11 @@ mod tests {
     fn suppresses_localhost() {
         assert_eq!(
             order_candidates(addrs()),
-            vec![at("10.20.30.40", "eth0"), at("10.20.30.42", "wlan0"), at("127.0.0.1", "lo")]
+            vec![
+                at("10.20.30.40", "eth0"),
+                at("10.20.30.42", "wlan0"),
+                at("127.0.0.1", "lo")
+            ]
         );
     }
 
@@ -131,7 +137,11 @@ mod tests {
         assert_eq!(prefer(&pref("127.0.0.1", "lo23"), ordered.clone()), addrs());
         assert_eq!(
             prefer(&pref("10.20.30.42", "wlp2s0"), ordered),
-            vec![at("10.20.30.42", "wlan0"), at("10.20.30.40", "eth0"), at("127.0.0.1", "lo")]
+            vec![
+                at("10.20.30.42", "wlan0"),
+                at("10.20.30.40", "eth0"),
+                at("127.0.0.1", "lo")
+            ]
         );
     }
 
@@ -147,10 +157,16 @@ mod tests {
         let ordered = order_candidates(addrs());
         let mut addr_dups = vec![at("10.20.30.40", "eth1")];
         addr_dups.extend(ordered.clone());
-        assert_eq!(prefer(&pref("0.0.0.0", "eth1"), addr_dups.clone()), addr_dups);
+        assert_eq!(
+            prefer(&pref("0.0.0.0", "eth1"), addr_dups.clone()),
+            addr_dups
+        );
         let mut iface_dups = vec![at("10.20.30.41", "eth0")];
         iface_dups.extend(ordered);
-        assert_eq!(prefer(&pref("0.0.0.0", "eth0"), iface_dups.clone()), iface_dups);
+        assert_eq!(
+            prefer(&pref("0.0.0.0", "eth0"), iface_dups.clone()),
+            iface_dups
+        );
     }
 
     #[test]

@@ -152,7 +152,10 @@ impl Listening {
 }
 
 type Accepted = (TlsStream<TcpStream>, TlsSession, SocketAddr);
-type Handshaking = (SocketAddr, Result<(TlsStream<TcpStream>, TlsSession), tls::TlsError>);
+type Handshaking = (
+    SocketAddr,
+    Result<(TlsStream<TcpStream>, TlsSession), tls::TlsError>,
+);
 
 async fn first_handshake(
     listener: &TcpListener,
@@ -163,6 +166,8 @@ async fn first_handshake(
         tokio::select! {
             conn = listener.accept() => match conn {
                 Ok((tcp, peer)) if pending.len() < MAX_PENDING_HANDSHAKES => {
+                    // HTTP/2 writes small frames; Nagle would hold them for the peer's ACK.
+                    let _ = tcp.set_nodelay(true);
                     let config = config.clone();
                     pending.spawn(async move { (peer, tls::accept(tcp, &config).await) });
                 }
@@ -255,7 +260,11 @@ impl PendingHello {
                 if let Some(reply) = rejected.reply {
                     let _ = timeout(Duration::from_secs(5), write_block(&mut stream, &reply)).await;
                 }
-                let _ = timeout(Duration::from_secs(1), tokio::io::AsyncWriteExt::shutdown(&mut stream)).await;
+                let _ = timeout(
+                    Duration::from_secs(1),
+                    tokio::io::AsyncWriteExt::shutdown(&mut stream),
+                )
+                .await;
                 Err(rejected.error.into())
             }
         }

@@ -23,7 +23,7 @@ use crate::error::{RemoteCtrlError, Stage};
 
 /// How long the host waits after its TLS handshake for the controller to object to its
 /// certificate (the reference's post-handshake peek).
-const ALERT_PEEK: Duration = Duration::from_millis(100);
+pub const ALERT_PEEK: Duration = Duration::from_millis(100);
 
 /// How to connect to a controller.
 #[derive(Clone, Debug)]
@@ -35,6 +35,8 @@ pub struct HostOptions {
     pub connect_via: Option<SocketAddr>,
     /// Bound on each network step.
     pub step_timeout: Duration,
+    /// How long to wait after TLS for a rejection of our certificate ([`ALERT_PEEK`]).
+    pub alert_peek: Duration,
 }
 
 impl Default for HostOptions {
@@ -43,6 +45,7 @@ impl Default for HostOptions {
             app: Value::Null,
             connect_via: None,
             step_timeout: Duration::from_secs(15),
+            alert_peek: ALERT_PEEK,
         }
     }
 }
@@ -74,10 +77,13 @@ pub async fn connect(
         .map_err(tls_error)?;
     // In TLS 1.3 the controller judges our certificate after we finished; a known
     // controller paired with another host answers `unknown_ca` here.
-    stream.peek_alert(ALERT_PEEK).await.map_err(|e| match e {
-        TlsError::CertificateRejected => RemoteCtrlError::Protocol(RcError::Identity),
-        other => RemoteCtrlError::Protocol(other.into()),
-    })?;
+    stream
+        .peek_alert(options.alert_peek)
+        .await
+        .map_err(|e| match e {
+            TlsError::CertificateRejected => RemoteCtrlError::Protocol(RcError::Identity),
+            other => RemoteCtrlError::Protocol(other.into()),
+        })?;
     let code = session_code(&session.tls_unique);
     Ok(PendingConfirmation {
         handshake,
@@ -93,9 +99,9 @@ pub async fn connect(
 /// is, so users see "this is not the controller of the link" (spec/xrcp.md §13).
 fn tls_error(e: TlsError) -> RcError {
     match e {
-        TlsError::Tls(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)) => {
-            RcError::Identity
-        }
+        TlsError::Tls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        )) => RcError::Identity,
         other => other.into(),
     }
 }

@@ -9,8 +9,8 @@ pub mod cli;
 pub mod connect;
 pub mod discover;
 pub mod error;
-pub mod remote;
 pub mod notes;
+pub mod remote;
 pub mod session;
 pub mod store;
 

@@ -102,8 +102,10 @@ impl NotesDb {
             .conn
             .prepare("SELECT note_id, text, created_at FROM notes ORDER BY note_id")?;
         let rows = st.query_map([], |r| {
-            Ok(json!({"noteId": r.get::<_, i64>(0)?, "text": r.get::<_, String>(1)?,
-                      "createdAt": r.get::<_, i64>(2)?}))
+            Ok(
+                json!({"noteId": r.get::<_, i64>(0)?, "text": r.get::<_, String>(1)?,
+                      "createdAt": r.get::<_, i64>(2)?}),
+            )
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -116,14 +118,22 @@ impl NotesDb {
             > 0)
     }
 
-    pub fn add_file(&self, name: &str, size: u32, digest: &FileDigest, now: i64) -> Result<Value, NotesError> {
+    pub fn add_file(
+        &self,
+        name: &str,
+        size: u32,
+        digest: &FileDigest,
+        now: i64,
+    ) -> Result<Value, NotesError> {
         let digest = digest.to_text();
         self.conn.execute(
             "INSERT INTO files (file_name, file_size, file_digest, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, size, digest, now],
         )?;
         let id = self.conn.last_insert_rowid();
-        Ok(json!({"fileId": id, "fileName": name, "fileSize": size, "fileDigest": digest, "createdAt": now}))
+        Ok(
+            json!({"fileId": id, "fileName": name, "fileSize": size, "fileDigest": digest, "createdAt": now}),
+        )
     }
 
     pub fn files(&self) -> Result<Vec<Value>, NotesError> {
@@ -131,9 +141,11 @@ impl NotesDb {
             "SELECT file_id, file_name, file_size, file_digest, created_at FROM files ORDER BY file_id",
         )?;
         let rows = st.query_map([], |r| {
-            Ok(json!({"fileId": r.get::<_, i64>(0)?, "fileName": r.get::<_, String>(1)?,
+            Ok(
+                json!({"fileId": r.get::<_, i64>(0)?, "fileName": r.get::<_, String>(1)?,
                       "fileSize": r.get::<_, i64>(2)?, "fileDigest": r.get::<_, String>(3)?,
-                      "createdAt": r.get::<_, i64>(4)?}))
+                      "createdAt": r.get::<_, i64>(4)?}),
+            )
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -360,7 +372,9 @@ impl StoredFile for NoteUpload {
             .app
             .with_db(move |db| db.add_file(&n, size, &digest, now()))
             .await
-            .map_err(|e| HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()})))?;
+            .map_err(|e| {
+                HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()}))
+            })?;
         self.app.emit(json!({"type": "fileStored", "file": rec}));
         Ok(name)
     }
@@ -378,7 +392,11 @@ impl HostApp for NotesApp {
         self.run(&command).await
     }
 
-    async fn store_file(&self, file_name: String, file_size: u32) -> Result<NoteUpload, HostAppError> {
+    async fn store_file(
+        &self,
+        file_name: String,
+        file_size: u32,
+    ) -> Result<NoteUpload, HostAppError> {
         let file = self.files.create(&file_name).await?;
         Ok(NoteUpload {
             file,
@@ -388,7 +406,8 @@ impl HostApp for NotesApp {
     }
 
     async fn get_file(&self, file: RemoteFile) -> Result<OutgoingFile<File>, HostAppError> {
-        let not_found = || HostAppError::Chat(json!({"type": "fileNotFound", "fileId": file.file_id}));
+        let not_found =
+            || HostAppError::Chat(json!({"type": "fileNotFound", "fileId": file.file_id}));
         if file.user_id != USER_ID {
             return Err(HostAppError::Chat(json!({"type": "differentActiveUser"})));
         }
@@ -396,7 +415,9 @@ impl HostApp for NotesApp {
         let name = self
             .with_db(move |db| db.file_name(id))
             .await
-            .map_err(|e| HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()})))?
+            .map_err(|e| {
+                HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()}))
+            })?
             .ok_or_else(not_found)?;
         if file.file_source.file_path != name {
             return Err(not_found());
@@ -412,7 +433,10 @@ mod tests {
     #[test]
     fn command_parsing() {
         assert_eq!(parse_command("/notes"), Ok(Command::Notes));
-        assert_eq!(parse_command("/note  hi there "), Ok(Command::Note("hi there".into())));
+        assert_eq!(
+            parse_command("/note  hi there "),
+            Ok(Command::Note("hi there".into()))
+        );
         assert_eq!(parse_command("/delete note 3"), Ok(Command::DeleteNote(3)));
         assert!(parse_command("/delete note x").is_err());
         assert!(parse_command("/note ").is_err());
@@ -435,11 +459,21 @@ mod tests {
         // Reopened from disk, the note is still there.
         drop(app);
         let app = NotesApp::open(dir.path()).unwrap();
-        let RRResult::Result(list) = app.run("/notes").await else { panic!() };
+        let RRResult::Result(list) = app.run("/notes").await else {
+            panic!()
+        };
         assert_eq!(list["notes"][0]["text"], "buy milk");
-        assert!(matches!(app.run(&format!("/delete note {id}")).await, RRResult::Result(_)));
-        assert!(matches!(app.run(&format!("/delete note {id}")).await, RRResult::Error(_)));
-        let RRResult::Error(e) = app.run("/frobnicate").await else { panic!() };
+        assert!(matches!(
+            app.run(&format!("/delete note {id}")).await,
+            RRResult::Result(_)
+        ));
+        assert!(matches!(
+            app.run(&format!("/delete note {id}")).await,
+            RRResult::Error(_)
+        ));
+        let RRResult::Error(e) = app.run("/frobnicate").await else {
+            panic!()
+        };
         assert_eq!(e["type"], "commandError");
     }
 }

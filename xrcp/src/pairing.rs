@@ -9,7 +9,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::text::{base64url_decode, base64url_encode};
-use crate::crypto::{Ed25519PublicKey, Ed25519SecretKey, KeyHash, X25519PublicKey, X25519SecretKey};
+use crate::crypto::{
+    Ed25519PublicKey, Ed25519SecretKey, KeyHash, X25519PublicKey, X25519SecretKey,
+};
 use crate::error::RcError;
 use crate::tls::TlsIdentity;
 

@@ -16,6 +16,7 @@ use super::setup::{establish, Context, Progress, Target};
 use super::{qr, Listen};
 use crate::error::RemoteHostError;
 use crate::session::RemoteHostClient;
+use crate::store::Binding;
 
 /// Files larger than this get a progress bar.
 const PROGRESS_BAR_MIN: u64 = 4 << 20;
@@ -43,17 +44,29 @@ pub(crate) fn render(r: &RRResult) -> String {
             None => format!("error: {e}"),
         },
         RRResult::Result(v) => match v.get("type").and_then(Value::as_str) {
-            Some("notes") => lines(v.get("notes"), |n| {
-                format!("{}. {}", n["noteId"], n["text"].as_str().unwrap_or_default())
-            }, "no notes"),
-            Some("files") => lines(v.get("files"), |f| {
-                format!(
-                    "{}. {} ({} bytes)",
-                    f["fileId"],
-                    f["fileName"].as_str().unwrap_or_default(),
-                    f["fileSize"]
-                )
-            }, "no files"),
+            Some("notes") => lines(
+                v.get("notes"),
+                |n| {
+                    format!(
+                        "{}. {}",
+                        n["noteId"],
+                        n["text"].as_str().unwrap_or_default()
+                    )
+                },
+                "no notes",
+            ),
+            Some("files") => lines(
+                v.get("files"),
+                |f| {
+                    format!(
+                        "{}. {} ({} bytes)",
+                        f["fileId"],
+                        f["fileName"].as_str().unwrap_or_default(),
+                        f["fileSize"]
+                    )
+                },
+                "no files",
+            ),
             Some("noteCreated") => format!("note {} added", v["note"]["noteId"]),
             Some("noteDeleted") => format!("note {} deleted", v["noteId"]),
             Some("fileDeleted") => format!("file {} deleted", v["fileId"]),
@@ -61,7 +74,11 @@ pub(crate) fn render(r: &RRResult) -> String {
                 "file {} stored",
                 v["file"]["fileName"].as_str().unwrap_or_default()
             ),
-            Some("help") => lines(v.get("commands"), |c| c.as_str().unwrap_or_default().to_owned(), ""),
+            Some("help") => lines(
+                v.get("commands"),
+                |c| c.as_str().unwrap_or_default().to_owned(),
+                "",
+            ),
             _ => v.to_string(),
         },
     }
@@ -292,7 +309,11 @@ impl Console {
             println!("{HELP}");
             Ok(())
         } else if let Some(name) = line.strip_prefix("/set device name ") {
-            self.ctx.app.lock().unwrap_or_else(|e| e.into_inner()).device_name = name.trim().to_owned();
+            self.ctx
+                .app
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .device_name = name.trim().to_owned();
             println!("ok");
             Ok(())
         } else if line == "/list remote hosts" {
@@ -330,15 +351,12 @@ impl Console {
                 Some(Session::Connected { .. }) => " (connected)",
                 None => "",
             };
-            let bind = match (&h.binding.address, &h.binding.interface, h.binding.port) {
-                (Some(a), i, p) => format!(
-                    " [{}{a}:{}]",
-                    i.as_deref().map(|i| format!("{i} ")).unwrap_or_default(),
-                    p.unwrap_or(0)
-                ),
-                _ => String::new(),
-            };
-            println!("{}. {}{state}{bind}", h.id, h.device_name);
+            println!(
+                "{}. {}{state}{}",
+                h.id,
+                h.device_name,
+                binding_text(&h.binding)
+            );
         }
         Ok(())
     }
@@ -448,7 +466,10 @@ impl Console {
     }
 
     async fn store_file(&self, rest: &str) -> Result<(), String> {
-        let (id, tail) = rest.trim().split_once(' ').ok_or("usage: /store remote file <id> <path>")?;
+        let (id, tail) = rest
+            .trim()
+            .split_once(' ')
+            .ok_or("usage: /store remote file <id> <path>")?;
         let id: i64 = id.parse().map_err(|_| format!("bad host id {id}"))?;
         let path = tail
             .trim()
@@ -456,7 +477,9 @@ impl Console {
             .or_else(|| tail.trim().strip_prefix("encrypt=on "))
             .unwrap_or(tail.trim());
         let client = self.client(id)?;
-        let size = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?.len();
+        let size = std::fs::metadata(path)
+            .map_err(|e| format!("{path}: {e}"))?
+            .len();
         let bar = progress_bar(size);
         let stored = client
             .store_file_path(Path::new(path), &mut |done, _| {
@@ -474,9 +497,13 @@ impl Console {
     }
 
     async fn get_file(&self, rest: &str) -> Result<(), String> {
-        let (id, json) = rest.trim().split_once(' ').ok_or("usage: /get remote file <id> <json>")?;
+        let (id, json) = rest
+            .trim()
+            .split_once(' ')
+            .ok_or("usage: /get remote file <id> <json>")?;
         let id: i64 = id.parse().map_err(|_| format!("bad host id {id}"))?;
-        let file: RemoteFile = serde_json::from_str(json).map_err(|e| format!("bad file JSON: {e}"))?;
+        let file: RemoteFile =
+            serde_json::from_str(json).map_err(|e| format!("bad file JSON: {e}"))?;
         let client = self.client(id)?;
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
         println!("ok");
@@ -502,7 +529,8 @@ impl Console {
     async fn forward(&self, line: &str) -> Result<(), String> {
         let Some(id) = self.current else {
             return Err(
-                "no remote host selected: /start remote host new, or /switch remote host <id>".into(),
+                "no remote host selected: /start remote host new, or /switch remote host <id>"
+                    .into(),
             );
         };
         let client = self.client(id)?;
@@ -515,12 +543,34 @@ impl Console {
     }
 }
 
+/// A stored binding as `/list remote hosts` shows it: ` [<iface> <addr>:<port>]`, leaving out
+/// what was not given (the port when it was chosen by the system: it changes every session).
+fn binding_text(b: &Binding) -> String {
+    let mut parts = Vec::new();
+    if let Some(i) = &b.interface {
+        parts.push(i.clone());
+    }
+    match (b.address, b.port) {
+        (Some(a), Some(p)) => parts.push(format!("{a}:{p}")),
+        (Some(a), None) => parts.push(a.to_string()),
+        (None, Some(p)) => parts.push(format!("port {p}")),
+        (None, None) => {}
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", parts.join(" "))
+    }
+}
+
 fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
     (total >= PROGRESS_BAR_MIN).then(|| {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         b
     })
@@ -541,6 +591,26 @@ mod tests {
         assert!(options(r#"iface="x"#).is_err());
         let l = listen_from(&o).unwrap();
         assert_eq!(l.port, 52230);
+    }
+
+    #[test]
+    fn bindings_leave_out_what_was_not_given() {
+        let b = |address: Option<&str>, interface: Option<&str>, port| Binding {
+            address: address.map(|a| a.parse().unwrap()),
+            interface: interface.map(str::to_owned),
+            port,
+        };
+        assert_eq!(
+            binding_text(&b(Some("127.0.0.1"), Some("lo"), Some(52230))),
+            " [lo 127.0.0.1:52230]"
+        );
+        assert_eq!(
+            binding_text(&b(Some("127.0.0.1"), Some("lo"), None)),
+            " [lo 127.0.0.1]"
+        );
+        assert_eq!(binding_text(&b(None, Some("eth0"), None)), " [eth0]");
+        assert_eq!(binding_text(&b(None, None, Some(5))), " [port 5]");
+        assert_eq!(binding_text(&b(None, None, None)), "");
     }
 
     #[test]

@@ -34,6 +34,7 @@ enum Command {
     Connect(ConnectArgs),
     /// List paired hosts.
     List {
+        /// One JSON object per host and line.
         #[arg(long)]
         json: bool,
     },
@@ -80,16 +81,20 @@ struct LinkArgs {
 
 #[derive(Debug, Args)]
 struct ConnectArgs {
+    /// The host's id (see `list`).
     id: i64,
     #[command(flatten)]
     listen: Listen,
     /// Announce the session to the host by LAN multicast (no link needed).
     #[arg(long)]
     multicast: bool,
+    /// Print one JSON object per line instead of text.
     #[arg(long)]
     json: bool,
+    /// Do not print the QR code in the terminal.
     #[arg(long)]
     no_qr: bool,
+    /// Print the host's events (JSON mode: `{"event":"host_event",...}` lines).
     #[arg(long)]
     events: bool,
 }
@@ -108,7 +113,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    // A pending `tokio::io::stdin` read sits in a blocking thread that cannot be cancelled,
+    // and dropping the runtime would wait for it: the program would only exit after one more
+    // line (or EOF) on stdin. Give other blocking work a moment, then leave.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 async fn run(cli: Cli) -> ExitCode {

@@ -10,8 +10,12 @@
 //! - `{"event":"host_event","data":{"result"|"error":…}}` with `--events`
 //! - `{"event":"stopped","reason":"eof"|"disconnected"}`
 //! - `{"event":"error","error":<KIND>,"message":…}` (then a non-zero exit)
+//! - `{"event":"error","error":"SESSION","command":…,"message":…}` when one stdin line could
+//!   not be carried out (a failed file transfer, a request that got no answer); the session
+//!   goes on
 //!
-//! stdin EOF ends the session cleanly with exit status 0.
+//! stdin EOF ends the session cleanly with exit status 0. `list --json` prints one
+//! `{"host_id":…,"host_device_name":…}` per paired host (no `event` field).
 
 use std::process::ExitCode;
 
@@ -63,7 +67,9 @@ fn report(mode: &Mode, p: Progress) {
             ..
         } => {
             if mode.json {
-                emit(json!({"event": "invitation", "link": link, "address": address.to_string(), "port": port}));
+                emit(
+                    json!({"event": "invitation", "link": link, "address": address.to_string(), "port": port}),
+                );
             } else {
                 println!("started on {address}:{port}");
                 if !others.is_empty() {

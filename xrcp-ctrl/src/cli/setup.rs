@@ -44,7 +44,10 @@ pub(super) struct Context {
 }
 
 impl Context {
-    pub(crate) fn open(dir: Option<PathBuf>, device_name: Option<String>) -> Result<Context, String> {
+    pub(crate) fn open(
+        dir: Option<PathBuf>,
+        device_name: Option<String>,
+    ) -> Result<Context, String> {
         let dir = dir.unwrap_or_else(default_data_dir);
         let store = HostStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut app = ControllerApp::default();
@@ -62,7 +65,10 @@ impl Context {
     }
 
     pub(crate) fn app(&self) -> ControllerApp {
-        self.app.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.app
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -139,7 +145,11 @@ pub(super) async fn establish(
         link: listening.link(),
         address: advertised.address,
         port,
-        others: listening.other_addresses().iter().map(|a| a.address).collect(),
+        others: listening
+            .other_addresses()
+            .iter()
+            .map(|a| a.address)
+            .collect(),
     });
     let announcer = match target {
         Target::Known {

@@ -17,7 +17,10 @@ use xrcp::session::{
     RemoteSession, SbKeyNonce, FILE_CHUNK_SIZE, LOCAL_ENCODING, RECV_WAIT_MICROS,
 };
 
-use xrcp::session::http2::{finish, http2_error, send_all, send_file, BodyReader};
+use xrcp::session::http2::{
+    finish, http2_error, keepalive, send_all, send_file, BodyReader, KEEPALIVE_INTERVAL,
+    KEEPALIVE_TIMEOUT,
+};
 
 /// An event from the host's long-poll, or the error a poll ended with.
 pub type HostEvent = Result<RRResult, RemoteProtocolError>;
@@ -112,16 +115,21 @@ impl RemoteHostClient {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let (send_request, connection) = h2::client::Builder::new()
+        let (send_request, mut connection) = h2::client::Builder::new()
             .initial_window_size(config.initial_window_size)
             .initial_connection_window_size(config.connection_window_size)
             .handshake::<_, Bytes>(io)
             .await
             .map_err(http2_error)?;
         let (closed_tx, closed) = watch::channel(false);
+        let ping_pong = connection.ping_pong();
         let connection = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("session connection ended: {e}");
+            let alive = keepalive(ping_pong, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT);
+            tokio::select! {
+                ended = connection => if let Err(e) = ended {
+                    tracing::debug!("session connection ended: {e}");
+                },
+                reason = alive => tracing::debug!("host unresponsive, closing: {reason}"),
             }
             let _ = closed_tx.send(true);
         });

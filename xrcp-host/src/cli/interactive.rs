@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -67,10 +68,53 @@ struct Console {
     tx: mpsc::UnboundedSender<UiEvent>,
 }
 
+/// The notes app's results as lines (as the controller shows them), anything else as JSON.
 fn render(r: &RRResult) -> String {
+    let lines = |items: Option<&Value>, f: &dyn Fn(&Value) -> String, empty: &str| match items
+        .and_then(Value::as_array)
+    {
+        Some(a) if !a.is_empty() => a.iter().map(f).collect::<Vec<_>>().join("\n"),
+        _ => empty.to_owned(),
+    };
     match r {
-        RRResult::Result(v) => v.to_string(),
-        RRResult::Error(e) => format!("error: {e}"),
+        RRResult::Error(e) => match e.get("message").and_then(Value::as_str) {
+            Some(m) => format!("error: {m}"),
+            None => format!("error: {e}"),
+        },
+        RRResult::Result(v) => match v.get("type").and_then(Value::as_str) {
+            Some("notes") => lines(
+                v.get("notes"),
+                &|n| {
+                    format!(
+                        "{}. {}",
+                        n["noteId"],
+                        n["text"].as_str().unwrap_or_default()
+                    )
+                },
+                "no notes",
+            ),
+            Some("files") => lines(
+                v.get("files"),
+                &|f| {
+                    format!(
+                        "{}. {} ({} bytes)",
+                        f["fileId"],
+                        f["fileName"].as_str().unwrap_or_default(),
+                        f["fileSize"]
+                    )
+                },
+                "no files",
+            ),
+            Some("noteCreated") => format!("note {} added", v["note"]["noteId"]),
+            Some("noteDeleted") => format!("note {} deleted", v["noteId"]),
+            Some("fileDeleted") => format!("file {} deleted", v["fileId"]),
+            Some("help") => lines(
+                v.get("commands"),
+                &|c| c.as_str().unwrap_or_default().to_owned(),
+                "",
+            ),
+            _ => v.to_string(),
+        },
     }
 }
 
@@ -225,7 +269,12 @@ impl Console {
         }
     }
 
-    fn start_connect(&mut self, inv: SignedInvitation, via: Option<SocketAddr>, known: Option<(i64, xrcp::pairing::CtrlPairing)>) {
+    fn start_connect(
+        &mut self,
+        inv: SignedInvitation,
+        via: Option<SocketAddr>,
+        known: Option<(i64, xrcp::pairing::CtrlPairing)>,
+    ) {
         let (name, version) = ctrl_summary(&inv);
         match &known {
             Some((id, _)) => println!("connecting remote controller {id}: {name}, v{version}"),
@@ -256,7 +305,14 @@ impl Console {
             return Err("remote controller error: RCEBusy".into());
         }
         let (link, via) = match rest.trim().split_once(" via=") {
-            Some((l, v)) => (l, Some(v.trim().parse::<SocketAddr>().map_err(|_| format!("bad address {v}"))?)),
+            Some((l, v)) => (
+                l,
+                Some(
+                    v.trim()
+                        .parse::<SocketAddr>()
+                        .map_err(|_| format!("bad address {v}"))?,
+                ),
+            ),
             None => (rest.trim(), None),
         };
         let inv = SignedInvitation::parse_verified(link)
@@ -270,7 +326,8 @@ impl Console {
     }
 
     fn verify(&mut self, code: &str) -> Result<(), String> {
-        let State::WaitingCode { id, pending } = std::mem::replace(&mut self.state, State::Idle) else {
+        let State::WaitingCode { id, pending } = std::mem::replace(&mut self.state, State::Idle)
+        else {
             return Err("remote controller error: RCEBadState".into());
         };
         let _ = id;

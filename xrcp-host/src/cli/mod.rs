@@ -30,6 +30,7 @@ struct Cli {
 enum Command {
     /// Connect to the controller of an `xrcp:/` link and serve it.
     Connect {
+        /// The controller's `xrcp:/` link (quote it: it contains `&` and `#`).
         link: String,
         /// Print one JSON object per line instead of text.
         #[arg(long)]
@@ -47,6 +48,7 @@ enum Command {
     },
     /// Find a paired controller announcing itself on the LAN, then connect.
     Find {
+        /// Print one JSON object per line instead of text.
         #[arg(long)]
         json: bool,
         /// Connect without comparing the session code (allowed for paired controllers).
@@ -58,12 +60,15 @@ enum Command {
     },
     /// Verify a link and show what it contains.
     Inspect {
+        /// The `xrcp:/` link.
         link: String,
+        /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
     /// List paired controllers.
     List {
+        /// One JSON object per controller and line.
         #[arg(long)]
         json: bool,
     },
@@ -85,7 +90,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli))
+    let code = runtime.block_on(run(cli));
+    // A pending `tokio::io::stdin` read sits in a blocking thread that cannot be cancelled,
+    // and dropping the runtime would wait for it: the program would only exit after one more
+    // line (or EOF) on stdin. Give other blocking work a moment, then leave.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    code
 }
 
 async fn run(cli: Cli) -> ExitCode {

@@ -10,6 +10,10 @@
 //!
 //! Without `--yes` or `--verify`, the first stdin line is taken as the code the user read on
 //! the controller. After connecting, a stdin line `/stop remote ctrl` ends the session.
+//!
+//! `inspect --json` prints `{"event":"invitation","invitation":{…}}` or the `error` event;
+//! `list --json` prints one `{"controller_id":…,"controller_device_name":…}` per paired
+//! controller (no `event` field).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -79,7 +83,10 @@ pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
         println!("valid invitation, signatures verified");
         for (k, val) in v.as_object().into_iter().flatten() {
             if k != "app" {
-                println!("{k}: {}", val.as_str().map(str::to_owned).unwrap_or(val.to_string()));
+                println!(
+                    "{k}: {}",
+                    val.as_str().map(str::to_owned).unwrap_or(val.to_string())
+                );
             }
         }
     }
@@ -87,7 +94,12 @@ pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
 }
 
 /// Session code, confirmation and serving, common to `connect` and `find`.
-async fn finish(ctx: Context, pending: PendingConfirmation, json: bool, confirm: Confirm) -> ExitCode {
+async fn finish(
+    ctx: Context,
+    pending: PendingConfirmation,
+    json: bool,
+    confirm: Confirm,
+) -> ExitCode {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let code = pending.session_code().to_owned();
     if json {
@@ -95,7 +107,9 @@ async fn finish(ctx: Context, pending: PendingConfirmation, json: bool, confirm:
     } else {
         println!("Compare session code with controller:");
         println!("{code}");
-        println!("(the code on the controller's screen must be the same; never type it anywhere else)");
+        println!(
+            "(the code on the controller's screen must be the same; never type it anywhere else)"
+        );
     }
     let connected = match confirm {
         Confirm::Yes => pending.confirm().await,
@@ -193,7 +207,12 @@ pub(crate) async fn connect(
     finish(ctx, pending, json, confirm).await
 }
 
-pub(crate) async fn find(ctx: Context, json: bool, confirm: Confirm, timeout: Duration) -> ExitCode {
+pub(crate) async fn find(
+    ctx: Context,
+    json: bool,
+    confirm: Confirm,
+    timeout: Duration,
+) -> ExitCode {
     let known = match ctx.store().known() {
         Ok(k) => k,
         Err(e) => return fail(json, &RemoteCtrlError::Store(e.to_string())),

@@ -44,7 +44,10 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    pub(crate) fn open(dir: Option<PathBuf>, device_name: Option<String>) -> Result<Context, String> {
+    pub(crate) fn open(
+        dir: Option<PathBuf>,
+        device_name: Option<String>,
+    ) -> Result<Context, String> {
         let dir = dir.unwrap_or_else(default_data_dir);
         let store = CtrlStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let notes = NotesApp::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;

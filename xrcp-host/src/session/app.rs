@@ -183,7 +183,14 @@ impl FolderStore {
                 .open(&path)
                 .await
             {
-                Ok(file) => return Ok(FolderFile { file, path, name }),
+                Ok(file) => {
+                    return Ok(FolderFile {
+                        file,
+                        path,
+                        name,
+                        committed: false,
+                    })
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -194,12 +201,27 @@ impl FolderStore {
     }
 }
 
-/// A file created by [`FolderStore::create`].
+/// A file created by [`FolderStore::create`]. Until [`StoredFile::commit`] it is removed
+/// when dropped, so an upload cut off mid-way (its task aborted with the session) leaves
+/// nothing behind.
 #[derive(Debug)]
 pub struct FolderFile {
     file: File,
     path: PathBuf,
     name: String,
+    committed: bool,
+}
+
+impl Drop for FolderFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            if let Err(e) = std::fs::remove_file(&self.path) {
+                if e.kind() != io::ErrorKind::NotFound {
+                    tracing::warn!(path = %self.path.display(), "removing unfinished upload: {e}");
+                }
+            }
+        }
+    }
 }
 
 impl FolderFile {
@@ -227,15 +249,14 @@ impl AsyncWrite for FolderFile {
 }
 
 impl StoredFile for FolderFile {
-    async fn commit(self) -> Result<String, HostAppError> {
+    async fn commit(mut self) -> Result<String, HostAppError> {
         self.file.sync_all().await?;
-        Ok(self.name)
+        self.committed = true;
+        Ok(std::mem::take(&mut self.name))
     }
 
     async fn discard(self) {
-        drop(self.file);
-        if let Err(e) = tokio::fs::remove_file(&self.path).await {
-            tracing::warn!(path = %self.path.display(), "removing failed upload: {e}");
-        }
+        // Dropping an uncommitted file removes it.
+        drop(self);
     }
 }

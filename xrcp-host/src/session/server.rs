@@ -6,6 +6,7 @@
 //! long-poll open while the user's commands run). A request that fails to parse, verify or
 //! decrypt is answered with `protocolError` and the session goes on, as in the reference.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,7 +23,10 @@ use xrcp::session::{
 
 use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use super::prefixed::Prefixed;
-use xrcp::session::http2::{finish, http2_error, send_all, send_file, BodyReader};
+use xrcp::session::http2::{
+    finish, http2_error, keepalive, send_all, send_file, BodyReader, KEEPALIVE_INTERVAL,
+    KEEPALIVE_TIMEOUT,
+};
 
 /// HTTP/2 settings of the host's server. The reference uses the Haskell `http2` defaults; these
 /// only size buffers and limits on our side and need no agreement with the peer.
@@ -54,9 +58,42 @@ struct Shared<A> {
     app: Arc<A>,
     /// Events for the controller's `recv` long-poll (the reference's `remoteOutputQ`).
     events: tokio::sync::Mutex<mpsc::Receiver<RRResult>>,
+    /// Requests being served, and how many of them are event polls waiting for an event.
+    in_flight: AtomicUsize,
+    polling: AtomicUsize,
+    /// A request's stream failed at the HTTP/2 level (body cut, reply not deliverable).
+    broken: AtomicBool,
+}
+
+/// Counts a request (or a waiting poll) for as long as it lives, including when its task is
+/// aborted.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl<'a> Counted<'a> {
+    fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Counted(counter)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl<A> Shared<A> {
+    /// Whether the connection ended while serving: a request other than a waiting event
+    /// poll was in progress, or one's stream failed.
+    fn interrupted(&self) -> bool {
+        self.broken.load(Ordering::SeqCst)
+            || self
+                .in_flight
+                .load(Ordering::SeqCst)
+                .saturating_sub(self.polling.load(Ordering::SeqCst))
+                > 0
+    }
+
     fn keys(&self) -> std::sync::MutexGuard<'_, RemoteKeys> {
         // Key derivation cannot panic half-way in a way that leaves the counters unusable.
         self.keys.lock().unwrap_or_else(PoisonError::into_inner)
@@ -96,10 +133,26 @@ where
         keys: Mutex::new(session.keys),
         app,
         events: tokio::sync::Mutex::new(events),
+        in_flight: AtomicUsize::new(0),
+        polling: AtomicUsize::new(0),
+        broken: AtomicBool::new(false),
     });
     let mut tasks = JoinSet::new();
+    let alive = keepalive(conn.ping_pong(), KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT);
+    tokio::pin!(alive);
     let result = loop {
-        match conn.accept().await {
+        let next = tokio::select! {
+            next = conn.accept() => next,
+            reason = &mut alive => break Err(RemoteProtocolError::Http2(reason)),
+        };
+        match next {
+            // h2 reports an unexpected end of the stream as a clean close; it was not one if
+            // a request other than the event poll was still being served.
+            None if shared.interrupted() => {
+                break Err(RemoteProtocolError::Http2(
+                    "connection ended during a request".into(),
+                ))
+            }
             None => break Ok(()),
             Some(Ok((request, respond))) => {
                 let shared = Arc::clone(&shared);
@@ -127,11 +180,15 @@ async fn handle_request<A: HostApp>(
     body: h2::RecvStream,
     mut respond: SendResponse<Bytes>,
 ) {
+    let _counted = Counted::new(&shared.in_flight);
     let mut reader = BodyReader::new(body);
     let parsed = parse_request(&shared, &mut reader).await;
     let (cmd, file_key) = match parsed {
         Ok(v) => v,
         Err(e) => {
+            if matches!(e, RemoteProtocolError::Http2(_)) {
+                shared.broken.store(true, Ordering::SeqCst);
+            }
             tracing::debug!("rejected request: {e}");
             let rr = RemoteResponse::ProtocolError {
                 remote_procotol_error: e,
@@ -213,6 +270,7 @@ async fn parse_request<A>(
 /// `handleRecv`: the next event, or none after `wait` µs. A negative wait waits for an event
 /// without limit, as the reference's `timeout` does.
 async fn next_event<A>(shared: &Shared<A>, wait: i64) -> Option<RRResult> {
+    let _waiting = Counted::new(&shared.polling);
     let take = async {
         let mut rx = shared.events.lock().await;
         rx.recv().await
@@ -246,6 +304,9 @@ async fn reply<A: HostApp>(
     file: Option<OutgoingFile<A::Reader>>,
 ) {
     if let Err(e) = try_reply(shared, respond, rr, file).await {
+        if matches!(e, RemoteProtocolError::Http2(_)) {
+            shared.broken.store(true, Ordering::SeqCst);
+        }
         tracing::warn!("sending a response failed: {e}");
         respond.send_reset(h2::Reason::INTERNAL_ERROR);
     }

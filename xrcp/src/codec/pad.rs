@@ -47,9 +47,15 @@ mod tests {
     fn reference_examples() {
         assert_eq!(pad(b"abc", 5).unwrap(), hex::decode("0003616263").unwrap());
         assert_eq!(pad(b"abc", 4), Err(PadError::TooLarge));
-        assert_eq!(unpad(&hex::decode("00036162").unwrap()), Err(PadError::Invalid));
+        assert_eq!(
+            unpad(&hex::decode("00036162").unwrap()),
+            Err(PadError::Invalid)
+        );
         assert_eq!(unpad(&[0, 0]).unwrap(), b"");
-        assert_eq!(pad(b"abc", 10).unwrap(), hex::decode("00036162632323232323").unwrap());
+        assert_eq!(
+            pad(b"abc", 10).unwrap(),
+            hex::decode("00036162632323232323").unwrap()
+        );
         assert_eq!(pad(b"", 4).unwrap(), hex::decode("00002323").unwrap());
         assert_eq!(unpad(&[]), Err(PadError::Invalid));
         assert_eq!(pad(&[0; 65534], 70000), Err(PadError::TooLarge));

@@ -82,18 +82,16 @@ pub fn url_decode(s: &[u8]) -> Vec<u8> {
                 out.push(b' ');
                 i += 1;
             }
-            b'%' if i + 2 < s.len() => {
-                match (hex_val(s[i + 1]), hex_val(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                    }
-                    _ => {
-                        out.push(b'%');
-                        i += 1;
-                    }
+            b'%' if i + 2 < s.len() => match (hex_val(s[i + 1]), hex_val(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
                 }
-            }
+                _ => {
+                    out.push(b'%');
+                    i += 1;
+                }
+            },
             b => {
                 out.push(b);
                 i += 1;

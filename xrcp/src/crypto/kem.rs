@@ -132,7 +132,9 @@ impl std::fmt::Debug for KemKeyPair {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pqcrypto_traits::kem::{Ciphertext as _, PublicKey as _, SecretKey as _, SharedSecret as _};
+    use pqcrypto_traits::kem::{
+        Ciphertext as _, PublicKey as _, SecretKey as _, SharedSecret as _,
+    };
 
     #[test]
     fn sizes_are_checked() {
@@ -140,7 +142,10 @@ mod tests {
         assert!(KemPublicKey::from_bytes(&[0; 1159]).is_err());
         assert!(KemCiphertext::from_bytes(&[0; 1038]).is_err());
         assert!(KemKeyPair::from_secret_bytes(&[0; 10]).is_err());
-        assert_eq!(KemKeyPair::generate().public().as_bytes().len(), PUBLIC_KEY_LEN);
+        assert_eq!(
+            KemKeyPair::generate().public().as_bytes().len(),
+            PUBLIC_KEY_LEN
+        );
     }
 
     #[test]
@@ -163,7 +168,8 @@ mod tests {
             let (pk, sk) = pqcrypto_ntruprime::sntrup761::keypair();
             let ours = KemPublicKey::from_bytes(pk.as_bytes()).unwrap();
             let (ct, ss) = ours.encapsulate();
-            let ct_pq = pqcrypto_ntruprime::sntrup761::Ciphertext::from_bytes(ct.as_bytes()).unwrap();
+            let ct_pq =
+                pqcrypto_ntruprime::sntrup761::Ciphertext::from_bytes(ct.as_bytes()).unwrap();
             let ss_pq = pqcrypto_ntruprime::sntrup761::decapsulate(&ct_pq, &sk);
             assert_eq!(ss_pq.as_bytes(), ss.as_bytes());
 

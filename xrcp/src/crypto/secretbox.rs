@@ -274,7 +274,10 @@ mod tests {
     fn dh_box_equals_libsodium_crypto_box() {
         let k = key("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
         let out = seal(&k, &seq_nonce(), b"hello");
-        assert_eq!(hex::encode(&out), "ba2e1e56b96566ce1dd470d02620a4b16d2b3cc974");
+        assert_eq!(
+            hex::encode(&out),
+            "ba2e1e56b96566ce1dd470d02620a4b16d2b3cc974"
+        );
         assert_eq!(open(&k, &seq_nonce(), &out).unwrap(), b"hello");
     }
 
@@ -282,7 +285,10 @@ mod tests {
     fn symmetric_box_is_not_plain_secretbox() {
         let k = key("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f");
         let out = seal(&k, &seq_nonce(), b"hello");
-        assert_eq!(hex::encode(&out), "36b6b5a5ae4454bef6c196db32f2f49703ebb0dcaf");
+        assert_eq!(
+            hex::encode(&out),
+            "36b6b5a5ae4454bef6c196db32f2f49703ebb0dcaf"
+        );
         assert!(!hex::encode(&out).starts_with("6698275b"));
     }
 
@@ -292,9 +298,18 @@ mod tests {
         let n = Nonce(core::array::from_fn(|i| i as u8 + 1));
         let boxed = seal_padded(&k, &n, b"hello NaCl secretbox", 256).unwrap();
         assert_eq!(boxed.len(), 272);
-        assert_eq!(hex::encode(&boxed[..16]), "bc861d7776bd7b5ef059d8b5b415d38a");
-        assert_eq!(open_padded(&k, &n, &boxed).unwrap(), b"hello NaCl secretbox");
-        assert_eq!(seal_padded(&k, &n, &[0; 255], 256), Err(CryptoError::LargeMessage));
+        assert_eq!(
+            hex::encode(&boxed[..16]),
+            "bc861d7776bd7b5ef059d8b5b415d38a"
+        );
+        assert_eq!(
+            open_padded(&k, &n, &boxed).unwrap(),
+            b"hello NaCl secretbox"
+        );
+        assert_eq!(
+            seal_padded(&k, &n, &[0; 255], 256),
+            Err(CryptoError::LargeMessage)
+        );
 
         let tail = seal_tail_tag(&k, &n, b"abc");
         let head = seal(&k, &n, b"abc");

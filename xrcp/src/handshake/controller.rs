@@ -99,11 +99,18 @@ impl ControllerHandshake {
     /// An encrypted multicast announcement of this invitation, for a known host only
     /// (`NEW_CONTROLLER` otherwise). Each call uses a fresh nonce.
     pub fn announcement(&self) -> Result<Vec<u8>, RcError> {
-        let known = self.pairing.known_host.as_ref().ok_or(RcError::NewController)?;
-        Ok(
-            Announcement::seal(&self.invitation, &self.session_dh, &known.host_dh, Nonce::random())?
-                .encode(),
-        )
+        let known = self
+            .pairing
+            .known_host
+            .as_ref()
+            .ok_or(RcError::NewController)?;
+        Ok(Announcement::seal(
+            &self.invitation,
+            &self.session_dh,
+            &known.host_dh,
+            Nonce::random(),
+        )?
+        .encode())
     }
 
     /// Processes the host HELLO block. `tls_host_ca` is the fingerprint of the CA the host
@@ -127,10 +134,11 @@ impl ControllerHandshake {
             .map_err(|_| rejected(RcError::Decrypt))?;
         self.accept_hello(enc, &hello_key, tls_host_ca, tls_unique)
             .map_err(|error| {
-                let reply = CtrlEncHello::seal_error(&error.to_string(), &hello_key, Nonce::random())
-                    .encode()
-                    .and_then(|c| encode_block(&c))
-                    .ok();
+                let reply =
+                    CtrlEncHello::seal_error(&error.to_string(), &hello_key, Nonce::random())
+                        .encode()
+                        .and_then(|c| encode_block(&c))
+                        .ok();
                 HelloRejected { error, reply }
             })
     }
@@ -148,7 +156,9 @@ impl ControllerHandshake {
         }
         if let Some(known) = &self.pairing.known_host {
             if known.host_ca != tls_host_ca {
-                return Err(RcError::Internal("host CA differs from the pinned one".into()));
+                return Err(RcError::Internal(
+                    "host CA differs from the pinned one".into(),
+                ));
             }
         }
         let (kem_ciphertext, kem_secret) = hello.kem.encapsulate();
@@ -158,7 +168,8 @@ impl ControllerHandshake {
         let hybrid = HybridSecret::new(hello_key, &kem_secret);
         let (mut send, recv) = chain_init(&hybrid);
         let (key, nonce) = send.advance();
-        let reply = encode_block(&CtrlEncHello::seal_hello(kem_ciphertext, &key, &nonce)?.encode()?)?;
+        let reply =
+            encode_block(&CtrlEncHello::seal_hello(kem_ciphertext, &key, &nonce)?.encode()?)?;
 
         let mut pairing = self.pairing;
         pairing.known_host = Some(KnownHost {

@@ -7,7 +7,9 @@ use zeroize::Zeroizing;
 use super::{HostKeys, SessionKeys};
 use crate::codec::version::SUPPORTED;
 use crate::codec::Version;
-use crate::crypto::{chain_init, BoxKey, HybridSecret, KemKeyPair, KeyHash, Nonce, X25519SecretKey};
+use crate::crypto::{
+    chain_init, BoxKey, HybridSecret, KemKeyPair, KeyHash, Nonce, X25519SecretKey,
+};
 use crate::error::RcError;
 use crate::message::{
     decode_block, encode_block, CtrlEncHello, HostEncHello, HostHello, SignedInvitation,
@@ -96,7 +98,12 @@ impl HostHandshake {
             app,
             kem: self.kem.public().clone(),
         };
-        let enc = HostEncHello::seal(&hello, &self.hello_key, self.pairing.dh.public(), Nonce::random())?;
+        let enc = HostEncHello::seal(
+            &hello,
+            &self.hello_key,
+            self.pairing.dh.public(),
+            Nonce::random(),
+        )?;
         encode_block(&enc.encode())
     }
 

@@ -36,7 +36,10 @@ pub async fn read_block_or_close<S: AsyncRead + Unpin>(
 }
 
 /// Writes one block (already padded to 16384 bytes) and flushes it.
-pub async fn write_block<S: AsyncWrite + Unpin>(stream: &mut S, block: &[u8]) -> Result<(), RcError> {
+pub async fn write_block<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    block: &[u8],
+) -> Result<(), RcError> {
     if block.len() != BLOCK_SIZE {
         return Err(RcError::BlockSize);
     }
@@ -71,6 +74,9 @@ mod tests {
         let mut rest = [0u8; 4];
         b.read_exact(&mut rest).await.unwrap();
         assert_eq!(&rest, b"next");
-        assert_eq!(write_block(&mut a, &[0; 10]).await.unwrap_err(), RcError::BlockSize);
+        assert_eq!(
+            write_block(&mut a, &[0; 10]).await.unwrap_err(),
+            RcError::BlockSize
+        );
     }
 }

@@ -113,8 +113,14 @@ mod tests {
     }
 
     fn assert_chains_agree(ck: &mut ControllerKeys, hk: &mut HostKeys) {
-        assert_eq!(ck.keys.send.advance().0.as_bytes(), hk.keys.recv.advance().0.as_bytes());
-        assert_eq!(hk.keys.send.advance().0.as_bytes(), ck.keys.recv.advance().0.as_bytes());
+        assert_eq!(
+            ck.keys.send.advance().0.as_bytes(),
+            hk.keys.recv.advance().0.as_bytes()
+        );
+        assert_eq!(
+            hk.keys.send.advance().0.as_bytes(),
+            ck.keys.recv.advance().0.as_bytes()
+        );
     }
 
     #[test]
@@ -132,7 +138,11 @@ mod tests {
             let prev_dh = cp.dh.public();
             let (mut ck, mut hk, hp2, cp2) = run(hp, Some(cp)).unwrap();
             assert_chains_agree(&mut ck, &mut hk);
-            assert_eq!(hp2.known_host.unwrap().host_ca, host_ca, "host CA is pinned");
+            assert_eq!(
+                hp2.known_host.unwrap().host_ca,
+                host_ca,
+                "host CA is pinned"
+            );
             assert_eq!(cp2.prev_dh.as_ref().unwrap().public(), prev_dh);
             assert_eq!(hp2.known_host.unwrap().host_dh, cp2.dh.public());
             hp = hp2;
@@ -216,7 +226,10 @@ mod tests {
         let ctrl = start(HostPairing::new().unwrap());
         let mut inv = ctrl.invitation().clone();
         inv.invitation.port += 1;
-        assert_eq!(HostHandshake::new(inv, None).err().unwrap(), RcError::Invitation);
+        assert_eq!(
+            HostHandshake::new(inv, None).err().unwrap(),
+            RcError::Invitation
+        );
 
         // A correctly signed invitation offering only version 2..3.
         let s = crate::crypto::Ed25519SecretKey::generate();
@@ -229,7 +242,10 @@ mod tests {
         }
         .sign(&s, &id)
         .unwrap();
-        assert_eq!(HostHandshake::new(v23, None).err().unwrap(), RcError::Version);
+        assert_eq!(
+            HostHandshake::new(v23, None).err().unwrap(),
+            RcError::Version
+        );
     }
 
     #[test]
@@ -237,7 +253,9 @@ mod tests {
         let ctrl = start(HostPairing::new().unwrap());
         let host = HostHandshake::new(ctrl.invitation().clone(), None).unwrap();
         assert_eq!(
-            host.handle_ctrl_hello(&[0; 100], &TLS_UNIQUE).err().unwrap(),
+            host.handle_ctrl_hello(&[0; 100], &TLS_UNIQUE)
+                .err()
+                .unwrap(),
             RcError::BlockSize
         );
         let host = HostHandshake::new(ctrl.invitation().clone(), None).unwrap();

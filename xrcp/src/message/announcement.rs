@@ -187,7 +187,10 @@ mod tests {
         assert_eq!(got, inv);
         let (_, used, _) = back.open([(&host_new, Some(&host_old))]).unwrap();
         assert_eq!(used, DhKeyUsed::Previous);
-        assert_eq!(back.open([(&other, None)]).unwrap_err(), RcError::CtrlNotFound);
+        assert_eq!(
+            back.open([(&other, None)]).unwrap_err(),
+            RcError::CtrlNotFound
+        );
 
         check_source(&got, Ipv4Addr::new(10, 0, 0, 1)).unwrap();
         assert_eq!(
@@ -220,9 +223,18 @@ mod tests {
             .encode();
         bytes[500] ^= 1;
         let ann = Announcement::decode(&bytes).unwrap();
-        assert_eq!(ann.open([(&host, None)]).unwrap_err(), RcError::CtrlNotFound);
-        assert_eq!(Announcement::decode(&bytes[..60]).unwrap_err(), RcError::Invitation);
-        assert_eq!(Announcement::decode(&[0; 3000]).unwrap_err(), RcError::Invitation);
+        assert_eq!(
+            ann.open([(&host, None)]).unwrap_err(),
+            RcError::CtrlNotFound
+        );
+        assert_eq!(
+            Announcement::decode(&bytes[..60]).unwrap_err(),
+            RcError::Invitation
+        );
+        assert_eq!(
+            Announcement::decode(&[0; 3000]).unwrap_err(),
+            RcError::Invitation
+        );
     }
 
     proptest! {

@@ -198,7 +198,11 @@ impl CtrlEncHello {
     }
 
     /// The text of an ERROR block; undecryptable → `DECRYPT`.
-    pub fn open_error(ciphertext: &[u8], hello_key: &BoxKey, nonce: &Nonce) -> Result<String, RcError> {
+    pub fn open_error(
+        ciphertext: &[u8],
+        hello_key: &BoxKey,
+        nonce: &Nonce,
+    ) -> Result<String, RcError> {
         let text = open_padded(hello_key, nonce, ciphertext).map_err(crypto_to_rc)?;
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
@@ -312,8 +316,8 @@ mod tests {
         let (mut a, _) = chain_init(&hybrid);
         let (key, nonce) = a.advance();
         let ct: Vec<u8> = (0..1039).map(|i| ((7 * i) % 256) as u8).collect();
-        let hello =
-            CtrlEncHello::seal_hello(KemCiphertext::from_bytes(&ct).unwrap(), &key, &nonce).unwrap();
+        let hello = CtrlEncHello::seal_hello(KemCiphertext::from_bytes(&ct).unwrap(), &key, &nonce)
+            .unwrap();
         let content = hello.encode().unwrap();
         assert_eq!(content.len(), 13351);
         let block = encode_block(&content).unwrap();
@@ -340,7 +344,10 @@ mod tests {
         let back = CtrlEncHello::decode(&e.encode().unwrap()).unwrap();
         match back {
             CtrlEncHello::Error { nonce, ciphertext } => {
-                assert_eq!(CtrlEncHello::open_error(&ciphertext, &k, &nonce).unwrap(), "busy");
+                assert_eq!(
+                    CtrlEncHello::open_error(&ciphertext, &k, &nonce).unwrap(),
+                    "busy"
+                );
                 let wrong = BoxKey::from_bytes([5; 32]);
                 assert_eq!(
                     CtrlEncHello::open_error(&ciphertext, &wrong, &nonce).unwrap_err(),
@@ -366,7 +373,8 @@ mod tests {
     fn hello_errors_have_reference_kinds() {
         let (alice, bob) = alice_bob();
         let k1 = bob.dh(&alice.public()).unwrap();
-        let enc = HostEncHello::seal(&model_host_hello(), &k1, bob.public(), Nonce([0; 24])).unwrap();
+        let enc =
+            HostEncHello::seal(&model_host_hello(), &k1, bob.public(), Nonce([0; 24])).unwrap();
         // Wrong key → DECRYPT.
         let wrong = BoxKey::from_bytes([1; 32]);
         assert_eq!(enc.open(&wrong).unwrap_err(), RcError::Decrypt);
@@ -390,14 +398,26 @@ mod tests {
             KeyHash([0; 32]).to_text(),
             base64url_encode(kem.public().as_bytes())
         );
-        assert_eq!(HostHello::from_json(json.as_bytes()).unwrap().app, Value::Null);
+        assert_eq!(
+            HostHello::from_json(json.as_bytes()).unwrap().app,
+            Value::Null
+        );
         let short_kem = format!(
             "{{\"v\":1,\"ca\":\"{}\",\"kem\":\"AAAA\"}}",
             KeyHash([0; 32]).to_text()
         );
-        assert!(matches!(HostHello::from_json(short_kem.as_bytes()), Err(RcError::Syntax(_))));
-        assert!(matches!(CtrlEncHello::decode(b"HELLO \x00\x01x"), Err(RcError::Syntax(_))));
-        assert!(matches!(CtrlEncHello::decode(b"HOLA  "), Err(RcError::Syntax(_))));
+        assert!(matches!(
+            HostHello::from_json(short_kem.as_bytes()),
+            Err(RcError::Syntax(_))
+        ));
+        assert!(matches!(
+            CtrlEncHello::decode(b"HELLO \x00\x01x"),
+            Err(RcError::Syntax(_))
+        ));
+        assert!(matches!(
+            CtrlEncHello::decode(b"HOLA  "),
+            Err(RcError::Syntax(_))
+        ));
     }
 
     proptest! {

@@ -63,12 +63,7 @@ impl Invitation {
             ("idkey", self.idkey.to_text()),
             ("dh", self.dh.to_text()),
         ];
-        let mut uri = format!(
-            "xrcp:/{}@{}:{}#/?",
-            self.ca.to_text(),
-            self.host,
-            self.port
-        );
+        let mut uri = format!("xrcp:/{}@{}:{}#/?", self.ca.to_text(), self.host, self.port);
         for (i, (k, v)) in query.iter().enumerate() {
             if i > 0 {
                 uri.push('&');
@@ -204,8 +199,8 @@ fn parse_invitation(link: &str) -> Result<Invitation, RcError> {
     let q = Query::parse(query);
     let version = VersionRange::parse(&text(q.required("v")?)?)?;
     let app_text = url_decode(q.required("app")?);
-    let app: Value = serde_json::from_slice(&app_text)
-        .map_err(|e| RcError::syntax(format!("app: {e}")))?;
+    let app: Value =
+        serde_json::from_slice(&app_text).map_err(|e| RcError::syntax(format!("app: {e}")))?;
     let ts_text = text(&url_decode(q.required("ts")?))?;
     let ts = parse_ts(&ts_text)?;
     let skey = Ed25519PublicKey::from_text(&text(q.required("skey")?)?)?;

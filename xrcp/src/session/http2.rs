@@ -4,13 +4,13 @@
 
 use std::future::poll_fn;
 
-use bytes::Bytes;
-use h2::{RecvStream, SendStream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::{
     BodyHead, FileDecryptor, FileDigest, FileEncryptor, RemoteCrypto, RemoteProtocolError,
     SbKeyNonce, FILE_CHUNK_SIZE,
 };
+use bytes::Bytes;
+use h2::{RecvStream, SendStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How much we ask h2 for at a time when sending.
 const SEND_CHUNK: usize = 64 << 10;
@@ -152,4 +152,32 @@ pub async fn send_file<R: AsyncRead + Unpin>(
     }
     let tag = enc.finish()?;
     send_all(stream, Bytes::copy_from_slice(&tag)).await
+}
+
+/// How often an idle session is probed, and how long a PING may go unanswered. The reference
+/// sends no PINGs; without them a peer that stops answering (its network gone, the connection
+/// stalled rather than closed) would leave the session open for ever, because the stalled
+/// peer's kernel keeps acknowledging TCP. Every HTTP/2 peer must answer PINGs (RFC 9113 §6.7).
+pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4);
+pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// Resolves, with the reason, when the peer stops answering PINGs. Never resolves when the
+/// connection gave no ping handle. Must be polled alongside the connection, which carries the
+/// PINGs and their acknowledgements.
+pub async fn keepalive(
+    ping_pong: Option<h2::PingPong>,
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+) -> String {
+    let Some(mut ping_pong) = ping_pong else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        match tokio::time::timeout(timeout, ping_pong.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => {}
+            Ok(Err(e)) => return format!("ping failed: {e}"),
+            Err(_) => return format!("no PING reply within {timeout:?}"),
+        }
+    }
 }

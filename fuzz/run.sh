@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Builds every fuzz target, seeds the corpora, replays fuzz/regressions/, fuzzes each target
+# for SECONDS_PER_TARGET (default 10) and prints one line per target. Exits non-zero if any
+# target crashes (the input is left in fuzz/artifacts/<target>/).
+#
+#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]
+#
+# Environment:
+#   FUZZ_BUILD=cargo-fuzz  build with `cargo fuzz build` (default; installs cargo-fuzz if
+#                          missing, which takes about two minutes);
+#   FUZZ_BUILD=direct      build with plain cargo and the same flags cargo-fuzz passes (no
+#                          cargo-fuzz needed: what CI uses);
+#   FUZZ_SANITIZER=none    or address (ASan needs nightly flags: RUSTC_BOOTSTRAP is set);
+#   FUZZ_CODEGEN_UNITS=16  codegen units (cargo-fuzz's default of 1 builds ~2x slower);
+#   FUZZ_LOG_DIR=fuzz/logs where each target's libFuzzer output goes.
+#
+# Stable Rust works: libFuzzer needs no nightly feature with FUZZ_SANITIZER=none, and
+# RUSTC_BOOTSTRAP=1 covers cargo-fuzz's and ASan's nightly-only flags.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here"
+
+secs="${1:-10}"
+if [ $# -gt 0 ]; then shift; fi
+all_targets=(invitation announcement block host_hello ctrl_hello session_body app_info
+  protocol_json tls_capture tls_chain handshake session_sequence)
+if [ $# -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
+
+build="${FUZZ_BUILD:-cargo-fuzz}"
+sanitizer="${FUZZ_SANITIZER:-none}"
+cgu="${FUZZ_CODEGEN_UNITS:-16}"
+logs="${FUZZ_LOG_DIR:-$here/logs}"
+triple="$(rustc -vV | sed -n 's/^host: //p')"
+bin_dir="$here/target/$triple/release"
+export RUSTC_BOOTSTRAP=1
+
+# Largest input per target: block-sized inputs for the block decoders, a little above the
+# decoders' own limits for the invitation (4096) and the announcement (2048).
+max_len() {
+  case "$1" in
+    block | host_hello | ctrl_hello) echo 16500 ;;
+    invitation) echo 4200 ;;
+    announcement) echo 2100 ;;
+    *) echo 4096 ;;
+  esac
+}
+
+start=$(date +%s)
+case "$build" in
+  cargo-fuzz)
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+      echo "installing cargo-fuzz" >&2
+      cargo install cargo-fuzz --locked
+    fi
+    cargo fuzz build -O -s "$sanitizer" --codegen-units "$cgu"
+    ;;
+  direct)
+    flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
+    flags+=" -Cllvm-args=-sanitizer-coverage-inline-8bit-counters"
+    flags+=" -Cllvm-args=-sanitizer-coverage-pc-table"
+    flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
+    flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0"
+    flags+=" -Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions"
+    flags+=" -Ccodegen-units=$cgu"
+    case "$sanitizer" in
+      none) ;;
+      address) flags+=" -Zsanitizer=address" ;;
+      *) echo "FUZZ_BUILD=direct supports FUZZ_SANITIZER=none or address" >&2; exit 2 ;;
+    esac
+    # --target keeps the instrumentation away from build scripts and proc macros.
+    RUSTFLAGS="$flags" cargo build --release --target "$triple" --bins \
+      --config 'profile.release.debug="line-tables-only"'
+    ;;
+  *) echo "FUZZ_BUILD must be cargo-fuzz or direct" >&2; exit 2 ;;
+esac
+built=$(date +%s)
+echo "build: $((built - start)) s ($build, sanitizer $sanitizer, codegen units $cgu)"
+
+"$here/seed.sh" "$here/corpus" >/dev/null
+
+mkdir -p "$logs"
+failed=()
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  dirs=("corpus/$t")
+  if [ -d "regressions/$t" ]; then dirs+=("regressions/$t"); fi
+  log="$logs/$t.log"
+  set +e
+  "$bin_dir/$t" "${dirs[@]}" -max_total_time="$secs" -max_len="$(max_len "$t")" \
+    -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="artifacts/$t/" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
+  cov=$(sed -n 's/.*cov: \([0-9]*\).*/\1/p' <<<"$last")
+  ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
+  if [ "$rc" -eq 0 ]; then status=ok; else status="CRASH (exit $rc, log $log)"; fi
+  printf '%-17s execs=%-9s exec/s=%-7s cov=%-5s ft=%-6s corpus=%-5s %s\n' \
+    "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$status"
+  if [ "$rc" -ne 0 ]; then
+    failed+=("$t")
+    grep -E "panicked at|assertion|Test unit written|ERROR: libFuzzer" "$log" | head -8 | sed 's/^/    /'
+  fi
+done
+echo "fuzzing: $(($(date +%s) - built)) s, ${#targets[@]} targets x ${secs} s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "crashes in: ${failed[*]}" >&2
+  exit 1
+fi
