@@ -584,10 +584,9 @@ async fn session_survives_each_rejected_message() {
     assert!(ended.unwrap().unwrap().is_ok());
 }
 
-/// Throughput check with a 50 MiB file. About 70 s in an unoptimised build (the RustCrypto
-/// ciphers and SHA-512 dominate), so it only runs on request: `cargo test -- --ignored`.
+/// A 50 MiB file stored and fetched back (issue 4). Debug builds optimise the crypto crates
+/// (root Cargo.toml), which keeps this around 20 s on a loaded 2-core machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "slow in debug builds; run with --ignored"]
 async fn large_file_round_trip() {
     let s = start(false).await;
     let size = 50 << 20;
