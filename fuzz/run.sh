@@ -12,7 +12,9 @@
 #                          cargo-fuzz needed: what CI uses);
 #   FUZZ_SANITIZER=none    or address (ASan needs nightly flags: RUSTC_BOOTSTRAP is set);
 #   FUZZ_CODEGEN_UNITS=16  codegen units (cargo-fuzz's default of 1 builds ~2x slower);
-#   FUZZ_LOG_DIR=fuzz/logs where each target's libFuzzer output goes.
+#   FUZZ_LOG_DIR=fuzz/logs where each target's libFuzzer output goes;
+#   FUZZ_OPT_LEVEL=3       optimization level (1 builds faster, runs slower: CI smoke runs);
+#   CARGO_TARGET_DIR       honoured (default fuzz/target).
 #
 # Stable Rust works: libFuzzer needs no nightly feature with FUZZ_SANITIZER=none, and
 # RUSTC_BOOTSTRAP=1 covers cargo-fuzz's and ASan's nightly-only flags.
@@ -31,8 +33,9 @@ sanitizer="${FUZZ_SANITIZER:-none}"
 cgu="${FUZZ_CODEGEN_UNITS:-16}"
 logs="${FUZZ_LOG_DIR:-$here/logs}"
 triple="$(rustc -vV | sed -n 's/^host: //p')"
-bin_dir="$here/target/$triple/release"
+bin_dir="${CARGO_TARGET_DIR:-$here/target}/$triple/release"
 export RUSTC_BOOTSTRAP=1
+if [ -n "${FUZZ_OPT_LEVEL:-}" ]; then export CARGO_PROFILE_RELEASE_OPT_LEVEL="$FUZZ_OPT_LEVEL"; fi
 
 # Largest input per target: block-sized inputs for the block decoders, a little above the
 # decoders' own limits for the invitation (4096) and the announcement (2048).
@@ -74,7 +77,7 @@ case "$build" in
   *) echo "FUZZ_BUILD must be cargo-fuzz or direct" >&2; exit 2 ;;
 esac
 built=$(date +%s)
-echo "build: $((built - start)) s ($build, sanitizer $sanitizer, codegen units $cgu)"
+echo "build: $((built - start)) s ($build, sanitizer $sanitizer, codegen units $cgu, opt-level ${FUZZ_OPT_LEVEL:-3})"
 
 "$here/seed.sh" "$here/corpus" >/dev/null
 

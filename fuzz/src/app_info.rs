@@ -113,7 +113,10 @@ fn versions(text: &str) {
         assert_eq!(AppVersion::new(v.components()).as_ref(), Some(v));
         // Through JSON, as inside app info.
         let j = serde_json::to_value(v).expect("serializes");
-        assert_eq!(&serde_json::from_value::<AppVersion>(j).expect("deserializes"), v);
+        assert_eq!(
+            &serde_json::from_value::<AppVersion>(j).expect("deserializes"),
+            v
+        );
     }
     for a in &vs {
         for b in &vs {

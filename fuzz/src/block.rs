@@ -27,7 +27,13 @@ pub fn run(data: &[u8]) {
         b.resize(BLOCK_SIZE, b'#');
         check_block(&b);
     }
-    for size in [data.len() + 2, data.len() + 1, ANNOUNCEMENT_PAD, HELLO_PAD, BLOCK_SIZE] {
+    for size in [
+        data.len() + 2,
+        data.len() + 1,
+        ANNOUNCEMENT_PAD,
+        HELLO_PAD,
+        BLOCK_SIZE,
+    ] {
         check_pad(data, size);
     }
     match encode_block(data) {

@@ -51,7 +51,9 @@ pub fn hexv(s: &str) -> Vec<u8> {
 }
 
 pub fn hexa<const N: usize>(s: &str) -> [u8; N] {
-    hexv(s).try_into().expect("hex constant of the wrong length")
+    hexv(s)
+        .try_into()
+        .expect("hex constant of the wrong length")
 }
 
 pub fn box_key(s: &str) -> BoxKey {

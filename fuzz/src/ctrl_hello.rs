@@ -39,7 +39,10 @@ pub fn run(data: &[u8]) {
 }
 
 fn allowed(e: &RcError) -> bool {
-    matches!(e, RcError::Decrypt | RcError::BlockSize | RcError::Syntax(_))
+    matches!(
+        e,
+        RcError::Decrypt | RcError::BlockSize | RcError::Syntax(_)
+    )
 }
 
 fn content(d: &[u8]) {
@@ -68,14 +71,21 @@ fn content(d: &[u8]) {
             assert!(ciphertext.len() >= TAG_LEN);
             let _ = check_open_hello(ciphertext);
         }
-        CtrlEncHello::Error { nonce: n, ciphertext } => {
+        CtrlEncHello::Error {
+            nonce: n,
+            ciphertext,
+        } => {
             check_open_error(ciphertext, n, None);
         }
     }
 }
 
 fn check_open_hello(ciphertext: &[u8]) -> Result<Value, RcError> {
-    let r = CtrlEncHello::open_hello(ciphertext, &box_key(CTRL_HELLO_KEY), &nonce(CTRL_HELLO_NONCE));
+    let r = CtrlEncHello::open_hello(
+        ciphertext,
+        &box_key(CTRL_HELLO_KEY),
+        &nonce(CTRL_HELLO_NONCE),
+    );
     match &r {
         Ok(v) => assert!(v.is_object(), "controller HELLO JSON is not an object"),
         Err(e) => assert!(allowed(e), "open_hello error {e:?}"),
@@ -89,7 +99,9 @@ fn check_open_error(ciphertext: &[u8], n: &xrcp::crypto::Nonce, plain: Option<&[
             assert!(text.len() <= 3 * ciphertext.len());
             if let Some(p) = plain {
                 let raw = String::from_utf8_lossy(p).into_owned();
-                let unpadded = unpad(p).ok().map(|m| String::from_utf8_lossy(m).into_owned());
+                let unpadded = unpad(p)
+                    .ok()
+                    .map(|m| String::from_utf8_lossy(m).into_owned());
                 assert!(
                     text == raw || Some(&text) == unpadded.as_ref(),
                     "ERROR text is neither the plaintext nor its unpadded form"
@@ -110,7 +122,10 @@ fn hello_plaintext(p: &[u8]) {
         ciphertext: seal(&key, &n, p),
     };
     let content = reply.encode().expect("HELLO encodes");
-    assert_eq!(CtrlEncHello::decode(&content).expect("own HELLO decodes"), reply);
+    assert_eq!(
+        CtrlEncHello::decode(&content).expect("own HELLO decodes"),
+        reply
+    );
     let CtrlEncHello::Hello { ciphertext, .. } = reply else {
         unreachable!()
     };
@@ -133,7 +148,10 @@ fn error_plaintext(p: &[u8]) {
         ciphertext: seal(&box_key(K1), &n, p),
     };
     let content = reply.encode().expect("ERROR encodes");
-    assert_eq!(CtrlEncHello::decode(&content).expect("own ERROR decodes"), reply);
+    assert_eq!(
+        CtrlEncHello::decode(&content).expect("own ERROR decodes"),
+        reply
+    );
     let CtrlEncHello::Error { ciphertext, .. } = reply else {
         unreachable!()
     };

@@ -65,17 +65,27 @@ const TS: i64 = 1_700_000_000;
 pub enum Edit {
     Genuine,
     /// XOR `mask` into the block byte at `at % BLOCK_SIZE`.
-    Flip { at: u16, mask: u8 },
+    Flip {
+        at: u16,
+        mask: u8,
+    },
     /// Keep `keep` bytes of the content and frame it again.
-    Truncate { keep: u16 },
+    Truncate {
+        keep: u16,
+    },
     /// Overwrite the 2-byte length prefix.
-    SetLength { len: u16 },
+    SetLength {
+        len: u16,
+    },
     /// Arbitrary content, framed as a block.
     Content(Vec<u8>),
     /// Arbitrary bytes as the block (any length).
     Raw(Vec<u8>),
     /// Overwrite content bytes from `at`.
-    Splice { at: u16, bytes: Vec<u8> },
+    Splice {
+        at: u16,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Debug)]
@@ -158,7 +168,9 @@ fn pairings() -> &'static Pairings {
             .handle_host_hello(&hello, host.ca_fingerprint(), &[1; 32])
             .map_err(|r| r.error)
             .expect("controller accepts");
-        let (_, known_ctrl) = host.handle_ctrl_hello(&out.reply, &[1; 32]).expect("host completes");
+        let (_, known_ctrl) = host
+            .handle_ctrl_hello(&out.reply, &[1; 32])
+            .expect("host completes");
         Pairings {
             fresh,
             known_host: out.pairing,
@@ -230,11 +242,17 @@ fn same_dh_key(a: &[u8], b: &[u8]) -> bool {
 fn start(pairing: HostPairing, app: Value) -> Option<ControllerHandshake> {
     match ControllerHandshake::new(pairing, Ipv4Addr::LOCALHOST, 5000, app.clone(), TS) {
         Ok(c) => {
-            assert!(json_survives(&app), "started with '+' or '%' in the app JSON");
+            assert!(
+                json_survives(&app),
+                "started with '+' or '%' in the app JSON"
+            );
             Some(c)
         }
         Err(e) => {
-            assert!(matches!(e, RcError::Internal(_)), "controller start failed: {e}");
+            assert!(
+                matches!(e, RcError::Internal(_)),
+                "controller start failed: {e}"
+            );
             assert!(!json_survives(&app), "controller start failed: {e}");
             None
         }
@@ -268,7 +286,10 @@ fn both(input: &BothInput) {
     inv.verify().expect("own invitation verifies");
     let link = inv.to_uri();
     if json_survives(&ctrl_app) && link.len() <= xrcp::message::invitation::MAX_INVITATION_LEN {
-        assert_eq!(SignedInvitation::parse(&link).expect("own link parses"), inv);
+        assert_eq!(
+            SignedInvitation::parse(&link).expect("own link parses"),
+            inv
+        );
     }
     match (&ctrl_pairing, ctrl.announcement()) {
         (Some(cp), Ok(datagram)) => {
@@ -282,7 +303,10 @@ fn both(input: &BothInput) {
         }
         (Some(_), Err(e)) => {
             assert_eq!(e, RcError::Encrypt);
-            assert!(link.len() + 2 > ANNOUNCEMENT_PAD, "announcement failed for a short link");
+            assert!(
+                link.len() + 2 > ANNOUNCEMENT_PAD,
+                "announcement failed for a short link"
+            );
         }
         (None, r) => assert_eq!(r.err(), Some(RcError::NewController)),
     }
@@ -312,8 +336,14 @@ fn both(input: &BothInput) {
     let ctrl_result = ctrl.handle_host_hello(&to_ctrl, tls_ca, &input.tls_unique);
     match &ctrl_result {
         Ok(out) => {
-            assert!(genuine_hello, "the controller accepted a HELLO the host did not send");
-            assert!(input.tls_ca_is_host, "the controller accepted a CA TLS did not show");
+            assert!(
+                genuine_hello,
+                "the controller accepted a HELLO the host did not send"
+            );
+            assert!(
+                input.tls_ca_is_host,
+                "the controller accepted a CA TLS did not show"
+            );
             assert_eq!(out.reply.len(), BLOCK_SIZE);
             assert_eq!(out.keys.host_app, host_app);
             assert_eq!(&out.keys.keys.tls_unique[..], &input.tls_unique[..]);
@@ -321,7 +351,11 @@ fn both(input: &BothInput) {
         }
         Err(rejected) => {
             if genuine_hello {
-                assert!(!input.tls_ca_is_host, "genuine HELLO refused: {}", rejected.error);
+                assert!(
+                    !input.tls_ca_is_host,
+                    "genuine HELLO refused: {}",
+                    rejected.error
+                );
                 assert_eq!(rejected.error, RcError::Identity);
             }
             if let Some(reply) = &rejected.reply {
@@ -354,7 +388,10 @@ fn both(input: &BothInput) {
     let host_result = host.handle_ctrl_hello(&to_host, &input.tls_unique);
     match (host_result, ctrl_result) {
         (Ok((mut hk, cp)), Ok(mut out)) => {
-            assert!(reply_intact, "the host accepted a reply the controller did not send");
+            assert!(
+                reply_intact,
+                "the host accepted a reply the controller did not send"
+            );
             let (a, b) = (hk.keys.recv.advance(), out.keys.keys.send.advance());
             assert_eq!(a.0.as_bytes(), b.0.as_bytes());
             assert_eq!(a.1, b.1);
@@ -380,11 +417,17 @@ fn both(input: &BothInput) {
             rejected.error
         ),
         (Err(e), Ok(_)) => {
-            assert!(!reply_intact, "the host refused the genuine controller HELLO: {e}");
+            assert!(
+                !reply_intact,
+                "the host refused the genuine controller HELLO: {e}"
+            );
             assert!(
                 matches!(
                     e,
-                    RcError::Decrypt | RcError::BlockSize | RcError::Syntax(_) | RcError::CtrlError(_)
+                    RcError::Decrypt
+                        | RcError::BlockSize
+                        | RcError::Syntax(_)
+                        | RcError::CtrlError(_)
                 ),
                 "unexpected host error {e:?}"
             );
@@ -412,7 +455,11 @@ fn controller(input: &CtrlInput) {
         (p.fresh.clone(), KeyHash([0x42; 32]))
     };
     let other_ca = KeyHash([0x99; 32]);
-    let tls_ca = if input.tls_ca_is_host { host_ca } else { other_ca };
+    let tls_ca = if input.tls_ca_is_host {
+        host_ca
+    } else {
+        other_ca
+    };
     let Some(ctrl) = start(host_pairing, app(&input.ctrl_app, "desk")) else {
         return;
     };
@@ -481,7 +528,10 @@ fn controller(input: &CtrlInput) {
     let intact = same_content(&to_ctrl, &block);
     match ctrl.handle_host_hello(&to_ctrl, tls_ca, &input.tls_unique) {
         Ok(mut out) => {
-            assert!(intact, "the controller accepted a HELLO the host did not send");
+            assert!(
+                intact,
+                "the controller accepted a HELLO the host did not send"
+            );
             let h = match &expected {
                 Ok(h) => h,
                 Err(e) => panic!("accepted a HELLO that must be refused with {e}"),

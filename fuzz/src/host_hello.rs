@@ -36,7 +36,10 @@ pub fn run(data: &[u8]) {
 }
 
 fn allowed(e: &RcError) -> bool {
-    matches!(e, RcError::Decrypt | RcError::BlockSize | RcError::Syntax(_))
+    matches!(
+        e,
+        RcError::Decrypt | RcError::BlockSize | RcError::Syntax(_)
+    )
 }
 
 fn content(d: &[u8]) {

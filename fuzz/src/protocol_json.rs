@@ -43,7 +43,10 @@ pub fn run(data: &[u8]) {
             let j = e.to_json();
             assert_eq!(j["type"], e.tag());
             assert_eq!(RemoteProtocolError::from_json(&j), Ok(e.clone()));
-            assert_eq!(serde_json::from_value::<RemoteProtocolError>(v.clone()).ok(), Some(e.clone()));
+            assert_eq!(
+                serde_json::from_value::<RemoteProtocolError>(v.clone()).ok(),
+                Some(e.clone())
+            );
             let _ = e.to_string();
         }
         Err(_) => assert!(serde_json::from_value::<RemoteProtocolError>(v.clone()).is_err()),

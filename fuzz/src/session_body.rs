@@ -36,7 +36,7 @@ use xrcp::session::{
 use xrcp::RcError;
 
 use crate::common::{
-    box_key, chunks, ctrl_session, fixed, host_session, hexv, nonce, Cursor, ANNOUNCEMENT_NONCE,
+    box_key, chunks, ctrl_session, fixed, hexv, host_session, nonce, Cursor, ANNOUNCEMENT_NONCE,
     K1, TLS_UNIQUE,
 };
 
@@ -159,7 +159,12 @@ fn raw(to_ctrl: bool, compression: bool, attachment: bool, seed: u8, body: &[u8]
         }
     }
 
-    typed_agrees(to_ctrl, compression, body, decoded.as_ref().ok().map(|(b, _)| &b.json[..]));
+    typed_agrees(
+        to_ctrl,
+        compression,
+        body,
+        decoded.as_ref().ok().map(|(b, _)| &b.json[..]),
+    );
 
     if attachment {
         if let Ok((b, rest)) = &decoded {
@@ -237,9 +242,15 @@ fn check_attachment(
                 assert!(n <= ch.len(), "push took more than it was given");
                 used += n;
                 assert_eq!(out.len() as u64, d.received());
-                assert!(d.received() <= u64::from(size), "more plaintext than announced");
+                assert!(
+                    d.received() <= u64::from(size),
+                    "more plaintext than announced"
+                );
                 if n < ch.len() {
-                    assert!(d.is_complete(), "push stopped early on an incomplete attachment");
+                    assert!(
+                        d.is_complete(),
+                        "push stopped early on an incomplete attachment"
+                    );
                     break;
                 }
             }
@@ -309,7 +320,14 @@ fn crafted_json(to_ctrl: bool, compression: bool, attachment: bool, seed: u8, c:
     assert!(same_key(&b.file_key, &enc.file_key));
     assert_eq!(rest, &bytes[enc.bytes.len()..]);
     if attachment {
-        check_attachment(&b.file_key, file.len() as u32, FileDigest::of(file), rest, seed, Some(file));
+        check_attachment(
+            &b.file_key,
+            file.len() as u32,
+            FileDigest::of(file),
+            rest,
+            seed,
+            Some(file),
+        );
     }
     typed_agrees(to_ctrl, compression, &bytes, Some(json));
 
@@ -319,7 +337,11 @@ fn crafted_json(to_ctrl: bool, compression: bool, attachment: bool, seed: u8, c:
     tampered[pos] ^= 1 << (seed & 7);
     let mut rcv = receiver(to_ctrl, compression);
     if let Ok((b, _)) = rcv.decode(&tampered) {
-        panic!("a body with bit {} of byte {pos} flipped decoded (id {})", seed & 7, b.corr_id);
+        panic!(
+            "a body with bit {} of byte {pos} flipped decoded (id {})",
+            seed & 7,
+            b.corr_id
+        );
     }
 }
 
@@ -351,7 +373,10 @@ fn crafted_plaintext(to_ctrl: bool, compression: bool, plain: &[u8]) {
     let mut rcv = receiver(to_ctrl, compression);
     match rcv.decode(&bytes) {
         Ok((b, rest)) => {
-            assert!(prefix_ok, "accepted a body without this session's tls-unique");
+            assert!(
+                prefix_ok,
+                "accepted a body without this session's tls-unique"
+            );
             assert!(rest.is_empty());
             assert_eq!(b.corr_id, 1);
             if compression {

@@ -31,7 +31,7 @@ use xrcp::session::{
 use xrcp::RcError;
 use zeroize::Zeroizing;
 
-use crate::common::{ctrl_session, fixed, host_session, hexv, TLS_UNIQUE};
+use crate::common::{ctrl_session, fixed, hexv, host_session, TLS_UNIQUE};
 
 const MAX_OPS: usize = 48;
 const SKIP_BUDGET: u32 = 600;
@@ -76,7 +76,8 @@ struct Msg {
 impl Msg {
     /// `corrId ‖ ctLen ‖ ct`: what the signatures cover and what identifies a body.
     fn signed(&self) -> &[u8] {
-        let ct_len = u32::from_be_bytes([self.bytes[4], self.bytes[5], self.bytes[6], self.bytes[7]]);
+        let ct_len =
+            u32::from_be_bytes([self.bytes[4], self.bytes[5], self.bytes[6], self.bytes[7]]);
         &self.bytes[..8 + ct_len as usize]
     }
 }
@@ -196,9 +197,14 @@ impl State {
         let rcv = self.receiver(dir);
         let pre = BodyHeadReader::read_from(rcv.crypto.expects_signatures(), bytes)
             .and_then(|(head, _)| rcv.crypto.verify_signatures(&head).map(|()| head));
-        let result = rcv
-            .decode(bytes)
-            .map(|(b, rest)| (b.corr_id, b.json, (*b.file_key.key.as_bytes(), b.file_key.nonce.0), rest.len()));
+        let result = rcv.decode(bytes).map(|(b, rest)| {
+            (
+                b.corr_id,
+                b.json,
+                (*b.file_key.key.as_bytes(), b.file_key.nonce.0),
+                rest.len(),
+            )
+        });
         let (counter, stored) = (rcv.keys.rcv_counter(), rcv.keys.skipped_count());
         match pre {
             Err(e) => assert_eq!(result.err(), Some(e), "framing/signature error differs"),
@@ -251,7 +257,9 @@ impl State {
     }
 
     fn pick(&self, index: u8, filter: impl Fn(&Msg) -> bool) -> Option<usize> {
-        let candidates: Vec<usize> = (0..self.pool.len()).filter(|&i| filter(&self.pool[i])).collect();
+        let candidates: Vec<usize> = (0..self.pool.len())
+            .filter(|&i| filter(&self.pool[i]))
+            .collect();
         (!candidates.is_empty()).then(|| candidates[usize::from(index) % candidates.len()])
     }
 

@@ -47,10 +47,26 @@ pub fn run(data: &[u8]) {
 
 fn params(p: u8) -> (Vec<u8>, Vec<u8>, FinishedSuite) {
     match p % 4 {
-        0 => (hexv(S3_RANDOM), hexv(S3_SECRET), FinishedSuite::Aes128GcmSha256),
-        1 => (hexv(S5_RANDOM), hexv(S5_SECRET), FinishedSuite::Aes128GcmSha256),
-        2 => (hexv(S3_RANDOM), vec![0x11; 32], FinishedSuite::Chacha20Poly1305Sha256),
-        _ => (hexv(S3_RANDOM), vec![0x22; 48], FinishedSuite::Aes256GcmSha384),
+        0 => (
+            hexv(S3_RANDOM),
+            hexv(S3_SECRET),
+            FinishedSuite::Aes128GcmSha256,
+        ),
+        1 => (
+            hexv(S5_RANDOM),
+            hexv(S5_SECRET),
+            FinishedSuite::Aes128GcmSha256,
+        ),
+        2 => (
+            hexv(S3_RANDOM),
+            vec![0x11; 32],
+            FinishedSuite::Chacha20Poly1305Sha256,
+        ),
+        _ => (
+            hexv(S3_RANDOM),
+            vec![0x22; 48],
+            FinishedSuite::Aes256GcmSha384,
+        ),
     }
 }
 

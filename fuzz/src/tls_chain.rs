@@ -58,7 +58,8 @@ fn time(secs: i64) -> UnixTime {
 }
 
 fn check(chain: &[Vec<u8>], pin: &Pin, now: UnixTime) -> Result<[u8; 32], ChainError> {
-    let ders: Vec<CertificateDer<'_>> = chain.iter().map(|d| CertificateDer::from(&d[..])).collect();
+    let ders: Vec<CertificateDer<'_>> =
+        chain.iter().map(|d| CertificateDer::from(&d[..])).collect();
     let (leaf, rest) = ders.split_first().expect("at least one certificate");
     let r = check_chain(leaf, rest, pin, now);
     match &r {
@@ -133,7 +134,10 @@ fn edited(c: &mut Cursor<'_>) {
     let pin = pin_for(pin_selector, Some(&chain[1]));
     let result = check(&chain, &pin, time(now));
 
-    let (g_leaf, g_ca) = (parse(&genuine[0]).expect("leaf"), parse(&genuine[1]).expect("CA"));
+    let (g_leaf, g_ca) = (
+        parse(&genuine[0]).expect("leaf"),
+        parse(&genuine[1]).expect("CA"),
+    );
     let within = |cert: &X509Certificate<'_>| {
         let (nb, na) = validity(cert);
         nb <= now && now <= na
@@ -141,18 +145,28 @@ fn edited(c: &mut Cursor<'_>) {
     let pin_ok = !matches!(pin, Pin::Fingerprint(p) if p != fingerprint(&chain[1]));
     if chain == genuine {
         let expect_ok = pin_ok && now >= 0 && within(&g_leaf) && within(&g_ca);
-        assert_eq!(result.is_ok(), expect_ok, "genuine chain at {now}: {result:?}");
+        assert_eq!(
+            result.is_ok(),
+            expect_ok,
+            "genuine chain at {now}: {result:?}"
+        );
     }
     if result.is_ok() {
         let leaf = parse(&chain[0]).expect("accepted leaf parses");
         let ca = parse(&chain[1]).expect("accepted CA parses");
-        assert_eq!(leaf.tbs_certificate.as_ref(), g_leaf.tbs_certificate.as_ref());
+        assert_eq!(
+            leaf.tbs_certificate.as_ref(),
+            g_leaf.tbs_certificate.as_ref()
+        );
         assert_eq!(leaf.signature_value.data, g_leaf.signature_value.data);
         assert_eq!(ca.subject().as_raw(), g_ca.subject().as_raw());
         assert_eq!(
             ca.public_key().subject_public_key.data,
             g_ca.public_key().subject_public_key.data
         );
-        assert!(within(&leaf) && within(&ca), "accepted outside the validity periods");
+        assert!(
+            within(&leaf) && within(&ca),
+            "accepted outside the validity periods"
+        );
     }
 }

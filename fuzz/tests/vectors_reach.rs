@@ -30,8 +30,12 @@ fn vector_messages_open_with_the_harness_keys() {
     let block = bytes(&m["ctrl_hello"]["block"]);
     match CtrlEncHello::decode(decode_block(&block).unwrap()).unwrap() {
         CtrlEncHello::Hello { ciphertext, .. } => {
-            CtrlEncHello::open_hello(&ciphertext, &box_key(CTRL_HELLO_KEY), &nonce(CTRL_HELLO_NONCE))
-                .unwrap();
+            CtrlEncHello::open_hello(
+                &ciphertext,
+                &box_key(CTRL_HELLO_KEY),
+                &nonce(CTRL_HELLO_NONCE),
+            )
+            .unwrap();
         }
         other => panic!("{other:?}"),
     }
@@ -54,7 +58,14 @@ fn vector_messages_open_with_the_harness_keys() {
 #[test]
 fn harnesses_run_on_trivial_inputs() {
     for (_, run) in xrcp_fuzz::TARGETS {
-        for input in [&b""[..], b"\x00", b"\x01", b"\x02\x00", &[0u8; 64], &[0xff; 64]] {
+        for input in [
+            &b""[..],
+            b"\x00",
+            b"\x01",
+            b"\x02\x00",
+            &[0u8; 64],
+            &[0xff; 64],
+        ] {
             run(input);
         }
     }
