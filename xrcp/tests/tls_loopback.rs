@@ -189,8 +189,12 @@ async fn reference_shaped_sessions_agree_on_tls_unique() {
     assert_eq!(server_session.peer_ca_fingerprint, p.host.fingerprint());
     assert!(!client_session.hello_retried && !server_session.hello_retried);
 
-    // The server accepted us and says nothing: the peek times out quietly.
-    client.peek_alert(Duration::from_millis(100)).await.unwrap();
+    // The server accepted us and said so with a session ticket: the peek ends at once
+    // instead of waiting out its bound (the ticket is never stored or offered again).
+    let started = std::time::Instant::now();
+    client.peek_alert(STEP).await.unwrap();
+    assert!(client.peer_accepted());
+    assert!(started.elapsed() < STEP / 2, "{:?}", started.elapsed());
 
     // 16384-byte XRCP blocks both ways, through the (now idle) recorder.
     let block: Vec<u8> = (0..16384u32).map(|i| (i % 251) as u8).collect();
@@ -207,6 +211,102 @@ async fn reference_shaped_sessions_agree_on_tls_unique() {
     })
     .await
     .unwrap();
+}
+
+/// A controller that sends no ticket (the reference): the peek waits its whole bound, then
+/// reports nothing, and the session works as before.
+#[tokio::test]
+async fn without_a_ticket_the_peek_waits_its_bound() {
+    let p = pair();
+    let (client, server) = loopback(
+        client_config(
+            &p.host.session_credentials().unwrap(),
+            Pin::Fingerprint(p.controller.fingerprint()),
+        )
+        .unwrap(),
+        server_config_for_testing(
+            &p.controller.session_credentials().unwrap(),
+            Pin::Fingerprint(p.host.fingerprint()),
+            TestKnobs {
+                no_tickets: true,
+                ..TestKnobs::default()
+            },
+        )
+        .unwrap(),
+    )
+    .await;
+    let (mut client, _) = ok(client);
+    let (mut server, _) = ok(server);
+    let wait = Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    client.peek_alert(wait).await.unwrap();
+    assert!(started.elapsed() >= wait);
+    assert!(!client.peer_accepted());
+    tokio::time::timeout(STEP, async {
+        client.write_all(b"hello").await.unwrap();
+        client.flush().await.unwrap();
+        let mut got = [0u8; 5];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+    })
+    .await
+    .unwrap();
+}
+
+/// The controller's tickets cannot be redeemed: a client that offers one (here: a rustls
+/// client with an ordinary session cache, connecting twice) gets a full handshake with the
+/// certificate checks again, never a resumed session.
+#[tokio::test]
+async fn controller_tickets_cannot_resume_a_session() {
+    let p = pair();
+    let host_creds = p.host.session_credentials().unwrap();
+    let ctrl_creds = p.controller.session_credentials().unwrap();
+    let mut client =
+        xrcp::tls::client_config(&host_creds, Pin::Fingerprint(p.controller.fingerprint()))
+            .unwrap()
+            .as_ref()
+            .clone();
+    client.resumption = rustls::client::Resumption::in_memory_sessions(8);
+    let client = std::sync::Arc::new(client);
+    let server = server_config(&ctrl_creds, Pin::Fingerprint(p.host.fingerprint())).unwrap();
+    let name = rustls::pki_types::ServerName::from(std::net::IpAddr::from([127, 0, 0, 1]));
+    for _ in 0..2 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server.clone());
+        let server_task = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            tls.flush().await.unwrap();
+            let kind = tls.get_ref().1.handshake_kind();
+            // Stay up until the client has read the ticket and closed.
+            let mut rest = Vec::new();
+            let _ = tls.read_to_end(&mut rest).await;
+            kind
+        });
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut tls = tokio::time::timeout(
+            STEP,
+            tokio_rustls::TlsConnector::from(client.clone()).connect(name.clone(), tcp),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        // Let rustls process the ticket (a read that sees no application data).
+        let mut buf = [0u8; 16];
+        let _ = tokio::time::timeout(Duration::from_millis(300), tls.read(&mut buf)).await;
+        assert_eq!(
+            tls.get_ref().1.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+        tls.shutdown().await.unwrap();
+        drop(tls);
+        let server_kind = tokio::time::timeout(STEP, server_task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(server_kind, Some(rustls::HandshakeKind::Full));
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //!
 //! The reference offers TLS_CHACHA20_POLY1305_SHA256 only, groups X448 then X25519,
 //! signatures Ed448/Ed25519, no resumption, no 0-RTT, no ALPN, and the controller demands a
-//! client certificate. ring has neither X448 nor Ed448, so we offer X25519 and Ed25519; a
+//! client certificate. Our controller additionally sends one session ticket that cannot be
+//! redeemed, as a signal of acceptance (`ticket`). ring has neither X448 nor Ed448, so we offer X25519 and Ed25519; a
 //! Haskell client leading with an X448 key share gets a HelloRetryRequest for X25519, which
 //! both sides support (and which the tls-unique capture handles).
 //!
@@ -18,6 +19,7 @@ use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::{ClientConfig, ServerConfig};
 
 use super::certs::SessionCredentials;
+use super::ticket::UnredeemableTickets;
 use super::verify::{Pin, PinnedChainVerifier};
 use super::TlsError;
 
@@ -59,6 +61,9 @@ pub struct TestKnobs {
     pub max_fragment_size: Option<usize>,
     /// Skip the check that the key matches the leaf certificate.
     pub allow_key_mismatch: bool,
+    /// Send no session ticket after accepting the client, like the reference controller, so
+    /// the host must wait out its alert peek (see `ticket`).
+    pub no_tickets: bool,
 }
 
 /// [`client_config`] with [`TestKnobs`] applied.
@@ -95,7 +100,13 @@ pub fn server_config_for_testing(
         .with_client_cert_verifier(Arc::new(PinnedChainVerifier::new(pin)))
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified)));
     config.session_storage = Arc::new(NoServerSessionStorage {});
-    config.send_tls13_tickets = 0;
+    // One unredeemable ticket tells the host at once that its certificate was accepted.
+    if knobs.no_tickets {
+        config.send_tls13_tickets = 0;
+    } else {
+        config.ticketer = Arc::new(UnredeemableTickets);
+        config.send_tls13_tickets = 1;
+    }
     config.max_early_data_size = 0;
     config.alpn_protocols.clear();
     config.cert_compressors.clear();

@@ -25,6 +25,7 @@ mod config;
 mod keylog;
 mod recorder;
 mod stream;
+mod ticket;
 mod verify;
 
 use crate::error::RcError;

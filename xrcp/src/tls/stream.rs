@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rustls::client::{Resumption, Tls12Resumption};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, CommonState, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
@@ -27,6 +28,7 @@ use super::capture::{recover_client_finished, CaptureError, FinishedSuite};
 use super::certs::fingerprint;
 use super::keylog::HandshakeSecretLog;
 use super::recorder::{Direction, Recorder};
+use super::ticket::AcceptanceSignal;
 use super::TlsError;
 
 /// What a completed handshake established.
@@ -58,6 +60,8 @@ pub struct TlsStream<S> {
     inner: tokio_rustls::TlsStream<Recorder<S>>,
     /// Application data read by [`TlsStream::peek_alert`], served before new reads.
     peeked: Vec<u8>,
+    /// Client side: learns when the server sent a session ticket (`ticket`).
+    acceptance: Option<Arc<AcceptanceSignal>>,
 }
 
 impl<S> fmt::Debug for TlsStream<S> {
@@ -81,8 +85,11 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let key_log = Arc::new(HandshakeSecretLog::default());
+    let acceptance = Arc::new(AcceptanceSignal::default());
     let mut config = ClientConfig::clone(config);
     config.key_log = key_log.clone();
+    config.resumption =
+        Resumption::store(acceptance.clone()).tls12_resumption(Tls12Resumption::Disabled);
     // The verifier ignores names and rustls sends no SNI for an IP address; the reference
     // controller ignores SNI anyway (wire facts §5.1).
     let server_name = ServerName::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -92,10 +99,9 @@ where
         .map_err(TlsError::from_io)?;
     let (recorder, connection) = tls.get_mut();
     let session = session_from(&key_log, recorder, connection)?;
-    Ok((
-        TlsStream::new(tokio_rustls::TlsStream::Client(tls)),
-        session,
-    ))
+    let mut stream = TlsStream::new(tokio_rustls::TlsStream::Client(tls));
+    stream.acceptance = Some(acceptance);
+    Ok((stream, session))
 }
 
 /// Runs the server (controller) side of the handshake over `io`.
@@ -156,6 +162,7 @@ impl<S> TlsStream<S> {
         TlsStream {
             inner,
             peeked: Vec::new(),
+            acceptance: None,
         }
     }
 
@@ -168,26 +175,45 @@ impl<S> TlsStream<S> {
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     /// Waits up to `wait` for the peer's verdict on our certificate.
     ///
-    /// Returns `Ok(())` if nothing arrived in time or application data arrived (it is kept
-    /// and returned by later reads); [`TlsError::CertificateRejected`] if the peer sent
-    /// `unknown_ca`; another error if the connection failed or closed. This is the
-    /// reference host's post-handshake 100 ms peek (wire facts §5.5).
+    /// Returns `Ok(())` as soon as the server sent a session ticket (it accepted us, see
+    /// `ticket`), if nothing arrived in time, or if application data arrived (it is kept and
+    /// returned by later reads); [`TlsError::CertificateRejected`] if the peer sent
+    /// `unknown_ca`; another error if the connection failed or closed. Without a ticket this is
+    /// the reference host's post-handshake 100 ms peek (wire facts §5.5).
     pub async fn peek_alert(&mut self, wait: Duration) -> Result<(), TlsError> {
         if !self.peeked.is_empty() {
             return Ok(());
         }
-        let mut chunk = vec![0u8; 4096];
-        // `read` is cancel-safe: if the timer fires first, no data has been consumed.
-        match tokio::time::timeout(wait, self.inner.read(&mut chunk)).await {
-            Err(_elapsed) => Ok(()),
-            Ok(Ok(0)) => Err(TlsError::Closed),
-            Ok(Ok(n)) => {
-                chunk.truncate(n);
-                self.peeked = chunk;
-                Ok(())
+        let acceptance = self.acceptance.clone();
+        let accepted = async {
+            match &acceptance {
+                Some(signal) => signal.wait().await,
+                None => std::future::pending().await,
             }
-            Ok(Err(e)) => Err(TlsError::from_io(e)),
+        };
+        let mut chunk = vec![0u8; 4096];
+        // `read` is cancel-safe: if the timer or the ticket comes first, no application data
+        // has been consumed (the ticket itself is handled inside rustls).
+        tokio::select! {
+            biased;
+            read = self.inner.read(&mut chunk) => match read {
+                Ok(0) => Err(TlsError::Closed),
+                Ok(n) => {
+                    chunk.truncate(n);
+                    self.peeked = chunk;
+                    Ok(())
+                }
+                Err(e) => Err(TlsError::from_io(e)),
+            },
+            () = accepted => Ok(()),
+            () = tokio::time::sleep(wait) => Ok(()),
         }
+    }
+
+    /// Whether the server has signalled that it accepted our certificate (client side;
+    /// always `false` on the server side and with a peer that sends no ticket).
+    pub fn peer_accepted(&self) -> bool {
+        self.acceptance.as_ref().is_some_and(|a| a.accepted())
     }
 }
 
