@@ -14,6 +14,8 @@
 #   FUZZ_CODEGEN_UNITS=16  codegen units (cargo-fuzz's default of 1 builds ~2x slower);
 #   FUZZ_LOG_DIR=fuzz/logs where each target's libFuzzer output goes;
 #   FUZZ_OPT_LEVEL=3       optimization level (1 builds faster, runs slower: CI smoke runs);
+#   FUZZ_JOBS=1            targets fuzzed at the same time (long runs on a multi-core box);
+#   FUZZ_NICE=0            niceness of the fuzzers (19 keeps an interactive machine usable);
 #   CARGO_TARGET_DIR       honoured (default fuzz/target).
 #
 # Stable Rust works: libFuzzer needs no nightly feature with FUZZ_SANITIZER=none, and
@@ -82,18 +84,23 @@ echo "build: $((built - start)) s ($build, sanitizer $sanitizer, codegen units $
 "$here/seed.sh" "$here/corpus" >/dev/null
 
 mkdir -p "$logs"
-failed=()
-for t in "${targets[@]}"; do
+jobs_max="${FUZZ_JOBS:-1}"
+nice_level="${FUZZ_NICE:-0}"
+
+# Fuzzes one target and writes its summary line to $logs/<target>.summary (first line) and the
+# crash excerpt after it; returns libFuzzer's exit code.
+fuzz_one() {
+  local t="$1" log="$logs/$1.log" summary="$logs/$1.summary" rc
   mkdir -p "corpus/$t" "artifacts/$t"
-  dirs=("corpus/$t")
+  local dirs=("corpus/$t")
   if [ -d "regressions/$t" ]; then dirs+=("regressions/$t"); fi
-  log="$logs/$t.log"
   set +e
-  "$bin_dir/$t" "${dirs[@]}" -max_total_time="$secs" -max_len="$(max_len "$t")" \
-    -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
+  nice -n "$nice_level" "$bin_dir/$t" "${dirs[@]}" -max_total_time="$secs" \
+    -max_len="$(max_len "$t")" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" >"$log" 2>&1
   rc=$?
   set -e
+  local execs rate last cov ft corp status
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
   last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
@@ -102,11 +109,31 @@ for t in "${targets[@]}"; do
   corp=$(sed -n 's/.* corp: \([0-9]*\).*/\1/p' <<<"$last")
   if [ "$rc" -eq 0 ]; then status=ok; else status="CRASH (exit $rc, log $log)"; fi
   printf '%-17s execs=%-9s exec/s=%-7s cov=%-5s ft=%-6s corpus=%-5s %s\n' \
-    "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$status"
+    "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$status" >"$summary"
   if [ "$rc" -ne 0 ]; then
-    failed+=("$t")
-    grep -E "panicked at|assertion|Test unit written|ERROR: libFuzzer" "$log" | head -8 | sed 's/^/    /'
+    grep -E "panicked at|assertion|Test unit written|ERROR: libFuzzer" "$log" | head -8 |
+      sed 's/^/    /' >>"$summary"
   fi
+  return "$rc"
+}
+
+failed=()
+pending=("${targets[@]}")
+declare -A running=()
+while [ ${#pending[@]} -gt 0 ] || [ ${#running[@]} -gt 0 ]; do
+  while [ ${#pending[@]} -gt 0 ] && [ ${#running[@]} -lt "$jobs_max" ]; do
+    fuzz_one "${pending[0]}" &
+    running[$!]="${pending[0]}"
+    pending=("${pending[@]:1}")
+  done
+  set +e
+  wait -n -p done_pid "${!running[@]}"
+  rc=$?
+  set -e
+  t="${running[$done_pid]}"
+  unset "running[$done_pid]"
+  cat "$logs/$t.summary"
+  if [ "$rc" -ne 0 ]; then failed+=("$t"); fi
 done
 echo "fuzzing: $(($(date +%s) - built)) s, ${#targets[@]} targets x ${secs} s"
 if [ ${#failed[@]} -gt 0 ]; then
