@@ -181,9 +181,9 @@ impl Stream {
             self.partial_len = 0;
         }
         let full = ct.len() / 16 * 16;
-        for block in ct[..full].chunks_exact(16) {
-            self.mac.update(&[*poly1305::Block::from_slice(block)]);
-        }
+        // Whole blocks in one call (no padding happens for a multiple of 16): poly1305's AVX2
+        // backend then takes four blocks at a time, twice the speed of one block per call.
+        self.mac.update_padded(&ct[..full]);
         let rest = &ct[full..];
         self.partial[..rest.len()].copy_from_slice(rest);
         self.partial_len = rest.len();

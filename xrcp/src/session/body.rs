@@ -16,6 +16,7 @@
 //! (`PRESessionCode`), decompression (`RPEInvalidBody`), JSON (`RPEInvalidJSON`). Note that a
 //! body failing after the id check has still used up its id, as in the reference.
 
+use std::cell::RefCell;
 use std::io::Read;
 
 use sha2::{Digest, Sha512};
@@ -242,8 +243,7 @@ impl RemoteCrypto {
     ) -> Result<Vec<u8>, RemoteProtocolError> {
         let compressed;
         let payload = if self.compression {
-            compressed = zstd::bulk::compress(json, ZSTD_LEVEL)
-                .map_err(|e| RemoteProtocolError::Exception(format!("zstd: {e}")))?;
+            compressed = compress(json)?;
             &compressed[..]
         } else {
             json
@@ -330,11 +330,61 @@ impl RemoteCrypto {
     }
 }
 
+thread_local! {
+    /// zstd contexts are reused per thread: creating one costs ≈ 15 µs and ≈ 100–200 KiB of
+    /// allocations, more than compressing a chat command (BENCHMARKS.md §2b).
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// zstd level 3 with this thread's context; the same frame as `zstd::bulk::compress`.
+fn compress(json: &[u8]) -> Result<Vec<u8>, RemoteProtocolError> {
+    let failed = |e: std::io::Error| RemoteProtocolError::Exception(format!("zstd: {e}"));
+    COMPRESSOR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let compressor = match &mut *slot {
+            Some(c) => c,
+            None => slot.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(failed)?),
+        };
+        compressor.compress(json).map_err(failed)
+    })
+}
+
 /// zstd decompression that stops at `limit` bytes of output instead of trusting the frame.
+///
+/// A single frame that records its size (what zstd's one-shot compression and so every
+/// reference peer produce) is decoded in one call into a buffer of exactly that size, with
+/// this thread's context; anything else (several frames, streamed frames without a size)
+/// goes through a streaming decoder that stops reading at `limit`.
 fn decompress_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, RemoteProtocolError> {
     let invalid = |e: String| RemoteProtocolError::InvalidBody(format!("zstd: {e}"));
     if data.is_empty() {
         return Err(invalid("empty input".into()));
+    }
+    let single_frame = zstd::zstd_safe::find_frame_compressed_size(data) == Ok(data.len());
+    if let (true, Ok(Some(size))) = (single_frame, zstd::zstd_safe::get_frame_content_size(data)) {
+        if size > limit as u64 {
+            return Err(invalid(format!("more than {limit} bytes")));
+        }
+        let mut out = Vec::with_capacity(size as usize);
+        DECOMPRESSOR.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let decompressor = match &mut *slot {
+                Some(d) => d,
+                None => slot
+                    .insert(zstd::bulk::Decompressor::new().map_err(|e| invalid(e.to_string()))?),
+            };
+            decompressor
+                .decompress_to_buffer(data, &mut out)
+                .map_err(|e| invalid(e.to_string()))
+        })?;
+        if out.len() as u64 != size {
+            return Err(invalid(format!(
+                "frame says {size} bytes, got {}",
+                out.len()
+            )));
+        }
+        return Ok(out);
     }
     let decoder =
         zstd::stream::read::Decoder::with_buffer(data).map_err(|e| invalid(e.to_string()))?;
@@ -456,5 +506,80 @@ impl RemoteSession {
             body.file_key,
             rest,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn streamed(data: &[u8]) -> Vec<u8> {
+        // A streaming encoder does not record the content size in the frame header.
+        let mut enc = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).unwrap();
+        enc.write_all(data).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn reused_context_makes_the_one_shot_frame() {
+        let json = br#"{"type":"listContacts","userId":1}"#.repeat(20);
+        for _ in 0..3 {
+            assert_eq!(
+                compress(&json).unwrap(),
+                zstd::bulk::compress(&json, ZSTD_LEVEL).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn every_frame_shape_decodes_within_the_limit() {
+        let json = b"{\"a\":\"0123456789\"}".repeat(100);
+        let sized = compress(&json).unwrap();
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&sized).ok(),
+            Some(Some(json.len() as u64))
+        );
+        assert_eq!(decompress_bounded(&sized, json.len()).unwrap(), json);
+        let unsized_frame = streamed(&json);
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&unsized_frame).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            decompress_bounded(&unsized_frame, json.len()).unwrap(),
+            json
+        );
+        let two = [sized.clone(), sized.clone()].concat();
+        assert_eq!(
+            decompress_bounded(&two, 2 * json.len()).unwrap(),
+            [json.clone(), json.clone()].concat()
+        );
+        for frame in [&sized, &unsized_frame] {
+            let err = decompress_bounded(frame, json.len() - 1).unwrap_err();
+            assert!(
+                matches!(err, RemoteProtocolError::InvalidBody(_)),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn damaged_frames_are_invalid_bodies_and_the_context_survives() {
+        let json = b"{\"b\":[1,2,3,4,5,6,7,8,9]}".repeat(40);
+        let sized = compress(&json).unwrap();
+        let mut cut = sized.clone();
+        cut.truncate(sized.len() - 3);
+        let mut flipped = sized.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x55;
+        for bad in [&b""[..], &cut, &flipped, b"not zstd at all"] {
+            match decompress_bounded(bad, MAX_JSON_LEN) {
+                Err(RemoteProtocolError::InvalidBody(_)) => {}
+                Ok(out) => assert_ne!(out, json),
+                Err(other) => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(decompress_bounded(&sized, MAX_JSON_LEN).unwrap(), json);
     }
 }
