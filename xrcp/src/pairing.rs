@@ -7,6 +7,7 @@
 //! owner-only and never log them.
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use crate::codec::text::{base64url_decode, base64url_encode};
 use crate::crypto::{
@@ -62,39 +63,61 @@ impl HostPairing {
     }
 }
 
-/// Serializable form of [`HostPairing`].
+/// Serializable form of [`HostPairing`]. The private keys are zeroized on drop and left out
+/// of `Debug`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StoredHostPairing {
-    pub ca_key: String,
+    pub ca_key: Zeroizing<String>,
     pub ca_cert: String,
-    pub id_key: String,
+    pub id_key: Zeroizing<String>,
     pub host_fingerprint: Option<String>,
     pub host_dh_pub: Option<String>,
 }
 
-/// Serializable form of [`CtrlPairing`].
+/// Serializable form of [`CtrlPairing`]. The private keys are zeroized on drop and left out
+/// of `Debug`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StoredCtrlPairing {
-    pub ca_key: String,
+    pub ca_key: Zeroizing<String>,
     pub ca_cert: String,
     pub ctrl_fingerprint: String,
     pub id_pub: String,
-    pub dh_priv_key: String,
-    pub prev_dh_priv_key: Option<String>,
+    pub dh_priv_key: Zeroizing<String>,
+    pub prev_dh_priv_key: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for StoredHostPairing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredHostPairing")
+            .field("host_fingerprint", &self.host_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for StoredCtrlPairing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCtrlPairing")
+            .field("ctrl_fingerprint", &self.ctrl_fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+fn secret_text(bytes: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(base64url_encode(bytes))
 }
 
 fn key32(s: &str) -> Result<[u8; 32], RcError> {
-    <[u8; 32]>::try_from(base64url_decode(s)?.as_slice())
+    <[u8; 32]>::try_from(Zeroizing::new(base64url_decode(s)?).as_slice())
         .map_err(|_| RcError::syntax("stored key is not 32 bytes"))
 }
 
-fn identity_to_stored(ca: &TlsIdentity) -> (String, String) {
+fn identity_to_stored(ca: &TlsIdentity) -> (Zeroizing<String>, String) {
     let (key, cert) = ca.to_der_parts();
-    (base64url_encode(&key), base64url_encode(&cert))
+    (secret_text(&key), base64url_encode(&cert))
 }
 
 fn identity_from_stored(key: &str, cert: &str) -> Result<TlsIdentity, RcError> {
-    let key = zeroize::Zeroizing::new(base64url_decode(key)?);
+    let key = Zeroizing::new(base64url_decode(key)?);
     Ok(TlsIdentity::from_der_parts(&key, &base64url_decode(cert)?)?)
 }
 
@@ -104,7 +127,7 @@ impl HostPairing {
         StoredHostPairing {
             ca_key,
             ca_cert,
-            id_key: base64url_encode(self.identity.to_bytes().as_ref()),
+            id_key: secret_text(self.identity.to_bytes().as_ref()),
             host_fingerprint: self.known_host.map(|k| k.host_ca.to_text()),
             host_dh_pub: self.known_host.map(|k| k.host_dh.to_text()),
         }
@@ -135,11 +158,11 @@ impl CtrlPairing {
             ca_cert,
             ctrl_fingerprint: self.ctrl_ca.to_text(),
             id_pub: self.ctrl_identity.to_text(),
-            dh_priv_key: base64url_encode(self.dh.to_bytes().as_ref()),
+            dh_priv_key: secret_text(self.dh.to_bytes().as_ref()),
             prev_dh_priv_key: self
                 .prev_dh
                 .as_ref()
-                .map(|k| base64url_encode(k.to_bytes().as_ref())),
+                .map(|k| secret_text(k.to_bytes().as_ref())),
         }
     }
 
@@ -192,5 +215,34 @@ mod tests {
         );
         assert_eq!(back.ctrl_identity, cp.ctrl_identity);
         assert_eq!(back.ca.fingerprint(), cp.ca.fingerprint());
+
+        // The JSON form is unchanged by the zeroizing wrappers (plain strings).
+        let stored = cp.to_stored();
+        let json: serde_json::Value = serde_json::to_value(&stored).unwrap();
+        assert_eq!(
+            json["dh_priv_key"].as_str(),
+            Some(stored.dh_priv_key.as_str())
+        );
+        let back: StoredCtrlPairing = serde_json::from_value(json).unwrap();
+        assert_eq!(back.prev_dh_priv_key, stored.prev_dh_priv_key);
+    }
+
+    #[test]
+    fn debug_leaves_private_keys_out() {
+        let hp = HostPairing::new().unwrap().to_stored();
+        let cp = CtrlPairing {
+            ca: TlsIdentity::generate(crate::tls::CaRole::Host).unwrap(),
+            ctrl_ca: KeyHash([1; 32]),
+            ctrl_identity: Ed25519SecretKey::generate().public(),
+            dh: X25519SecretKey::generate(),
+            prev_dh: Some(X25519SecretKey::generate()),
+        }
+        .to_stored();
+        let shown = format!("{hp:?} {cp:?}");
+        for secret in [&hp.ca_key, &hp.id_key, &cp.ca_key, &cp.dh_priv_key] {
+            assert!(!shown.contains(secret.as_str()), "{shown}");
+            assert!(!shown.contains(&secret[..12]), "{shown}");
+        }
+        assert!(shown.contains(&cp.ctrl_fingerprint));
     }
 }
