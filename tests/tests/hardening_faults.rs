@@ -594,9 +594,6 @@ fn host_closed(e: &HostEnd) -> bool {
 fn host_http2(e: &HostEnd) -> bool {
     matches!(e, HostEnd::Session(RemoteProtocolError::Http2(_)))
 }
-fn host_http2_or_closed(e: &HostEnd) -> bool {
-    host_http2(e) || matches!(e, HostEnd::Closed)
-}
 fn host_session_error(e: &HostEnd) -> bool {
     matches!(e, HostEnd::Session(_))
 }
@@ -705,17 +702,9 @@ async fn cut_at_every_stage_ends_both_sides_with_typed_errors() {
     ];
     for stage in stages {
         all.push(Box::pin(session_scenario(stage, Action::Cut)));
-        let host = match stage {
-            // A cut while a small request or response is in flight: h2 reports the end of
-            // the connection to the server as a clean close once that stream has failed,
-            // and our controller never sends GOAWAY either, so the host cannot tell this
-            // from a controller that left. It still ends at once; the controller sees the
-            // typed error. (Known gap, noted on the issue.)
-            SessionStage::Request | SessionStage::Response => {
-                ("session Http2 or closed", host_http2_or_closed as HostCheck)
-            }
-            _ => ("session Http2", host_http2 as HostCheck),
-        };
+        // HTTP/2 reports a connection that simply stops as a clean end; the host tells a cut
+        // from a controller that left by the missing TLS close_notify.
+        let host = ("session Http2", host_http2 as HostCheck);
         expects.push((("session Http2", ctrl_http2), host));
     }
     let outcomes = run_all(all).await;

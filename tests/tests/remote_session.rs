@@ -15,13 +15,25 @@ use xrcp_host::notes::NotesApp;
 use xrcp_host::remote::{prepare_session, HostAppSettings};
 use xrcp_host::HostOptions;
 
+type Served = tokio::task::JoinHandle<Result<(), xrcp::session::RemoteProtocolError>>;
+
 /// Links a controller and a host serving the notes app in `dir`; returns the controller's
 /// side and the host's serving task.
 async fn link(
     dir: &std::path::Path,
     ctrl_compress: bool,
     host_compress: bool,
-) -> (RemoteHost, tokio::task::JoinHandle<()>) {
+) -> (RemoteHost, Served) {
+    let (remote, host, _socket) = link_with_socket(dir, ctrl_compress, host_compress).await;
+    (remote, host)
+}
+
+/// [`link`], plus a second handle on the controller's TCP socket (to cut it under TLS).
+async fn link_with_socket(
+    dir: &std::path::Path,
+    ctrl_compress: bool,
+    host_compress: bool,
+) -> (RemoteHost, Served, std::net::TcpStream) {
     let app = ControllerApp {
         device_name: "desk".into(),
         compression: ctrl_compress,
@@ -42,7 +54,10 @@ async fn link(
     let inv = SignedInvitation::parse(&listening.link()).unwrap();
     let ctrl = tokio::spawn(async move {
         let connected = listening.accept().await.unwrap().finish().await.unwrap();
-        open_session(connected, &app).await.unwrap()
+        let fd = std::os::fd::AsFd::as_fd(connected.stream.get_ref())
+            .try_clone_to_owned()
+            .unwrap();
+        (open_session(connected, &app).await.unwrap(), fd)
     });
 
     let settings = HostAppSettings {
@@ -62,13 +77,11 @@ async fn link(
     assert_eq!(served.compression, ctrl_compress && host_compress);
     let notes = NotesApp::open(dir).unwrap();
     let events = notes.subscribe();
-    let host = tokio::spawn(async move {
-        let _ = served.serve(Arc::new(notes), events).await;
-    });
-    let remote = ctrl.await.unwrap();
+    let host = tokio::spawn(async move { served.serve(Arc::new(notes), events).await });
+    let (remote, fd) = ctrl.await.unwrap();
     assert_eq!(remote.compression, ctrl_compress && host_compress);
     assert_eq!(remote.host_info.device_name, "phone");
-    (remote, host)
+    (remote, host, std::net::TcpStream::from(fd))
 }
 
 fn result(r: RRResult) -> Value {
@@ -127,12 +140,37 @@ async fn notes_commands_events_and_errors_in_all_compression_modes() {
         }
         let list = result(remote.client.send_command("/notes", 0).await.unwrap());
         assert_eq!(list["notes"].as_array().unwrap().len(), 21);
-        drop(remote);
+        // Alternate the two ways a controller leaves: both end with GOAWAY and close_notify,
+        // which the host reports as a clean end (a cut is an error, see hardening_faults).
+        if c {
+            remote.close().await;
+        } else {
+            drop(remote);
+        }
         tokio::time::timeout(Duration::from_secs(10), host)
             .await
             .unwrap()
-            .unwrap();
+            .unwrap()
+            .expect("a controller that leaves ends the session cleanly");
     }
+}
+
+/// A transport that stops without TLS close_notify (here: the controller's socket is shut
+/// down under it) is a cut, not a clean end, although HTTP/2 reports both alike.
+#[tokio::test]
+async fn a_cut_connection_is_an_error_on_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (remote, host, socket) = link_with_socket(dir.path(), true, true).await;
+    result(remote.client.send_command("/notes", 0).await.unwrap());
+    socket.shutdown(std::net::Shutdown::Both).unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), host)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(ended, Err(xrcp::session::RemoteProtocolError::Http2(_))),
+        "{ended:?}"
+    );
 }
 
 #[tokio::test]

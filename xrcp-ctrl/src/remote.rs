@@ -61,6 +61,15 @@ pub struct RemoteHost {
     pub pairing: HostPairing,
 }
 
+impl RemoteHost {
+    /// Ends the session on purpose, so that the host can tell it from a cut connection
+    /// ([`RemoteHostClient::close`]).
+    pub async fn close(self) {
+        drop(self.events);
+        self.client.close().await;
+    }
+}
+
 impl std::fmt::Debug for RemoteHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteHost")

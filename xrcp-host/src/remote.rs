@@ -110,12 +110,17 @@ pub fn prepare_session(
 
 impl ServedSession {
     /// Serves the controller's requests with `app` until the connection ends.
+    ///
+    /// `Ok` only if the controller ended the session on purpose (TLS `close_notify`, which our
+    /// controller sends after its HTTP/2 GOAWAY). HTTP/2 reports a transport that simply stops
+    /// as a clean end too; that is a cut connection here (`RPEHTTP2`).
     pub async fn serve<A: HostApp>(
         self,
         app: Arc<A>,
         events: mpsc::Receiver<RRResult>,
     ) -> Result<(), RemoteProtocolError> {
-        serve_session(
+        let peer_end = self.stream.peer_end();
+        let served = serve_session(
             self.stream,
             Bytes::new(),
             self.session,
@@ -123,6 +128,18 @@ impl ServedSession {
             events,
             &HostSessionConfig::default(),
         )
-        .await
+        .await;
+        // After the controller's goodbye, a failed write of ours (its socket is gone: broken
+        // pipe, reset) is not a failure of the session.
+        if served.is_err() && peer_end.closed_cleanly() {
+            return Ok(());
+        }
+        served?;
+        if peer_end.truncated() {
+            return Err(RemoteProtocolError::Http2(
+                "connection cut: it ended without TLS close_notify".into(),
+            ));
+        }
+        Ok(())
     }
 }

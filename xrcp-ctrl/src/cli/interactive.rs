@@ -200,7 +200,15 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
     for (_, s) in console.sessions.drain() {
         match s {
             Session::Starting(t) => t.abort(),
-            Session::Connected { forwarder, .. } => forwarder.abort(),
+            Session::Connected {
+                forwarder, client, ..
+            } => {
+                // The forwarder holds a clone of the client: let it go first, then say
+                // goodbye so that the host sees a controller that left, not a cut.
+                forwarder.abort();
+                let _ = forwarder.await;
+                client.close().await;
+            }
         }
     }
     ExitCode::SUCCESS

@@ -159,7 +159,7 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let client = remote.client.clone();
     let mut events_open = true;
-    loop {
+    let reason = loop {
         tokio::select! {
             line = lines.next_line() => match line {
                 Ok(Some(line)) => {
@@ -169,12 +169,12 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                     }
                     if let Err(e) = run_line(&remote, &line, mode).await {
                         if client.is_closed() {
-                            return stopped(mode, id, "disconnected");
+                            break "disconnected";
                         }
                         report_error(mode, &line, &e);
                     }
                 }
-                Ok(None) | Err(_) => return stopped(mode, id, "eof"),
+                Ok(None) | Err(_) => break "eof",
             },
             ev = remote.events.recv(), if events_open => match ev {
                 Some(Ok(r)) => {
@@ -192,9 +192,14 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                 }
                 None => events_open = false,
             },
-            _ = client.closed() => return stopped(mode, id, "disconnected"),
+            _ = client.closed() => break "disconnected",
         }
-    }
+    };
+    // Say goodbye (GOAWAY, close_notify) before the process exits, so that the host can tell
+    // a controller that stopped from a cut connection.
+    drop(client);
+    remote.close().await;
+    stopped(mode, id, reason)
 }
 
 fn stopped(mode: &Mode, id: i64, reason: &str) -> ExitCode {

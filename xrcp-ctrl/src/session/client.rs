@@ -65,14 +65,34 @@ struct Core {
 
 /// Aborts the session's background tasks when the last client handle goes away.
 struct Tasks {
-    connection: JoinHandle<()>,
+    connection: Option<JoinHandle<()>>,
     poller: JoinHandle<()>,
 }
 
+/// How long a closing session may take to say goodbye (GOAWAY, TLS `close_notify`) before its
+/// connection is dropped anyway.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 impl Drop for Tasks {
+    /// Ends the session the way a peer can tell from a cut: once the poller (the last holder
+    /// of the request handle) is gone, h2 sends GOAWAY(NO_ERROR) and shuts the stream down,
+    /// which sends TLS `close_notify`. The connection task gets [`CLOSE_GRACE`] for that.
     fn drop(&mut self) {
         self.poller.abort();
-        self.connection.abort();
+        let Some(connection) = self.connection.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let abort = connection.abort_handle();
+                    if tokio::time::timeout(CLOSE_GRACE, connection).await.is_err() {
+                        abort.abort();
+                    }
+                });
+            }
+            Err(_) => connection.abort(),
+        }
     }
 }
 
@@ -144,9 +164,25 @@ impl RemoteHostClient {
         let poller = tokio::spawn(poll_events(Arc::clone(&core), config.recv_wait, events_tx));
         let client = RemoteHostClient {
             core,
-            _tasks: Arc::new(Tasks { connection, poller }),
+            _tasks: Arc::new(Tasks {
+                connection: Some(connection),
+                poller,
+            }),
         };
         Ok((client, events))
+    }
+
+    /// Ends the session on purpose and waits (at most [`CLOSE_GRACE`]) until the host has
+    /// been told: GOAWAY, then TLS `close_notify`. Other clones of this client keep the
+    /// session open; the last one to go closes it (dropping it does the same in the
+    /// background, but a process about to exit should await this).
+    pub async fn close(self) {
+        let mut closed = self.core.closed.clone();
+        let last = Arc::strong_count(&self._tasks) == 1;
+        drop(self);
+        if last {
+            let _ = tokio::time::timeout(CLOSE_GRACE, closed.wait_for(|c| *c)).await;
+        }
     }
 
     /// Whether the HTTP/2 connection has ended.

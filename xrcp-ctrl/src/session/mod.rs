@@ -13,4 +13,4 @@ mod client;
 #[cfg(test)]
 mod tests;
 
-pub use client::{CtrlSessionConfig, HostEvent, RemoteHostClient};
+pub use client::{CtrlSessionConfig, HostEvent, RemoteHostClient, CLOSE_GRACE};

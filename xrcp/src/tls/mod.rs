@@ -35,7 +35,7 @@ pub use certs::{fingerprint, CaRole, SessionCredentials, TlsIdentity};
 pub use config::{client_config, server_config, xrcp_provider};
 #[doc(hidden)]
 pub use config::{client_config_for_testing, server_config_for_testing, TestKnobs};
-pub use stream::{accept, connect, TlsSession, TlsStream};
+pub use stream::{accept, connect, PeerEnd, TlsSession, TlsStream};
 pub use verify::{check_chain, ChainError, Pin, PinnedChainVerifier};
 
 /// Why a TLS operation failed.

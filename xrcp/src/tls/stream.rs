@@ -14,6 +14,7 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -62,6 +63,38 @@ pub struct TlsStream<S> {
     peeked: Vec<u8>,
     /// Client side: learns when the server sent a session ticket (`ticket`).
     acceptance: Option<Arc<AcceptanceSignal>>,
+    /// How the peer's side of the stream ended, if it has.
+    end: PeerEnd,
+}
+
+/// How the peer ended its side of a [`TlsStream`], readable after the stream itself has been
+/// handed to another layer (HTTP/2 reports both kinds of end alike).
+///
+/// A peer that closes on purpose sends TLS `close_notify` first (RFC 8446 §6.1); a transport
+/// that ends without it was cut — by the network, a crash, or an attacker.
+#[derive(Clone, Debug, Default)]
+pub struct PeerEnd(Arc<AtomicU8>);
+
+const END_OPEN: u8 = 0;
+const END_CLOSE_NOTIFY: u8 = 1;
+const END_TRUNCATED: u8 = 2;
+
+impl PeerEnd {
+    /// The transport ended without `close_notify`.
+    pub fn truncated(&self) -> bool {
+        self.0.load(Ordering::Acquire) == END_TRUNCATED
+    }
+
+    /// The peer sent `close_notify`.
+    pub fn closed_cleanly(&self) -> bool {
+        self.0.load(Ordering::Acquire) == END_CLOSE_NOTIFY
+    }
+
+    fn record(&self, state: u8) {
+        let _ = self
+            .0
+            .compare_exchange(END_OPEN, state, Ordering::AcqRel, Ordering::Acquire);
+    }
 }
 
 impl<S> fmt::Debug for TlsStream<S> {
@@ -163,7 +196,13 @@ impl<S> TlsStream<S> {
             inner,
             peeked: Vec::new(),
             acceptance: None,
+            end: PeerEnd::default(),
         }
+    }
+
+    /// A handle that tells, later, how the peer ended the stream.
+    pub fn peer_end(&self) -> PeerEnd {
+        self.end.clone()
     }
 
     /// The underlying transport (e.g. for `peer_addr`).
@@ -230,7 +269,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for TlsStream<S> {
             this.peeked.drain(..n);
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) if buf.filled().len() == before && buf.remaining() > 0 => {
+                this.end.record(END_CLOSE_NOTIFY)
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                this.end.record(END_TRUNCATED)
+            }
+            _ => {}
+        }
+        polled
     }
 }
 
