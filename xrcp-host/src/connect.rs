@@ -1,6 +1,7 @@
 //! The host's handshake over tokio (spec/xrcp.md §6–§8): verify the invitation, dial the
 //! controller, hand the session code to the user, and — only once the user confirmed it —
-//! exchange HELLOs. Every network step is bounded by the reference's 15 s.
+//! exchange HELLOs. Every network step is bounded by the reference's 15 s. The sntrup761 key
+//! pair is made on a blocking thread meanwhile; the HELLO waits for it.
 //!
 //! The protocol decisions live in [`xrcp::handshake::HostHandshake`]; this module moves bytes.
 
@@ -10,7 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio::time::timeout;
+use xrcp::crypto::KemKeyPair;
 use xrcp::handshake::io::{read_block, write_block};
 use xrcp::handshake::{HostHandshake, HostKeys};
 use xrcp::message::SignedInvitation;
@@ -57,7 +60,10 @@ pub async fn connect(
     pairing: Option<CtrlPairing>,
     options: HostOptions,
 ) -> Result<PendingConfirmation, RemoteCtrlError> {
-    let handshake = HostHandshake::new(invitation, pairing)?;
+    // The KEM key pair is the slowest part of the handshake and first needed for the HELLO,
+    // after the user compared the codes: make it meanwhile.
+    let kem = tokio::task::spawn_blocking(KemKeyPair::generate);
+    let handshake = HostHandshake::without_kem(invitation, pairing)?;
     let inv = &handshake.invitation().invitation;
     let addr = options
         .connect_via
@@ -87,6 +93,7 @@ pub async fn connect(
     let code = session_code(&session.tls_unique);
     Ok(PendingConfirmation {
         handshake,
+        kem,
         stream,
         session,
         code,
@@ -109,6 +116,7 @@ fn tls_error(e: TlsError) -> RcError {
 /// TLS is up and the session code is known; nothing of the XRCP handshake was sent yet.
 pub struct PendingConfirmation {
     handshake: HostHandshake,
+    kem: JoinHandle<KemKeyPair>,
     stream: TlsStream<TcpStream>,
     session: TlsSession,
     code: String,
@@ -159,13 +167,18 @@ impl PendingConfirmation {
     /// The user confirmed the code: send the HELLO and process the controller's answer.
     pub async fn confirm(self) -> Result<Connected, RemoteCtrlError> {
         let PendingConfirmation {
-            handshake,
+            mut handshake,
+            kem,
             mut stream,
             session,
             code,
             options,
         } = self;
         let step = options.step_timeout;
+        let kem = kem
+            .await
+            .map_err(|e| RcError::Internal(format!("KEM key generation: {e}")))?;
+        handshake.set_kem(kem);
         let hello = handshake.hello_block(options.app)?;
         timeout(step, write_block(&mut stream, &hello))
             .await

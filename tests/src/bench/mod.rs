@@ -248,7 +248,7 @@ fn targets(r: &Results) -> Section {
     ) {
         s.note(format!(
             "Session setup ≤ 1.5 × plain rustls + KEM (medians: 1.5 × {} + {}): library drivers {} = \
-             {:.2}× [{:.2}–{:.2}] of the bound per round → {}; without the 100 ms alert peek {} = \
+             {:.2}× [{:.2}–{:.2}] of the bound per round → {}; serial driver (KEM first, no peek) {} = \
              {:.2}× [{:.2}–{:.2}] → {}",
             fmt_time(plain.median),
             fmt_time(kem.median),

@@ -24,7 +24,8 @@ pub struct HostHandshake {
     pairing: CtrlPairing,
     version: Version,
     hello_key: BoxKey,
-    kem: KemKeyPair,
+    /// Made by [`HostHandshake::new`], or supplied later ([`HostHandshake::set_kem`]).
+    kem: Option<KemKeyPair>,
     credentials: SessionCredentials,
 }
 
@@ -33,6 +34,20 @@ impl HostHandshake {
     /// controller if there is one (`IDENTITY`), agrees on a version (`VERSION`) and makes the
     /// session's DH and KEM keys.
     pub fn new(
+        invitation: SignedInvitation,
+        pairing: Option<CtrlPairing>,
+    ) -> Result<HostHandshake, RcError> {
+        let mut handshake = HostHandshake::without_kem(invitation, pairing)?;
+        handshake.set_kem(KemKeyPair::generate());
+        Ok(handshake)
+    }
+
+    /// [`HostHandshake::new`] without the sntrup761 key pair, which the caller supplies with
+    /// [`HostHandshake::set_kem`] before [`HostHandshake::hello_block`]. Its generation is
+    /// the slowest step of the handshake (≈ 12 ms here, BENCHMARKS.md §1b) and the HELLO is
+    /// the first message that needs it, so a driver can make it while TCP, TLS and the user's
+    /// comparison of the session code go on.
+    pub fn without_kem(
         invitation: SignedInvitation,
         pairing: Option<CtrlPairing>,
     ) -> Result<HostHandshake, RcError> {
@@ -66,9 +81,20 @@ impl HostHandshake {
             pairing,
             version,
             hello_key,
-            kem: KemKeyPair::generate(),
+            kem: None,
             credentials,
         })
+    }
+
+    /// Supplies the session's KEM key pair (see [`HostHandshake::without_kem`]).
+    pub fn set_kem(&mut self, kem: KemKeyPair) {
+        self.kem = Some(kem);
+    }
+
+    fn kem(&self) -> Result<&KemKeyPair, RcError> {
+        self.kem
+            .as_ref()
+            .ok_or_else(|| RcError::Internal("no KEM key pair for the HELLO".into()))
     }
 
     pub fn invitation(&self) -> &SignedInvitation {
@@ -96,7 +122,7 @@ impl HostHandshake {
             version: self.version,
             ca: KeyHash(self.pairing.ca.fingerprint()),
             app,
-            kem: self.kem.public().clone(),
+            kem: self.kem()?.public().clone(),
         };
         let enc = HostEncHello::seal(
             &hello,
@@ -122,7 +148,7 @@ impl HostHandshake {
                 kem_ciphertext,
                 ciphertext,
             } => {
-                let kem_secret = self.kem.decapsulate(&kem_ciphertext);
+                let kem_secret = self.kem()?.decapsulate(&kem_ciphertext);
                 let hybrid = HybridSecret::new(&self.hello_key, &kem_secret);
                 // The host sends on the second chain and receives on the first.
                 let (mut recv, send) = chain_init(&hybrid);

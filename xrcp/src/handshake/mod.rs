@@ -221,6 +221,27 @@ mod tests {
         );
     }
 
+    /// A KEM key pair supplied after the fact is the one the HELLO carries and decapsulates
+    /// with; without one there is no HELLO (and no panic).
+    #[test]
+    fn kem_key_pair_can_be_supplied_later() {
+        let ctrl = start(HostPairing::new().unwrap());
+        let mut host = HostHandshake::without_kem(ctrl.invitation().clone(), None).unwrap();
+        assert!(matches!(
+            host.hello_block(serde_json::Value::Null),
+            Err(RcError::Internal(_))
+        ));
+        host.set_kem(crate::crypto::KemKeyPair::generate());
+        let block = host.hello_block(serde_json::Value::Null).unwrap();
+        let ca = host.ca_fingerprint();
+        let mut accepted = ctrl.handle_host_hello(&block, ca, &TLS_UNIQUE).unwrap();
+        // Opening the controller's HELLO needs the KEM secret of the key pair the HELLO sent.
+        let (mut hk, _pairing) = host
+            .handle_ctrl_hello(&accepted.reply, &TLS_UNIQUE)
+            .unwrap();
+        assert_chains_agree(&mut accepted.keys, &mut hk);
+    }
+
     #[test]
     fn tampered_and_incompatible_invitations() {
         let ctrl = start(HostPairing::new().unwrap());
