@@ -14,7 +14,8 @@ pub mod secretbox;
 pub use chain::{chain_init, ChainKey, HybridSecret};
 pub use kem::{KemCiphertext, KemKeyPair, KemPublicKey, KemSharedSecret};
 pub use keys::{
-    Ed25519PublicKey, Ed25519SecretKey, KeyHash, Signature, X25519PublicKey, X25519SecretKey,
+    Ed25519PublicKey, Ed25519SecretKey, KeyHash, PreparedEd25519Key, Signature, X25519PublicKey,
+    X25519SecretKey,
 };
 pub use secretbox::{BoxKey, Nonce, StreamOpener, StreamSealer, TAG_LEN};
 

@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 use super::error::RemoteProtocolError;
 use super::keys::{RemoteKeys, RemoteSignatures, SbKeyNonce, SessionSecrets};
 use super::protocol::{RemoteCommand, RemoteResponse};
-use crate::crypto::keys::Signature;
+use crate::crypto::keys::{PreparedEd25519Key, Signature};
 use crate::crypto::secretbox::{open_tail_tag, seal_tail_tag};
 use crate::error::RcError;
 
@@ -50,6 +50,8 @@ pub const ZSTD_LEVEL: i32 = 3;
 pub struct RemoteCrypto {
     session_code: Zeroizing<Vec<u8>>,
     signatures: RemoteSignatures,
+    /// Host side: the controller's session and identity keys, decoded once.
+    verifiers: Option<(PreparedEd25519Key, PreparedEd25519Key)>,
     compression: bool,
 }
 
@@ -212,9 +214,17 @@ impl RemoteCrypto {
                 "tls-unique longer than 255 bytes".into(),
             ));
         }
+        let verifiers = match &signatures {
+            RemoteSignatures::Verify {
+                session_key,
+                identity_key,
+            } => Some((session_key.prepare(), identity_key.prepare())),
+            RemoteSignatures::Sign { .. } => None,
+        };
         Ok(RemoteCrypto {
             session_code: tls_unique,
             signatures,
+            verifiers,
             compression,
         })
     }
@@ -282,11 +292,7 @@ impl RemoteCrypto {
     /// controller). Failure is `PRERemoteControl CTRL_AUTH`. Run this before taking keys for
     /// the id, so an unauthenticated body cannot move the receive window.
     pub fn verify_signatures(&self, head: &BodyHead) -> Result<(), RemoteProtocolError> {
-        let RemoteSignatures::Verify {
-            session_key,
-            identity_key,
-        } = &self.signatures
-        else {
+        let Some((session_key, identity_key)) = &self.verifiers else {
             return Ok(());
         };
         let Some((ssig, idsig)) = &head.signatures else {
