@@ -185,6 +185,16 @@ impl CtrlPairing {
 mod tests {
     use super::*;
 
+    fn sample_ctrl_pairing() -> CtrlPairing {
+        CtrlPairing {
+            ca: TlsIdentity::generate(crate::tls::CaRole::Host).unwrap(),
+            ctrl_ca: KeyHash([1; 32]),
+            ctrl_identity: Ed25519SecretKey::generate().public(),
+            dh: X25519SecretKey::generate(),
+            prev_dh: Some(X25519SecretKey::generate()),
+        }
+    }
+
     #[test]
     fn stored_forms_round_trip() {
         let mut hp = HostPairing::new().unwrap();
@@ -200,13 +210,7 @@ mod tests {
         let back = HostPairing::from_stored(&serde_json::from_str(&json).unwrap()).unwrap();
         assert_eq!(back.known_host, hp.known_host);
 
-        let cp = CtrlPairing {
-            ca: TlsIdentity::generate(crate::tls::CaRole::Host).unwrap(),
-            ctrl_ca: KeyHash([1; 32]),
-            ctrl_identity: Ed25519SecretKey::generate().public(),
-            dh: X25519SecretKey::generate(),
-            prev_dh: Some(X25519SecretKey::generate()),
-        };
+        let cp = sample_ctrl_pairing();
         let back = CtrlPairing::from_stored(&cp.to_stored()).unwrap();
         assert_eq!(back.dh.public(), cp.dh.public());
         assert_eq!(
@@ -230,14 +234,7 @@ mod tests {
     #[test]
     fn debug_leaves_private_keys_out() {
         let hp = HostPairing::new().unwrap().to_stored();
-        let cp = CtrlPairing {
-            ca: TlsIdentity::generate(crate::tls::CaRole::Host).unwrap(),
-            ctrl_ca: KeyHash([1; 32]),
-            ctrl_identity: Ed25519SecretKey::generate().public(),
-            dh: X25519SecretKey::generate(),
-            prev_dh: Some(X25519SecretKey::generate()),
-        }
-        .to_stored();
+        let cp = sample_ctrl_pairing().to_stored();
         let shown = format!("{hp:?} {cp:?}");
         for secret in [&hp.ca_key, &hp.id_key, &cp.ca_key, &cp.dh_priv_key] {
             assert!(!shown.contains(secret.as_str()), "{shown}");
