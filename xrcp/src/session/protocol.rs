@@ -259,6 +259,27 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Found by the `protocol_json` fuzz target: without correctly rounded float parsing
+    /// (serde_json's `float_roundtrip`), a number passed through a response changed in its
+    /// last digit on every parse → serialize → parse.
+    #[test]
+    fn numbers_survive_a_round_trip() {
+        for text in [
+            "99999999999990000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+            "9.999999999999e101",
+            "0.30000000000000004",
+            "2.2250738585072011e-308",
+            "1.7976931348623157e308",
+            "5e-324",
+        ] {
+            let json = format!(r#"{{"type":"chatResponse","chatResponse":{{"result":{{"n":{text}}}}}}}"#);
+            let first = RemoteResponse::from_json_bytes(json.as_bytes()).unwrap();
+            let again = RemoteResponse::from_json_bytes(&first.to_json_bytes()).unwrap();
+            assert_eq!(again, first, "{text}");
+            assert_eq!(again.to_json_bytes(), first.to_json_bytes(), "{text}");
+        }
+    }
+
     #[test]
     fn command_json_shapes() {
         let c = RemoteCommand::Send {
