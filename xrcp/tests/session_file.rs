@@ -193,3 +193,36 @@ fn digest_text_form() {
     assert!(d.to_text().ends_with("=="));
     assert!(FileDigest::from_text("AAAA").is_err());
 }
+
+/// A detached digest (computed by the caller) is checked exactly like the built-in one, and
+/// the tag is still checked first.
+#[test]
+fn detached_digest_is_checked_like_the_built_in_one() {
+    let (snd, rcv) = keys();
+    let plain = data(50_000);
+    let wire = attachment(&snd, &plain);
+    let run = |expected: FileDigest, given: FileDigest, wire: &[u8]| {
+        let mut dec = FileDecryptor::with_detached_digest(&rcv, plain.len() as u32, expected);
+        let mut out = Vec::new();
+        dec.push(wire, &mut out).unwrap();
+        dec.finish_with_digest(given)
+    };
+    let right = FileDigest::of(&plain);
+    let mut wrong = right;
+    wrong.0[0] ^= 1;
+    assert_eq!(run(right, right, &wire), Ok(()));
+    assert_eq!(
+        run(right, wrong, &wire),
+        Err(RemoteProtocolError::FileDigest)
+    );
+    assert_eq!(
+        run(wrong, right, &wire),
+        Err(RemoteProtocolError::FileDigest)
+    );
+    let mut tampered = wire.clone();
+    tampered[FILE_HEADER_LEN + 7] ^= 1;
+    assert_eq!(
+        run(right, right, &tampered),
+        Err(RemoteProtocolError::DECRYPT)
+    );
+}

@@ -415,6 +415,24 @@ async fn file_store_and_get_round_trip() {
     assert_eq!(err, RemoteProtocolError::FileDigest);
     assert!(!s.host_dir.path().join("bad.txt").exists());
 
+    // The same from the size on which the digest is computed on its own thread.
+    let large = test_data(xrcp::session::http2::PARALLEL_DIGEST_MIN as usize + 100);
+    let mut wrong = FileDigest::of(&large);
+    wrong.0[63] ^= 1;
+    let err = s
+        .client
+        .store_file(
+            &large[..],
+            large.len() as u32,
+            wrong,
+            "bad-large.bin",
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err, RemoteProtocolError::FileDigest);
+    assert!(!s.host_dir.path().join("bad-large.bin").exists());
+
     // A reader shorter than announced fails locally; the host discards its partial file.
     let err = s
         .client

@@ -170,7 +170,8 @@ enum RecvState {
 /// [`FileDecryptor::finish`] succeeds.
 pub struct FileDecryptor {
     opener: StreamOpener,
-    digest: FileDigester,
+    /// `None` when the caller computes the digest ([`FileDecryptor::with_detached_digest`]).
+    digest: Option<FileDigester>,
     size: u32,
     expected: FileDigest,
     received: u64,
@@ -179,9 +180,18 @@ pub struct FileDecryptor {
 
 impl FileDecryptor {
     pub fn new(key: &SbKeyNonce, file_size: u32, file_digest: FileDigest) -> Self {
+        let mut dec = FileDecryptor::with_detached_digest(key, file_size, file_digest);
+        dec.digest = Some(FileDigester::new());
+        dec
+    }
+
+    /// Like [`FileDecryptor::new`], but the caller computes the SHA-512 of the plaintext it is
+    /// given (on another thread: it costs as much as the decryption) and hands it to
+    /// [`FileDecryptor::finish_with_digest`].
+    pub fn with_detached_digest(key: &SbKeyNonce, file_size: u32, file_digest: FileDigest) -> Self {
         FileDecryptor {
             opener: StreamOpener::new(&key.key, &key.nonce),
-            digest: FileDigester::new(),
+            digest: None,
             size: file_size,
             expected: file_digest,
             received: 0,
@@ -230,7 +240,9 @@ impl FileDecryptor {
                     out.extend_from_slice(&rest[..take]);
                     let plain = &mut out[start..];
                     self.opener.update(plain);
-                    self.digest.update(plain);
+                    if let Some(digest) = &mut self.digest {
+                        digest.update(plain);
+                    }
                     self.received += take as u64;
                     used += take;
                     if self.received == u64::from(self.size) {
@@ -273,7 +285,18 @@ impl FileDecryptor {
     }
 
     /// Call at the end of the stream: checks completeness, the tag and the digest.
-    pub fn finish(self) -> Result<(), RemoteProtocolError> {
+    pub fn finish(mut self) -> Result<(), RemoteProtocolError> {
+        let digest = self.digest.take().map(FileDigester::finish);
+        self.check(digest)
+    }
+
+    /// [`FileDecryptor::finish`] for a decryptor made by
+    /// [`FileDecryptor::with_detached_digest`]: `digest` is the SHA-512 of all plaintext.
+    pub fn finish_with_digest(self, digest: FileDigest) -> Result<(), RemoteProtocolError> {
+        self.check(Some(digest))
+    }
+
+    fn check(self, digest: Option<FileDigest>) -> Result<(), RemoteProtocolError> {
         match self.state {
             RecvState::Header { len: 0, .. } => Err(RemoteProtocolError::NoFile),
             RecvState::Header { .. } => Err(RemoteProtocolError::InvalidBody(
@@ -284,7 +307,7 @@ impl FileDecryptor {
                 self.opener
                     .verify(&tag)
                     .map_err(|_| RemoteProtocolError::DECRYPT)?;
-                if self.digest.finish() != self.expected {
+                if digest.as_ref() != Some(&self.expected) {
                     return Err(RemoteProtocolError::FileDigest);
                 }
                 Ok(())

@@ -5,8 +5,8 @@
 use std::future::poll_fn;
 
 use super::{
-    BodyHead, FileDecryptor, FileDigest, FileEncryptor, RemoteCrypto, RemoteProtocolError,
-    SbKeyNonce, FILE_CHUNK_SIZE,
+    BodyHead, FileDecryptor, FileDigest, FileDigester, FileEncryptor, RemoteCrypto,
+    RemoteProtocolError, SbKeyNonce, FILE_CHUNK_SIZE,
 };
 use bytes::Bytes;
 use h2::{RecvStream, SendStream};
@@ -102,6 +102,10 @@ impl BodyReader {
 
     /// Receives an attachment into `out`, checking marker, size, tag and digest. `out` holds
     /// unauthenticated data until this returns `Ok`.
+    ///
+    /// From [`PARALLEL_DIGEST_MIN`] bytes on, the SHA-512 runs on a blocking thread next to
+    /// the decryption: the two cost about the same per byte (BENCHMARKS.md §3b), so the
+    /// receiving task no longer does both.
     pub async fn receive_file<W: AsyncWrite + Unpin>(
         &mut self,
         key: &SbKeyNonce,
@@ -110,7 +114,30 @@ impl BodyReader {
         out: &mut W,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<(), RemoteProtocolError> {
-        let mut dec = FileDecryptor::new(key, file_size, file_digest);
+        if file_size < PARALLEL_DIGEST_MIN {
+            let mut dec = FileDecryptor::new(key, file_size, file_digest);
+            let mut plain = Vec::with_capacity(FILE_CHUNK_SIZE);
+            while !dec.is_complete() {
+                let Some(chunk) = self.next_chunk().await? else {
+                    break;
+                };
+                plain.clear();
+                dec.push(&chunk, &mut plain)?;
+                out.write_all(&plain).await.map_err(io_error)?;
+                progress(dec.received(), u64::from(file_size));
+            }
+            out.flush().await.map_err(io_error)?;
+            return dec.finish();
+        }
+        let mut dec = FileDecryptor::with_detached_digest(key, file_size, file_digest);
+        let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+        let hasher = tokio::task::spawn_blocking(move || {
+            let mut digest = FileDigester::new();
+            while let Some(chunk) = chunks.blocking_recv() {
+                digest.update(&chunk);
+            }
+            digest.finish()
+        });
         let mut plain = Vec::with_capacity(FILE_CHUNK_SIZE);
         while !dec.is_complete() {
             let Some(chunk) = self.next_chunk().await? else {
@@ -118,13 +145,28 @@ impl BodyReader {
             };
             plain.clear();
             dec.push(&chunk, &mut plain)?;
+            let plain = Bytes::copy_from_slice(&plain);
             out.write_all(&plain).await.map_err(io_error)?;
+            to_hasher
+                .send(plain)
+                .await
+                .map_err(|_| RemoteProtocolError::Exception("digest thread ended".into()))?;
             progress(dec.received(), u64::from(file_size));
         }
+        drop(to_hasher);
         out.flush().await.map_err(io_error)?;
-        dec.finish()
+        let digest = hasher
+            .await
+            .map_err(|e| RemoteProtocolError::Exception(format!("digest thread: {e}")))?;
+        dec.finish_with_digest(digest)
     }
 }
+
+/// Attachments from this size on are hashed on a separate thread ([`BodyReader::receive_file`]).
+pub const PARALLEL_DIGEST_MIN: u32 = 1 << 20;
+
+/// Decrypted chunks (h2 frames of ≤ 16 KiB) waiting for the hashing thread.
+const DIGEST_QUEUE: usize = 64;
 
 /// Sends an attachment of exactly `file_size` bytes read from `reader`. A reader that ends
 /// early is [`RemoteProtocolError::FileSize`]; the stream is then left unfinished for the
