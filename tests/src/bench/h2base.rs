@@ -1,6 +1,6 @@
 //! The bare HTTP/2 baseline: the same `h2` crate over tokio-rustls with the library's TLS
 //! configs, laid out like XRCP (the TLS server is the HTTP/2 client), with the session
-//! layers' window sizes, and nothing of XRCP on top (no sealing, signing or compression).
+//! layers' window and frame sizes, and nothing of XRCP on top (no sealing, signing or compression).
 //!
 //! Paths the server understands:
 //! - `/echo/<n>`: reads the request body, answers `n` bytes;
@@ -115,6 +115,7 @@ impl H2Baseline {
                 .max_concurrent_streams(100)
                 .initial_window_size(STREAM_WINDOW)
                 .initial_connection_window_size(CONN_WINDOW)
+                .max_frame_size(xrcp::session::http2::MAX_FRAME_SIZE)
                 .handshake::<_, Bytes>(host_side)
                 .await
             else {
@@ -131,6 +132,7 @@ impl H2Baseline {
         let (send, conn) = h2::client::Builder::new()
             .initial_window_size(STREAM_WINDOW)
             .initial_connection_window_size(CONN_WINDOW)
+            .max_frame_size(xrcp::session::http2::MAX_FRAME_SIZE)
             .handshake::<_, Bytes>(ctrl_side)
             .await?;
         let client = tokio::spawn(async move {

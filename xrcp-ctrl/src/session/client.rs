@@ -36,6 +36,8 @@ pub struct CtrlSessionConfig {
     pub initial_window_size: u32,
     /// Connection receive window (caps data buffered across all streams).
     pub connection_window_size: u32,
+    /// Largest HTTP/2 frame we accept ([`xrcp::session::http2::MAX_FRAME_SIZE`]).
+    pub max_frame_size: u32,
 }
 
 impl Default for CtrlSessionConfig {
@@ -45,6 +47,7 @@ impl Default for CtrlSessionConfig {
             event_buffer: 256,
             initial_window_size: 1 << 20,
             connection_window_size: 4 << 20,
+            max_frame_size: xrcp::session::http2::MAX_FRAME_SIZE,
         }
     }
 }
@@ -138,6 +141,7 @@ impl RemoteHostClient {
         let (send_request, mut connection) = h2::client::Builder::new()
             .initial_window_size(config.initial_window_size)
             .initial_connection_window_size(config.connection_window_size)
+            .max_frame_size(config.max_frame_size)
             .handshake::<_, Bytes>(io)
             .await
             .map_err(http2_error)?;

@@ -25,7 +25,7 @@ use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use super::prefixed::Prefixed;
 use xrcp::session::http2::{
     finish, http2_error, keepalive, send_all, send_file, BodyReader, KEEPALIVE_INTERVAL,
-    KEEPALIVE_TIMEOUT,
+    KEEPALIVE_TIMEOUT, MAX_FRAME_SIZE,
 };
 
 /// HTTP/2 settings of the host's server. The reference uses the Haskell `http2` defaults; these
@@ -38,6 +38,8 @@ pub struct HostSessionConfig {
     pub initial_window_size: u32,
     /// Connection receive window: caps data buffered across all streams.
     pub connection_window_size: u32,
+    /// Largest HTTP/2 frame we accept ([`xrcp::session::http2::MAX_FRAME_SIZE`]).
+    pub max_frame_size: u32,
 }
 
 impl Default for HostSessionConfig {
@@ -46,6 +48,7 @@ impl Default for HostSessionConfig {
             max_concurrent_streams: 100,
             initial_window_size: 1 << 20,
             connection_window_size: 4 << 20,
+            max_frame_size: MAX_FRAME_SIZE,
         }
     }
 }
@@ -125,6 +128,7 @@ where
         .max_concurrent_streams(config.max_concurrent_streams)
         .initial_window_size(config.initial_window_size)
         .initial_connection_window_size(config.connection_window_size)
+        .max_frame_size(config.max_frame_size)
         .handshake::<_, Bytes>(Prefixed::new(prefix, io))
         .await
         .map_err(http2_error)?;

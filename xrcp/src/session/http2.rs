@@ -15,6 +15,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// How much we ask h2 for at a time when sending.
 const SEND_CHUNK: usize = 64 << 10;
 
+/// The largest HTTP/2 frame both of our roles accept (SETTINGS_MAX_FRAME_SIZE, RFC 9113
+/// §6.5.2; the default is 16 KiB). A peer may then send an attachment in frames as large as
+/// our send chunks, a quarter as many frames and wake-ups per byte. Only a limit on what we
+/// receive: a peer that keeps to 16 KiB frames is unaffected.
+pub const MAX_FRAME_SIZE: u32 = SEND_CHUNK as u32;
+
 pub fn http2_error(e: impl std::fmt::Display) -> RemoteProtocolError {
     RemoteProtocolError::Http2(e.to_string())
 }
