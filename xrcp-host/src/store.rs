@@ -26,13 +26,12 @@
 //! database's mode); deleted rows are overwritten (`secure_delete`). [`CtrlRecord`]'s `Debug`
 //! shows only the id, name and fingerprint, and no error message contains key material.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde_json::Value;
 use xrcp::crypto::{Ed25519PublicKey, KeyHash, X25519SecretKey};
-use xrcp::pairing::CtrlPairing;
+use xrcp::pairing::{sqlite, CtrlPairing};
 use xrcp::tls::TlsIdentity;
 use zeroize::Zeroizing;
 
@@ -43,6 +42,8 @@ pub const DB_FILE: &str = "xrcp-host-pairings.db";
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
+const _: () = assert!(SCHEMA_VERSION as usize == MIGRATIONS.len());
+
 const MIGRATIONS: &[&str] = &["CREATE TABLE remote_controllers (
         remote_ctrl_id INTEGER PRIMARY KEY AUTOINCREMENT,
         ctrl_device_name TEXT NOT NULL,
@@ -121,51 +122,22 @@ impl std::fmt::Debug for CtrlStore {
     }
 }
 
-/// Creates `dir` (owner-only when it is new) and the database file (owner-only), and opens
-/// it with the durability settings described in the module docs.
+/// Opens the database with the shared set-up (`xrcp::pairing::sqlite`: permissions,
+/// durability, migrations).
 fn open_db(dir: &Path, file: &str) -> Result<(Connection, PathBuf), StoreError> {
-    if !dir.exists() {
-        let mut b = fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(dir)?;
-    }
-    let path = dir.join(file);
-    let mut o = fs::OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    drop(o.open(&path)?);
-    #[cfg(unix)]
-    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-
-    let mut conn = Connection::open(&path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "secure_delete", "ON")?;
-    migrate(&mut conn)?;
-    Ok((conn, path))
+    Ok(sqlite::open(dir, file, MIGRATIONS)?)
 }
 
-/// Applies the pending migrations and sets `user_version`, all in one transaction (taken
-/// `IMMEDIATE`, so two processes opening a fresh store do not both migrate).
-fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::NewerSchema {
-            found,
-            supported: SCHEMA_VERSION,
-        });
+impl From<sqlite::OpenError> for StoreError {
+    fn from(e: sqlite::OpenError) -> Self {
+        match e {
+            sqlite::OpenError::Db(e) => StoreError::Db(e),
+            sqlite::OpenError::Io(e) => StoreError::Io(e),
+            sqlite::OpenError::NewerSchema { found, supported } => {
+                StoreError::NewerSchema { found, supported }
+            }
+        }
     }
-    for m in MIGRATIONS.iter().skip(usize::try_from(found).unwrap_or(0)) {
-        tx.execute_batch(m)?;
-    }
-    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    tx.commit()?;
-    Ok(())
 }
 
 const COLUMNS: &str = "remote_ctrl_id, ctrl_device_name, ca_key, ca_cert, ctrl_fingerprint, \
@@ -425,6 +397,7 @@ fn update_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use xrcp::crypto::Ed25519SecretKey;
     use xrcp::tls::CaRole;
 

@@ -6,6 +6,9 @@
 //! serializable forms (binary fields as base64url); they contain secrets, so store them
 //! owner-only and never log them.
 
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 

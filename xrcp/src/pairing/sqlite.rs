@@ -1,0 +1,121 @@
+//! Opening a pairing database (spec/xrcp.md §9.3: a crash never loses a pairing): the one
+//! SQLite set-up both role stores share (`xrcp-ctrl::store`, `xrcp-host::store`).
+//!
+//! - The folder is created `0700` when new and the file `0600` (SQLite gives its `-wal` and
+//!   `-shm` files the database's mode): rows hold private keys.
+//! - WAL with `synchronous=FULL`: a commit is on disk before it returns, and a crash leaves the
+//!   old or the new row, never a mix. `secure_delete` overwrites deleted rows.
+//! - The schema version is `PRAGMA user_version`; pending migrations run in one `IMMEDIATE`
+//!   transaction, so two processes opening a fresh store do not both migrate, and a database
+//!   from a newer build is refused rather than guessed at.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+/// How long a writer waits for another process's transaction before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a pairing database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("pairing database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("pairing folder: {0}")]
+    Io(#[from] std::io::Error),
+    /// The database was written by a newer build.
+    #[error("pairing database schema {found} is newer than supported {supported}")]
+    NewerSchema { found: i64, supported: i64 },
+}
+
+/// Opens (creating if needed) `dir/file` and brings its schema to `migrations.len()`:
+/// migration `i` takes the schema from version `i` to `i + 1`.
+pub fn open(
+    dir: &Path,
+    file: &str,
+    migrations: &[&str],
+) -> Result<(Connection, PathBuf), OpenError> {
+    if !dir.exists() {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)?;
+    }
+    let path = dir.join(file);
+    let mut o = fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    drop(o.open(&path)?);
+    #[cfg(unix)]
+    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+
+    let mut conn = Connection::open(&path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    migrate(&mut conn, migrations)?;
+    Ok((conn, path))
+}
+
+fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), OpenError> {
+    let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > supported {
+        return Err(OpenError::NewerSchema { found, supported });
+    }
+    for m in migrations.iter().skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(m)?;
+    }
+    tx.pragma_update(None, "user_version", supported)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V1: &str = "CREATE TABLE t (a INTEGER NOT NULL)";
+    const V2: &str = "ALTER TABLE t ADD COLUMN b TEXT";
+
+    #[test]
+    fn creates_private_files_migrates_and_refuses_newer() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("state");
+        let (conn, path) = open(&dir, "p.db", &[V1]).unwrap();
+        conn.execute("INSERT INTO t (a) VALUES (1)", []).unwrap();
+        drop(conn);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&path), 0o600);
+        }
+        // Reopening with one more migration keeps the row and adds the column.
+        let (conn, _) = open(&dir, "p.db", &[V1, V2]).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 2);
+        let (a, b): (i64, Option<String>) = conn
+            .query_row("SELECT a, b FROM t", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((a, b), (1, None));
+        drop(conn);
+        // An older build refuses the newer schema.
+        assert!(matches!(
+            open(&dir, "p.db", &[V1]),
+            Err(OpenError::NewerSchema {
+                found: 2,
+                supported: 1
+            })
+        ));
+    }
+}
