@@ -25,7 +25,9 @@ pub struct KemCiphertext(sntrup761::Ciphertext);
 /// The 32-byte shared secret; zeroized on drop.
 pub struct KemSharedSecret(Zeroizing<[u8; 32]>);
 
-/// A key pair made for one session; the secret half is zeroized on drop.
+/// A key pair made for one session; the secret half is zeroized on drop (every clone's too:
+/// the fuzz harnesses clone one instead of paying for a key generation per input).
+#[derive(Clone)]
 pub struct KemKeyPair {
     public: KemPublicKey,
     secret: sntrup761::DecapsulationKey,
