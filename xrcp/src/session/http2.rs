@@ -171,8 +171,10 @@ impl BodyReader {
 /// Attachments from this size on are hashed on a separate thread ([`BodyReader::receive_file`]).
 pub const PARALLEL_DIGEST_MIN: u32 = 1 << 20;
 
-/// Decrypted chunks (h2 frames of ≤ 16 KiB) waiting for the hashing thread.
-const DIGEST_QUEUE: usize = 64;
+/// Decrypted chunks (one per HTTP/2 frame, ≤ [`MAX_FRAME_SIZE`]) waiting for the hashing
+/// thread: at most 1 MiB, whatever the file size. SHA-512 is faster than the decryption, so
+/// the queue is normally near empty.
+const DIGEST_QUEUE: usize = 16;
 
 /// Sends an attachment of exactly `file_size` bytes read from `reader`. A reader that ends
 /// early is [`RemoteProtocolError::FileSize`]; the stream is then left unfinished for the
