@@ -515,7 +515,7 @@ pub(crate) fn message_parts(cfg: &Config, r: &mut Results) -> Res<Section> {
         &mut s,
         r,
         "zstd.new",
-        "zstd compress, new context per call (as body.rs)",
+        "zstd compress, new context per call (body.rs before 8237fbb)",
         micro(n, t, || zstd_new(&json)),
     );
     let mut cctx = zstd::bulk::Compressor::new(3)?;
@@ -523,7 +523,7 @@ pub(crate) fn message_parts(cfg: &Config, r: &mut Results) -> Res<Section> {
         &mut s,
         r,
         "zstd.reused",
-        "zstd compress, reused context",
+        "zstd compress, reused context (body.rs now)",
         micro(n, t, || cctx.compress(&json).expect("zstd")),
     );
     let sk = Ed25519SecretKey::generate();
@@ -612,7 +612,7 @@ pub(crate) fn byte_parts(cfg: &Config, r: &mut Results) -> Res<Section> {
         &mut s,
         r,
         "byte.decryptor",
-        "FileDecryptor (copy + opener + SHA-512), 16 KiB frames (file receive)",
+        "FileDecryptor with its own SHA-512 (copy + opener + digest), 16 KiB frames (file receive under 1 MiB; larger files hash on another thread)",
         LEN,
         micro(n, t, || {
             let mut d = FileDecryptor::new(&key, LEN as u32, digest);
@@ -676,10 +676,10 @@ pub(crate) fn byte_parts(cfg: &Config, r: &mut Results) -> Res<Section> {
     Ok(s)
 }
 
-/// Paired A/B measurements behind the suggested library changes: each alternative runs
-/// alternately with what the library does now, and the ratio is per pair.
+/// Paired A/B measurements behind the library's choices: A and B run alternately, the ratio
+/// is A's time ÷ B's time per pair. Each label says which of the two the library uses.
 pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
-    let mut s = Section::new("5b. Evidence for suggested changes (paired A/B, same load)");
+    let mut s = Section::new("5b. Paired A/B behind the library's choices (same load)");
     let n = cfg.samples(30);
     let t = Duration::from_millis(if cfg.quick { 5 } else { 30 });
     let mut pair = |s: &mut Section,
@@ -697,12 +697,10 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
         } else {
             Unit::Time
         };
-        s.row(Row::new(format!("{base} (library now)"), unit, &conv(&a)));
-        // Speed-up of the alternative: library time / alternative time, per pair.
-        let row = Row::new(format!("{alt} (alternative)"), unit, &conv(&b)).with_ratio(
-            "the library row above (speed-up)",
-            &super::stats::ratios(&a, &b),
-        );
+        s.row(Row::new(format!("A: {base}"), unit, &conv(&a)));
+        // Speed-up of B: A's time / B's time, per pair.
+        let row = Row::new(format!("B: {alt}"), unit, &conv(&b))
+            .with_ratio("A above (speed-up of B)", &super::stats::ratios(&a, &b));
         r.put(
             &format!("alt.{key}"),
             row.ratio.as_ref().map(|q| q.1).expect("ratio"),
@@ -717,8 +715,8 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
         pair(
             &mut s,
             "kem.keygen",
-            "sntrup761 keygen, sntrup761 crate",
-            "sntrup761 keygen, PQClean",
+            "sntrup761 keygen, sntrup761 crate (the library's)",
+            "sntrup761 keygen, PQClean (not adopted: no zeroizing)",
             None,
             super::stats::micro_pair(n.min(15), t, KemKeyPair::generate, pq::keypair),
         );
@@ -727,7 +725,7 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
         pair(
             &mut s,
             "kem.encaps",
-            "sntrup761 encaps, sntrup761 crate",
+            "sntrup761 encaps, sntrup761 crate (the library's)",
             "sntrup761 encaps, PQClean",
             None,
             super::stats::micro_pair(n, t, || kp.public().encapsulate(), || pq::encapsulate(&pk)),
@@ -737,7 +735,7 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
         pair(
             &mut s,
             "kem.decaps",
-            "sntrup761 decaps, sntrup761 crate",
+            "sntrup761 decaps, sntrup761 crate (the library's)",
             "sntrup761 decaps, PQClean",
             None,
             super::stats::micro_pair(n, t, || kp.decapsulate(&ct), || pq::decapsulate(&pct, &sk)),
@@ -755,8 +753,8 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
         pair(
             &mut s,
             "poly1305",
-            "Poly1305 over 64 KiB, one block per update call",
-            "Poly1305 over 64 KiB, update_padded in bulk",
+            "Poly1305 over 64 KiB, one block per update call (before 8237fbb)",
+            "Poly1305 over 64 KiB, update_padded in bulk (the library's)",
             Some(LEN),
             super::stats::micro_pair(
                 n,
@@ -780,7 +778,7 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
         pair(
             &mut s,
             "sha512",
-            "SHA-512 over 64 KiB, sha2 (FileDigester)",
+            "SHA-512 over 64 KiB, sha2 (the library's FileDigester)",
             "SHA-512 over 64 KiB, ring::digest",
             Some(LEN),
             super::stats::micro_pair(
@@ -801,8 +799,8 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
     pair(
         &mut s,
         "zstd",
-        "zstd level 3 compress of one command, new context",
-        "same, reused context",
+        "zstd level 3 compress of one command, new context (before 8237fbb)",
+        "same, reused context (the library's)",
         None,
         super::stats::micro_pair(
             n,
@@ -816,8 +814,8 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
     pair(
         &mut s,
         "unzstd",
-        "zstd decompress of one command, new streaming decoder (decompress_bounded)",
-        "same, reused bulk context",
+        "zstd decompress of one command, new streaming decoder (before 8237fbb)",
+        "same, reused bulk context (the library's for sized frames)",
         None,
         super::stats::micro_pair(
             n,

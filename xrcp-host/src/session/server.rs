@@ -24,7 +24,7 @@ use xrcp::session::{
 use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use super::prefixed::Prefixed;
 use xrcp::session::http2::{
-    finish, http2_error, keepalive, send_all, send_file, BodyReader, KEEPALIVE_INTERVAL,
+    finish, http2_error, keepalive, send_all, send_file, send_last, BodyReader, KEEPALIVE_INTERVAL,
     KEEPALIVE_TIMEOUT, MAX_FRAME_SIZE,
 };
 
@@ -330,21 +330,22 @@ async fn try_reply<A: HostApp>(
     let mut stream = respond
         .send_response(http::Response::new(()), false)
         .map_err(http2_error)?;
+    let Some(mut file) = file else {
+        return send_last(&mut stream, Bytes::from(body)).await;
+    };
     send_all(&mut stream, Bytes::from(body)).await?;
-    if let Some(mut file) = file {
-        let sent = send_file(
-            &mut stream,
-            &snd.keys.file,
-            file.size,
-            &mut file.reader,
-            &mut |_, _| {},
-        )
-        .await;
-        if let Err(e) = sent {
-            // The response header is out; ending the stream lets the controller see a short
-            // attachment (`RPEFileSize`) rather than hang.
-            tracing::warn!("sending a file failed: {e}");
-        }
+    let sent = send_file(
+        &mut stream,
+        &snd.keys.file,
+        file.size,
+        &mut file.reader,
+        &mut |_, _| {},
+    )
+    .await;
+    if let Err(e) = sent {
+        // The response header is out; ending the stream lets the controller see a short
+        // attachment (`RPEFileSize`) rather than hang.
+        tracing::warn!("sending a file failed: {e}");
     }
     finish(&mut stream)
 }

@@ -32,7 +32,27 @@ fn io_error(e: std::io::Error) -> RemoteProtocolError {
 /// Sends `data` on `stream`, waiting for flow-control capacity.
 pub async fn send_all(
     stream: &mut SendStream<Bytes>,
+    data: Bytes,
+) -> Result<(), RemoteProtocolError> {
+    send_data(stream, data, false).await
+}
+
+/// Sends `data` and ends the stream with its last DATA frame: a body without an attachment
+/// goes out as one frame instead of a DATA frame plus an empty END_STREAM one.
+pub async fn send_last(
+    stream: &mut SendStream<Bytes>,
+    data: Bytes,
+) -> Result<(), RemoteProtocolError> {
+    if data.is_empty() {
+        return finish(stream);
+    }
+    send_data(stream, data, true).await
+}
+
+async fn send_data(
+    stream: &mut SendStream<Bytes>,
     mut data: Bytes,
+    end: bool,
 ) -> Result<(), RemoteProtocolError> {
     while !data.is_empty() {
         stream.reserve_capacity(data.len().min(SEND_CHUNK));
@@ -40,7 +60,9 @@ pub async fn send_all(
             Some(Ok(0)) => continue,
             Some(Ok(n)) => {
                 let chunk = data.split_to(n.min(data.len()));
-                stream.send_data(chunk, false).map_err(http2_error)?;
+                stream
+                    .send_data(chunk, end && data.is_empty())
+                    .map_err(http2_error)?;
             }
             Some(Err(e)) => return Err(http2_error(e)),
             None => return Err(RemoteProtocolError::Http2("stream closed by peer".into())),
