@@ -18,7 +18,7 @@ use xrcp::session::{
 };
 
 use xrcp::session::http2::{
-    finish, http2_error, keepalive, send_all, send_file, send_last, BodyReader, KEEPALIVE_INTERVAL,
+    finish, http2_error, keepalive, send_body, send_file, BodyReader, KEEPALIVE_INTERVAL,
     KEEPALIVE_TIMEOUT,
 };
 
@@ -383,10 +383,10 @@ impl Core {
         let (response, mut stream) = sender.send_request(request, false).map_err(http2_error)?;
         let file_key = snd.keys.file;
         let send = async {
+            send_body(&mut stream, Bytes::from(body), upload.is_none())?;
             let Some(mut up) = upload else {
-                return send_last(&mut stream, Bytes::from(body)).await;
+                return Ok(());
             };
-            send_all(&mut stream, Bytes::from(body)).await?;
             if let Err(e) =
                 send_file(&mut stream, &file_key, up.size, &mut up.reader, up.progress).await
             {

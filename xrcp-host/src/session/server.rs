@@ -24,7 +24,7 @@ use xrcp::session::{
 use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use super::prefixed::Prefixed;
 use xrcp::session::http2::{
-    finish, http2_error, keepalive, send_all, send_file, send_last, BodyReader, KEEPALIVE_INTERVAL,
+    finish, http2_error, keepalive, send_body, send_file, BodyReader, KEEPALIVE_INTERVAL,
     KEEPALIVE_TIMEOUT, MAX_FRAME_SIZE,
 };
 
@@ -330,10 +330,10 @@ async fn try_reply<A: HostApp>(
     let mut stream = respond
         .send_response(http::Response::new(()), false)
         .map_err(http2_error)?;
+    send_body(&mut stream, Bytes::from(body), file.is_none())?;
     let Some(mut file) = file else {
-        return send_last(&mut stream, Bytes::from(body)).await;
+        return Ok(());
     };
-    send_all(&mut stream, Bytes::from(body)).await?;
     let sent = send_file(
         &mut stream,
         &snd.keys.file,

@@ -29,30 +29,31 @@ fn io_error(e: std::io::Error) -> RemoteProtocolError {
     RemoteProtocolError::Exception(e.to_string())
 }
 
-/// Sends `data` on `stream`, waiting for flow-control capacity.
+/// Sends `data` on `stream`, waiting for flow-control capacity (so that a streamed
+/// attachment is never buffered beyond one window).
 pub async fn send_all(
     stream: &mut SendStream<Bytes>,
     data: Bytes,
 ) -> Result<(), RemoteProtocolError> {
-    send_data(stream, data, false).await
+    send_data(stream, data).await
 }
 
-/// Sends `data` and ends the stream with its last DATA frame: a body without an attachment
-/// goes out as one frame instead of a DATA frame plus an empty END_STREAM one.
-pub async fn send_last(
+/// Hands a session body (already in memory, at most [`super::MAX_BODY_CT_LEN`] plus the
+/// signatures) to h2 at once, ending the stream if `end`. Waiting for flow-control capacity
+/// first, as [`send_all`] does for attachments, costs two extra hand-offs between our task and
+/// the connection task per body and buys nothing here: h2 holds the `Bytes` either way and
+/// sends them as the peer's window allows.
+pub fn send_body(
     stream: &mut SendStream<Bytes>,
-    data: Bytes,
+    body: Bytes,
+    end: bool,
 ) -> Result<(), RemoteProtocolError> {
-    if data.is_empty() {
-        return finish(stream);
-    }
-    send_data(stream, data, true).await
+    stream.send_data(body, end).map_err(http2_error)
 }
 
 async fn send_data(
     stream: &mut SendStream<Bytes>,
     mut data: Bytes,
-    end: bool,
 ) -> Result<(), RemoteProtocolError> {
     while !data.is_empty() {
         stream.reserve_capacity(data.len().min(SEND_CHUNK));
@@ -60,9 +61,7 @@ async fn send_data(
             Some(Ok(0)) => continue,
             Some(Ok(n)) => {
                 let chunk = data.split_to(n.min(data.len()));
-                stream
-                    .send_data(chunk, end && data.is_empty())
-                    .map_err(http2_error)?;
+                stream.send_data(chunk, false).map_err(http2_error)?;
             }
             Some(Err(e)) => return Err(http2_error(e)),
             None => return Err(RemoteProtocolError::Http2("stream closed by peer".into())),
