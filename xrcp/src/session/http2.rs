@@ -141,30 +141,11 @@ impl BodyReader {
         out: &mut W,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<(), RemoteProtocolError> {
-        if file_size < PARALLEL_DIGEST_MIN {
-            let mut dec = FileDecryptor::new(key, file_size, file_digest);
-            let mut plain = Vec::with_capacity(FILE_CHUNK_SIZE);
-            while !dec.is_complete() {
-                let Some(chunk) = self.next_chunk().await? else {
-                    break;
-                };
-                plain.clear();
-                dec.push(&chunk, &mut plain)?;
-                out.write_all(&plain).await.map_err(io_error)?;
-                progress(dec.received(), u64::from(file_size));
-            }
-            out.flush().await.map_err(io_error)?;
-            return dec.finish();
-        }
-        let mut dec = FileDecryptor::with_detached_digest(key, file_size, file_digest);
-        let (to_hasher, mut chunks) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
-        let hasher = tokio::task::spawn_blocking(move || {
-            let mut digest = FileDigester::new();
-            while let Some(chunk) = chunks.blocking_recv() {
-                digest.update(&chunk);
-            }
-            digest.finish()
-        });
+        let mut hasher = (file_size >= PARALLEL_DIGEST_MIN).then(DigestThread::start);
+        let mut dec = match hasher {
+            Some(_) => FileDecryptor::with_detached_digest(key, file_size, file_digest),
+            None => FileDecryptor::new(key, file_size, file_digest),
+        };
         let mut plain = Vec::with_capacity(FILE_CHUNK_SIZE);
         while !dec.is_complete() {
             let Some(chunk) = self.next_chunk().await? else {
@@ -172,20 +153,55 @@ impl BodyReader {
             };
             plain.clear();
             dec.push(&chunk, &mut plain)?;
-            let plain = Bytes::copy_from_slice(&plain);
-            out.write_all(&plain).await.map_err(io_error)?;
-            to_hasher
-                .send(plain)
-                .await
-                .map_err(|_| RemoteProtocolError::Exception("digest thread ended".into()))?;
+            match &mut hasher {
+                Some(thread) => {
+                    let plain = Bytes::copy_from_slice(&plain);
+                    out.write_all(&plain).await.map_err(io_error)?;
+                    thread.feed(plain).await?;
+                }
+                None => out.write_all(&plain).await.map_err(io_error)?,
+            }
             progress(dec.received(), u64::from(file_size));
         }
-        drop(to_hasher);
         out.flush().await.map_err(io_error)?;
-        let digest = hasher
+        match hasher {
+            Some(thread) => dec.finish_with_digest(thread.finish().await?),
+            None => dec.finish(),
+        }
+    }
+}
+
+/// SHA-512 of an attachment's plaintext on a blocking thread, fed through a bounded queue.
+struct DigestThread {
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    digest: tokio::task::JoinHandle<FileDigest>,
+}
+
+impl DigestThread {
+    fn start() -> Self {
+        let (chunks, mut queue) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+        let digest = tokio::task::spawn_blocking(move || {
+            let mut digest = FileDigester::new();
+            while let Some(chunk) = queue.blocking_recv() {
+                digest.update(&chunk);
+            }
+            digest.finish()
+        });
+        DigestThread { chunks, digest }
+    }
+
+    async fn feed(&mut self, chunk: Bytes) -> Result<(), RemoteProtocolError> {
+        self.chunks
+            .send(chunk)
             .await
-            .map_err(|e| RemoteProtocolError::Exception(format!("digest thread: {e}")))?;
-        dec.finish_with_digest(digest)
+            .map_err(|_| RemoteProtocolError::Exception("digest thread ended".into()))
+    }
+
+    async fn finish(self) -> Result<FileDigest, RemoteProtocolError> {
+        drop(self.chunks);
+        self.digest
+            .await
+            .map_err(|e| RemoteProtocolError::Exception(format!("digest thread: {e}")))
     }
 }
 
