@@ -73,9 +73,10 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("pairing folder: {0}")]
     Io(#[from] std::io::Error),
-    /// The database was written by a newer build; refusing to guess its layout.
-    #[error("pairing database schema {found} is newer than supported {supported}")]
-    NewerSchema { found: i64, supported: i64 },
+    /// The database could not be opened: folder, file, or a schema written by a newer build
+    /// (we refuse to guess its layout).
+    #[error(transparent)]
+    Open(#[from] sqlite::OpenError),
     /// A stored value does not decode (the detail names the column, never its value).
     #[error("stored pairing {id} is corrupt: {detail}")]
     Corrupt { id: i64, detail: String },
@@ -169,18 +170,6 @@ impl std::fmt::Debug for HostStore {
 /// durability, migrations).
 fn open_db(dir: &Path, file: &str) -> Result<(Connection, PathBuf), StoreError> {
     Ok(sqlite::open(dir, file, MIGRATIONS)?)
-}
-
-impl From<sqlite::OpenError> for StoreError {
-    fn from(e: sqlite::OpenError) -> Self {
-        match e {
-            sqlite::OpenError::Db(e) => StoreError::Db(e),
-            sqlite::OpenError::Io(e) => StoreError::Io(e),
-            sqlite::OpenError::NewerSchema { found, supported } => {
-                StoreError::NewerSchema { found, supported }
-            }
-        }
-    }
 }
 
 const COLUMNS: &str = "remote_host_id, host_device_name, store_path, ca_key, ca_cert, id_key, \
@@ -527,7 +516,10 @@ mod tests {
         drop(store);
         assert!(matches!(
             HostStore::open(dir.path()),
-            Err(StoreError::NewerSchema { found: 42, .. })
+            Err(StoreError::Open(sqlite::OpenError::NewerSchema {
+                found: 42,
+                ..
+            }))
         ));
     }
 

@@ -67,9 +67,10 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("pairing folder: {0}")]
     Io(#[from] std::io::Error),
-    /// The database was written by a newer build; refusing to guess its layout.
-    #[error("pairing database schema {found} is newer than supported {supported}")]
-    NewerSchema { found: i64, supported: i64 },
+    /// The database could not be opened: folder, file, or a schema written by a newer build
+    /// (we refuse to guess its layout).
+    #[error(transparent)]
+    Open(#[from] sqlite::OpenError),
     /// A stored value does not decode (the detail names the column, never its value).
     #[error("stored pairing {id} is corrupt: {detail}")]
     Corrupt { id: i64, detail: String },
@@ -126,18 +127,6 @@ impl std::fmt::Debug for CtrlStore {
 /// durability, migrations).
 fn open_db(dir: &Path, file: &str) -> Result<(Connection, PathBuf), StoreError> {
     Ok(sqlite::open(dir, file, MIGRATIONS)?)
-}
-
-impl From<sqlite::OpenError> for StoreError {
-    fn from(e: sqlite::OpenError) -> Self {
-        match e {
-            sqlite::OpenError::Db(e) => StoreError::Db(e),
-            sqlite::OpenError::Io(e) => StoreError::Io(e),
-            sqlite::OpenError::NewerSchema { found, supported } => {
-                StoreError::NewerSchema { found, supported }
-            }
-        }
-    }
 }
 
 const COLUMNS: &str = "remote_ctrl_id, ctrl_device_name, ca_key, ca_cert, ctrl_fingerprint, \
@@ -534,7 +523,8 @@ mod tests {
         drop(store);
         assert!(matches!(
             CtrlStore::open(dir.path()),
-            Err(StoreError::NewerSchema { found, .. }) if found == SCHEMA_VERSION + 1
+            Err(StoreError::Open(sqlite::OpenError::NewerSchema { found, .. }))
+                if found == SCHEMA_VERSION + 1
         ));
     }
 
