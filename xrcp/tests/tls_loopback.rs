@@ -35,6 +35,17 @@ fn pair() -> Pair {
     }
 }
 
+impl Pair {
+    /// The host's client config, pinning this pair's controller.
+    fn host_config(&self) -> std::sync::Arc<rustls::ClientConfig> {
+        client_config(
+            &self.host.session_credentials().unwrap(),
+            Pin::Fingerprint(self.controller.fingerprint()),
+        )
+        .unwrap()
+    }
+}
+
 fn ok(
     side: Side,
 ) -> (
@@ -219,11 +230,7 @@ async fn reference_shaped_sessions_agree_on_tls_unique() {
 async fn without_a_ticket_the_peek_waits_its_bound() {
     let p = pair();
     let (client, server) = loopback(
-        client_config(
-            &p.host.session_credentials().unwrap(),
-            Pin::Fingerprint(p.controller.fingerprint()),
-        )
-        .unwrap(),
+        p.host_config(),
         server_config_for_testing(
             &p.controller.session_credentials().unwrap(),
             Pin::Fingerprint(p.host.fingerprint()),
@@ -313,11 +320,7 @@ async fn controller_tickets_cannot_resume_a_session() {
 async fn new_host_is_accepted_with_pin_any_and_its_fingerprint_reported() {
     let p = pair();
     let (client, server) = loopback(
-        client_config(
-            &p.host.session_credentials().unwrap(),
-            Pin::Fingerprint(p.controller.fingerprint()),
-        )
-        .unwrap(),
+        p.host_config(),
         server_config(&p.controller.session_credentials().unwrap(), Pin::Any).unwrap(),
     )
     .await;
@@ -403,11 +406,7 @@ async fn server_rejecting_the_host_surfaces_as_identity_on_first_read() {
     let p = pair();
     let stranger = TlsIdentity::generate(CaRole::Host).unwrap();
     let (client, server) = loopback(
-        client_config(
-            &p.host.session_credentials().unwrap(),
-            Pin::Fingerprint(p.controller.fingerprint()),
-        )
-        .unwrap(),
+        p.host_config(),
         server_config(
             &p.controller.session_credentials().unwrap(),
             Pin::Fingerprint(stranger.fingerprint()),
