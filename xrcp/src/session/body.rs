@@ -356,6 +356,9 @@ fn compress(json: &[u8]) -> Result<Vec<u8>, RemoteProtocolError> {
     })
 }
 
+/// Largest frame content size decoded in one call into a buffer allocated up front.
+const ONE_SHOT_MAX: u64 = 1 << 20;
+
 /// zstd decompression that stops at `limit` bytes of output instead of trusting the frame.
 ///
 /// A single frame that records its size (what zstd's one-shot compression and so every
@@ -368,10 +371,17 @@ fn decompress_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, RemoteProtoc
         return Err(invalid("empty input".into()));
     }
     let single_frame = zstd::zstd_safe::find_frame_compressed_size(data) == Ok(data.len());
-    if let (true, Ok(Some(size))) = (single_frame, zstd::zstd_safe::get_frame_content_size(data)) {
-        if size > limit as u64 {
-            return Err(invalid(format!("more than {limit} bytes")));
-        }
+    let sized = match zstd::zstd_safe::get_frame_content_size(data) {
+        Ok(Some(size)) if single_frame => Some(size),
+        _ => None,
+    };
+    if sized.is_some_and(|size| size > limit as u64) {
+        return Err(invalid(format!("more than {limit} bytes")));
+    }
+    // The one-shot path allocates what the frame header claims before decoding anything, so
+    // it is kept to sizes a chat body has; a larger claim goes through the streaming path,
+    // which allocates only as output is produced.
+    if let Some(size) = sized.filter(|&size| size <= ONE_SHOT_MAX) {
         let mut out = Vec::with_capacity(size as usize);
         DECOMPRESSOR.with(|cell| {
             let mut slot = cell.borrow_mut();
@@ -568,6 +578,20 @@ mod tests {
                 "{err:?}"
             );
         }
+    }
+
+    /// A sized frame above the one-shot bound (here 2 MiB of JSON-ish text) still decodes,
+    /// through the streaming path, and is still held to the limit.
+    #[test]
+    fn large_sized_frames_decode_through_the_streaming_path() {
+        let json = b"{\"k\":\"abcdefghijklmnopqrstuvwxyz\"}".repeat(70_000);
+        assert!(json.len() as u64 > ONE_SHOT_MAX);
+        let sized = compress(&json).unwrap();
+        assert_eq!(decompress_bounded(&sized, MAX_JSON_LEN).unwrap(), json);
+        assert!(matches!(
+            decompress_bounded(&sized, json.len() - 1),
+            Err(RemoteProtocolError::InvalidBody(_))
+        ));
     }
 
     #[test]
