@@ -632,3 +632,51 @@ fn stream_and_session_types_are_task_friendly() {
     task_friendly::<TlsIdentity>();
     task_friendly::<SessionCredentials>();
 }
+
+/// Extension types and lengths (sorted: rustls shuffles the order) of a ClientHello record.
+fn client_hello_shape(wire: &[u8]) -> Vec<(u16, usize)> {
+    let u16_at = |i: usize| u16::from_be_bytes([wire[i], wire[i + 1]]) as usize;
+    // record header (5), handshake header (4), version (2), random (32)
+    let mut i = 5 + 4 + 2 + 32;
+    i += 1 + wire[i] as usize; // session id
+    i += 2 + u16_at(i); // cipher suites
+    i += 1 + wire[i] as usize; // compression methods
+    let end = i + 2 + u16_at(i);
+    i += 2;
+    let mut shape = Vec::new();
+    while i < end {
+        shape.push((u16_at(i) as u16, u16_at(i + 2)));
+        i += 4 + u16_at(i + 2);
+    }
+    assert_eq!(i, end);
+    shape.sort_unstable();
+    shape
+}
+
+/// The session store `xrcp::tls::connect` installs per connection (it only notices tickets)
+/// must not change what the host sends: the same extensions of the same sizes as a rustls
+/// client with resumption off, and no pre_shared_key or session_ticket.
+#[tokio::test]
+async fn the_acceptance_store_leaves_the_client_hello_unchanged() {
+    let p = pair();
+    let config = p.host_config();
+    // Plain rustls with the config as built (resumption disabled).
+    let name = rustls::pki_types::ServerName::from(std::net::IpAddr::from([127, 0, 0, 1]));
+    let mut conn = rustls::ClientConnection::new(config.clone(), name).unwrap();
+    let mut plain = Vec::new();
+    conn.write_tls(&mut plain).unwrap();
+    // Our driver, up to its first flight.
+    let (ours, mut peer) = tokio::io::duplex(1 << 16);
+    let client = tokio::spawn(async move { connect(ours, &config).await.map(drop) });
+    let mut head = [0u8; 5];
+    peer.read_exact(&mut head).await.unwrap();
+    let len = u16::from_be_bytes([head[3], head[4]]) as usize;
+    let mut record = head.to_vec();
+    record.resize(5 + len, 0);
+    peer.read_exact(&mut record[5..]).await.unwrap();
+    client.abort();
+    let (a, b) = (client_hello_shape(&plain), client_hello_shape(&record));
+    assert_eq!(a, b);
+    assert!(!b.iter().any(|&(kind, _)| kind == 41), "no pre_shared_key");
+    assert!(!b.iter().any(|&(kind, _)| kind == 35), "no session_ticket");
+}
