@@ -851,6 +851,25 @@ def _sig(text):
     return b
 
 
+def reference_transport_host(h):
+    """The reference's TransportHost parser (IPv4, then .onion, then a domain name), on the
+    bytes before the first ':'. Its alternatives do not backtrack once one matched, so text
+    after a complete IPv4 address or after '.onion' fails. IPv4 parts wrap modulo 256."""
+    m = re.match(rb"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)", h)
+    if m:
+        if m.end() != len(h):
+            raise Reject("SYNTAX")
+        return ".".join(str(int(x) % 256) for x in m.groups())
+    first = h.split(b".", 1)[0]
+    if h[len(first):].startswith(b".onion"):
+        if len(h) != len(first) + len(b".onion"):
+            raise Reject("SYNTAX")
+        return h.decode()
+    if h == b"" or re.search(rb"[:#,;/ ]", h):
+        raise Reject("SYNTAX")
+    return h.decode()
+
+
 def reference_host_check(text):
     """Model of what a reference host does with a scanned URI: parse (SYNTAX on failure),
     re-serialize canonically, verify both signatures over that (INVITATION on failure).
@@ -860,9 +879,7 @@ def reference_host_check(text):
     if not m or m.end() != len(raw):
         raise Reject("SYNTAX")
     ca = _b64(m.group(1).decode())
-    host = url_decode(m.group(2)).decode()
-    if not re.fullmatch(r"[0-9]{1,3}(\.[0-9]{1,3}){3}", host):
-        raise Reject("SYNTAX")  # only IPv4 is modelled here
+    host = reference_transport_host(url_decode(m.group(2)))
     port = int(m.group(3)) % 65536
     q = _query(m.group(4))
     v = _lookup(q, b"v").decode()
@@ -983,6 +1000,28 @@ def gen_invitation():
         check_eq((got["ca"], got["dh"], got["ts"]), (INV["ca"], dh_pk, INV["ts"]), f"accepted {what}")
         accepted_out.append({"what": what, "uri": text})
 
+    # The same invitation advertising a relay's domain name (a controller reachable through a
+    # tunnel): signed over the name, parsed back as a name by the reference's rules.
+    domain_uri = render_invitation(INV["ca"], "relay.example.com", 5225, INV["v"], app_json, INV["ts"],
+                                   s_pk, id_pk, dh_pk)
+    domain_signed = sign_invitation(domain_uri, RFC8032_1_SK, RFC8032_2_SK)
+    check_eq(reference_host_check(domain_signed)["host"], "relay.example.com", "domain host parsed")
+    check("@relay.example.com:5225#/?" in domain_signed, "domain host written verbatim")
+    domain_tampered = []
+    for what, old, new, kind in [
+        ("domain name changed", "@relay.example.com:", "@relay.example.org:", "INVITATION"),
+        ("text after a complete IPv4 address", "@relay.example.com:", "@10.0.0.1.example.com:", "SYNTAX"),
+        ("text after .onion", "@relay.example.com:", "@relay.onion.example.com:", "SYNTAX"),
+        ("empty host", "@relay.example.com:", "@:", "SYNTAX"),
+    ]:
+        text = domain_signed.replace(old, new, 1)
+        try:
+            reference_host_check(text)
+            raise AssertionError(f"domain variant accepted: {what}")
+        except Reject as r:
+            check_eq(r.kind, kind, f"domain variant {what}")
+        domain_tampered.append({"what": what, "uri": text, "error": kind})
+
     write("invitation.json", {
         "ca": hx(INV["ca"]),
         "host": INV["host"],
@@ -997,8 +1036,10 @@ def gen_invitation():
         "ssig": ssig_t,
         "idsig": idsig_t,
         "signed_uri": signed,
-        "tampered": tampered_out,
+        "tampered": tampered_out + domain_tampered,
         "accepted_variants": accepted_out,
+        "domain_host": {"host": "relay.example.com", "port": 5225, "uri": domain_uri,
+                        "signed_uri": domain_signed},
     })
     return signed
 

@@ -308,6 +308,14 @@ impl Proc {
         }
     }
 
+    /// The program's process id.
+    pub fn pid(&self) -> u32 {
+        self.child
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .id()
+    }
+
     /// Everything the program printed so far, for failure messages.
     pub fn transcript(&self) -> String {
         format!(
@@ -336,6 +344,16 @@ impl Proc {
         if let Err(e) = writeln!(stdin, "{line}").and_then(|()| stdin.flush()) {
             panic!("{name}: writing {line:?}: {e}");
         }
+    }
+
+    /// Sends the program a signal by name (`"KILL"`, `"INT"`, …) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap_or_else(|e| panic!("{}: kill -{signal}: {e}", self.name));
+        assert!(status.success(), "{}: kill -{signal}: {status}", self.name);
     }
 
     /// Closes stdin (EOF for the program).
@@ -605,4 +623,24 @@ impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = run(self.command(&["kill-server"]), TMUX_STEP);
     }
+}
+
+/// `xrcp-ctrl --data-dir DATA --device-name desk ARGS`: the controller as the CLI tests run it.
+pub fn ctrl_cmd(data: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(&binaries().ctrl);
+    c.arg("--data-dir")
+        .arg(data)
+        .args(["--device-name", "desk"])
+        .args(args);
+    c
+}
+
+/// `xrcp-host --data-dir DATA --device-name phone ARGS`: the host as the CLI tests run it.
+pub fn host_cmd(data: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(&binaries().host);
+    c.arg("--data-dir")
+        .arg(data)
+        .args(["--device-name", "phone"])
+        .args(args);
+    c
 }

@@ -195,11 +195,17 @@ fn a_real_link_is_shown_and_every_tampered_field_refused() {
             "no signatures",
             link[..link.find("&ssig=").unwrap()].to_owned(),
         ),
-        ("bad host", link.replacen("@127.0.0.1:", "@localhost:", 1)),
+        // A name is a valid host (the reference's parser takes domain names), but text
+        // after a complete IPv4 address is not.
+        ("bad host", link.replacen("@127.0.0.1:", "@127.0.0.1.5:", 1)),
         ("trailing text", format!("{link} extra")),
     ];
     for (what, t) in syntax {
         assert_refused(&data, what, &t, "SYNTAX");
     }
+    // A host name where the signed link had an address: parsed, then refused by the
+    // signatures.
+    let renamed = link.replacen("@127.0.0.1:", "@localhost:", 1);
+    assert_refused(&data, "host replaced by a name", &renamed, "INVITATION");
     assert!(!data.exists(), "inspect created {}", data.display());
 }

@@ -12,30 +12,16 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha512};
-use xrcp_tests::cli::{binaries, json_lines, run, Proc};
+use xrcp_tests::cli::{json_lines, run, Proc};
 
 /// Bound on each expected output line.
 const STEP: Duration = Duration::from_secs(15);
 /// Bound on each program's whole life.
 const LIFE: Duration = Duration::from_secs(60);
 
-fn ctrl(data: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(&binaries().ctrl);
-    c.arg("--data-dir")
-        .arg(data)
-        .args(["--device-name", "desk"])
-        .args(args);
-    c
-}
+use xrcp_tests::cli::ctrl_cmd as ctrl;
 
-fn host(data: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(&binaries().host);
-    c.arg("--data-dir")
-        .arg(data)
-        .args(["--device-name", "phone"])
-        .args(args);
-    c
-}
+use xrcp_tests::cli::host_cmd as host;
 
 /// The controller's invitation event: checks its fields, returns the link.
 fn invitation(ctrl: &mut Proc) -> String {
@@ -294,7 +280,9 @@ fn link_drive_files_stop_and_reconnect() {
 }
 
 /// `--verify` with a code that is not the session's: the host refuses before sending its
-/// HELLO, so the controller sees the connection close with no HELLO (`DISCONNECTED`); both
+/// HELLO, so the controller sees the connection close with no HELLO. On a new link that
+/// does not end the wait (anyone who reaches the port could do it): the code is withdrawn,
+/// and when the link expires (`--timeout`) the controller ends with `DISCONNECTED`; both
 /// exit non-zero and neither stores a pairing.
 #[test]
 fn wrong_verification_code_ends_both_without_pairing() {
@@ -311,6 +299,8 @@ fn wrong_verification_code_ends_both_without_pairing() {
                 "127.0.0.1",
                 "--bind",
                 "127.0.0.1",
+                "--timeout",
+                "3",
             ],
         ),
         LIFE,
@@ -329,7 +319,14 @@ fn wrong_verification_code_ends_both_without_pairing() {
     assert_eq!(e["error"], "BAD_VERIFICATION_CODE", "{e}");
     assert!(!h.wait(STEP).success(), "a rejected code is a failure");
 
-    c.expect("session_code", STEP);
+    let code = c.expect("session_code", STEP);
+    assert!(
+        code["peer"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{code}"
+    );
+    let w = c.expect("session_code_withdrawn", STEP);
+    assert_eq!(w["reason"], "left", "{w}");
+    assert_eq!(w["peer"], code["peer"], "{w}");
     let e = c.expect("error", STEP);
     assert_eq!(
         e["error"], "DISCONNECTED",
@@ -372,4 +369,80 @@ fn unknown_host_and_bad_link_are_errors() {
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["event"], "error");
     assert_eq!(lines[0]["error"], "SYNTAX");
+}
+
+/// Someone who reaches the port but never saw the link completes TLS with a certificate of
+/// their own and sends a HELLO block of garbage before the real host dials. The controller
+/// shows that connection's code with its address, withdraws it, and links the real host with
+/// the same invitation. (Before, the first TLS connection used the invitation up and the
+/// program ended with `DECRYPT`.)
+#[test]
+fn a_stranger_on_the_port_does_not_use_up_the_link() {
+    use xrcp::tls::{self, CaRole, Pin, TlsIdentity};
+    let tmp = tempfile::tempdir().unwrap();
+    let (d1, d2) = (tmp.path().join("ctrl"), tmp.path().join("host"));
+    let mut c = Proc::spawn(
+        "xrcp-ctrl link",
+        ctrl(
+            &d1,
+            &[
+                "link",
+                "--json",
+                "--addr",
+                "127.0.0.1",
+                "--bind",
+                "127.0.0.1",
+            ],
+        ),
+        LIFE,
+    );
+    let link = invitation(&mut c);
+    let port = link
+        .split("@127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('#').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("port in the link");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let _stranger = rt.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.9:0".parse().unwrap()).unwrap();
+        let tcp = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        let identity = TlsIdentity::generate(CaRole::Host).unwrap();
+        let config =
+            tls::client_config(&identity.session_credentials().unwrap(), Pin::Any).unwrap();
+        let (mut stream, _) = tls::connect(tcp, &config).await.expect("TLS completes");
+        let junk = vec![b'x'; xrcp::message::BLOCK_SIZE];
+        xrcp::handshake::io::write_block(&mut stream, &junk)
+            .await
+            .unwrap();
+        stream
+    });
+    let code = c.expect("session_code", STEP);
+    assert!(
+        code["peer"].as_str().unwrap().starts_with("127.0.0.9:"),
+        "{code}"
+    );
+    let w = c.expect("session_code_withdrawn", STEP);
+    assert_eq!(w["reason"], "not_invited", "{w}");
+    assert_eq!(w["peer"], code["peer"], "{w}");
+
+    let mut h = Proc::spawn(
+        "xrcp-host connect",
+        host(&d2, &["connect", &link, "--json", "--yes"]),
+        LIFE,
+    );
+    let host_code = h.expect("session_code", STEP)["code"].clone();
+    let ctrl_code = c.expect("session_code", STEP);
+    assert_eq!(ctrl_code["code"], host_code);
+    assert!(ctrl_code["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127.0.0.1:"));
+    h.expect("connected", STEP);
+    c.expect("connected", STEP);
+    c.close_stdin();
+    assert!(c.wait(STEP).success());
+    assert!(h.wait(STEP).success());
 }

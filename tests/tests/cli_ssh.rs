@@ -9,195 +9,16 @@
 //! fails with a clear message: CI installs Debian's `openssh-server` and `openssh-client`
 //! (`.ci/run`). The interactive half also needs tmux.
 
-use std::net::{Ipv4Addr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use xrcp_tests::cli::{binaries, run, Proc, Tmux};
+use xrcp_tests::cli::{binaries, Proc, Tmux};
+use xrcp_tests::ssh::Sshd;
 
 const STEP: Duration = Duration::from_secs(15);
 const LIFE: Duration = Duration::from_secs(60);
 
-/// The first of `names` found as an executable file (absolute paths, then `$PATH`).
-fn find_program(names: &[&str]) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in names {
-        let p = Path::new(name);
-        if p.is_absolute() {
-            if p.is_file() {
-                return Some(p.to_owned());
-            }
-            continue;
-        }
-        for dir in std::env::split_paths(&path) {
-            let c = dir.join(name);
-            if c.is_file() {
-                return Some(c);
-            }
-        }
-    }
-    None
-}
-
-fn require(names: &[&str], package: &str) -> PathBuf {
-    find_program(names).unwrap_or_else(|| {
-        panic!(
-            "{} is not installed: this test needs OpenSSH (Debian package {package}; .ci/run \
-             installs it)",
-            names[0]
-        )
-    })
-}
-
-fn user_name() -> String {
-    let out = run(
-        {
-            let mut c = Command::new("id");
-            c.arg("-un");
-            c
-        },
-        STEP,
-    )
-    .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-fn keygen(path: &Path) {
-    let mut c = Command::new(require(&["ssh-keygen"], "openssh-client"));
-    c.args(["-q", "-t", "ed25519", "-N", "", "-C", "xrcp-test", "-f"])
-        .arg(path);
-    let out = run(c, STEP).unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A throwaway sshd on 127.0.0.1; killed on drop.
-struct Sshd {
-    _proc: Proc,
-    port: u16,
-    client_key: PathBuf,
-}
-
-impl Sshd {
-    fn start(dir: &Path) -> Sshd {
-        // sshd re-executes itself and so must be started by absolute path.
-        let sshd = require(&["/usr/sbin/sshd", "sshd"], "openssh-server");
-        let sshd = std::fs::canonicalize(&sshd).unwrap_or(sshd);
-        std::fs::create_dir_all(dir).unwrap();
-        let (host_key, client_key) = (dir.join("host_key"), dir.join("client_key"));
-        keygen(&host_key);
-        keygen(&client_key);
-        std::fs::copy(dir.join("client_key.pub"), dir.join("authorized_keys")).unwrap();
-        // OpenSSH's privilege separation directory; Debian's service creates it at boot, a
-        // container may not have it.
-        if user_name() == "root" {
-            std::fs::create_dir_all("/run/sshd").unwrap();
-        }
-        for _ in 0..5 {
-            // A free port (sshd cannot report one it chose itself).
-            let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let config = dir.join("sshd_config");
-            std::fs::write(
-                &config,
-                format!(
-                    "Port {port}\n\
-                     ListenAddress 127.0.0.1\n\
-                     HostKey {host_key}\n\
-                     PidFile {dir}/sshd.pid\n\
-                     AuthorizedKeysFile {dir}/authorized_keys\n\
-                     UsePAM no\n\
-                     StrictModes no\n\
-                     PasswordAuthentication no\n\
-                     KbdInteractiveAuthentication no\n\
-                     PubkeyAuthentication yes\n\
-                     PermitRootLogin prohibit-password\n\
-                     AllowTcpForwarding remote\n\
-                     GatewayPorts no\n\
-                     X11Forwarding no\n\
-                     PrintMotd no\n",
-                    host_key = host_key.display(),
-                    dir = dir.display(),
-                ),
-            )
-            .unwrap();
-            let mut cmd = Command::new(&sshd);
-            cmd.args(["-D", "-e", "-f"]).arg(&config);
-            let p = Proc::spawn("sshd", cmd, Duration::from_secs(120));
-            let ready = format!("Server listening on 127.0.0.1 port {port}");
-            let end = std::time::Instant::now() + STEP;
-            loop {
-                let err = p.stderr();
-                if err.contains(&ready) {
-                    return Sshd {
-                        _proc: p,
-                        port,
-                        client_key,
-                    };
-                }
-                if err.contains("Address already in use") {
-                    break;
-                }
-                if std::time::Instant::now() > end {
-                    panic!("sshd did not start:\n{err}");
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        panic!("sshd: no free port after 5 tries");
-    }
-
-    /// `ssh -N -R 0:127.0.0.1:<target>`: sshd listens on a port it picks (on its loopback)
-    /// and forwards every connection to the controller's port. Returns the tunnel (killed on
-    /// drop) and that port.
-    fn reverse_tunnel(&self, target: u16) -> (Proc, u16) {
-        let mut cmd = Command::new(require(&["ssh"], "openssh-client"));
-        cmd.args(["-F", "/dev/null", "-N"])
-            .args(["-o", "BatchMode=yes"])
-            .args(["-o", "StrictHostKeyChecking=no"])
-            .args(["-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "ExitOnForwardFailure=yes"])
-            .args(["-o", "IdentitiesOnly=yes"])
-            .arg("-i")
-            .arg(&self.client_key)
-            .args(["-p", &self.port.to_string()])
-            .args(["-R", &format!("0:127.0.0.1:{target}")])
-            .arg(format!("{}@127.0.0.1", user_name()));
-        let p = Proc::spawn("ssh -R", cmd, Duration::from_secs(120));
-        let end = std::time::Instant::now() + STEP;
-        loop {
-            let err = p.stderr();
-            if let Some(port) = err
-                .lines()
-                .find_map(|l| l.strip_prefix("Allocated port "))
-                .and_then(|rest| rest.split(' ').next())
-                .and_then(|n| n.parse().ok())
-            {
-                return (p, port);
-            }
-            if std::time::Instant::now() > end {
-                panic!("ssh -R did not set up the tunnel:\n{err}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn ctrl(data: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(&binaries().ctrl);
-    c.arg("--data-dir")
-        .arg(data)
-        .args(["--device-name", "desk"])
-        .args(args);
-    c
-}
+use xrcp_tests::cli::ctrl_cmd as ctrl;
 
 #[test]
 fn sessions_through_an_ssh_reverse_tunnel() {
@@ -226,7 +47,7 @@ fn sessions_through_an_ssh_reverse_tunnel() {
     let inv = c.expect("invitation", STEP);
     let p1 = inv["port"].as_u64().unwrap() as u16;
     let link = inv["link"].as_str().unwrap().to_owned();
-    let (tunnel, p2) = sshd.reverse_tunnel(p1);
+    let (tunnel, p2) = sshd.reverse_tunnel("0", p1, None);
     assert_ne!(p1, p2);
 
     // The host dials the tunnel; the link (address 127.0.0.1:p1, CA, keys) is checked as is.

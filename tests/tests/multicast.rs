@@ -22,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use xrcp_tests::netns::ip;
 
 const PEER: &str = env!("CARGO_BIN_EXE_xrcp-mcast-peer");
 const CTRL_ADDR: &str = "10.77.0.1";
@@ -30,23 +31,6 @@ const HOST_ADDR: &str = "10.77.0.2";
 const STEP: Duration = Duration::from_secs(40);
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("ip {}: {e}", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
 
 /// Two namespaces and the veth between them; deleted on drop (which also removes the veth).
 struct Netns {
@@ -488,4 +472,65 @@ fn concurrent_discoveries_share_one_membership() {
     host.expect("FOUND");
     assert_eq!(host.expect("CONNECTED"), ctrl.expect("CONNECTED"));
     assert_eq!(host.exit_code(), 0);
+}
+
+/// Issue #12, finding 4: 8 paired controllers (7 made up, listed first, and the real one)
+/// while 10,000 well-formed announcements a second with random keys arrive from `flood_src`.
+/// Unbudgeted, each cost 16 X25519 and the genuine announcement waited behind them; with
+/// the work budget (xrcp-host `discover.rs`, "Bounded work per second") the real
+/// controller, announcing once a second as the reference does, is found within 3 s.
+fn found_under_a_flood_of_random_keys(test: &str, flood_src: &str) {
+    // One flood at a time: two at once would measure the machine, not the host.
+    static FLOODS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = FLOODS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(ns) = Netns::create_or_skip(test) else {
+        return;
+    };
+    let d = dirs();
+    pair(&ns, &d);
+    let mut host = start_discovery(&ns, &d, 10_000, &["extra=7"]);
+    // 6 s of flood at most: bounded in count, and the flooder gives up after 17 s.
+    let mut flooder = ns.spawn(Side::Ctrl, &["flood", flood_src, "60000", "10000"]);
+    flooder.expect("FLOODING");
+    let mut ctrl = ns.spawn(
+        Side::Ctrl,
+        &["ctrl-announce", s(&d.ctrl), CTRL_ADDR, "30", "1000"],
+    );
+    ctrl.expect("ANNOUNCING");
+    let announcing = Instant::now();
+    let found = host.expect("FOUND");
+    let took = announcing.elapsed();
+    assert!(found.ends_with("Current ns desktop"), "{found}");
+    assert_eq!(host.expect("CONNECTED"), ctrl.expect("CONNECTED"));
+    let st = host.expect("STATS");
+    let sent = flooder.expect("SENT");
+    eprintln!("{test}: found {took:?} after the controller began; {st}; flood SENT {sent}");
+    assert!(
+        took < Duration::from_secs(3),
+        "found only after {took:?}; {st}"
+    );
+    // The flood really reached the host and was mostly dropped unexamined...
+    assert!(stats(&st, "datagrams") >= 5_000, "{st}");
+    assert!(stats(&st, "over_budget") >= 4_000, "{st}");
+    // ...and the X25519 work stayed within the budget's bounds: shared (1,000/s), priority
+    // and repeat reserves (500/s each), each with a one-second burst.
+    let secs = stats(&st, "ms") / 1_000 + 1;
+    assert!(stats(&st, "dh") <= 2_000 * (secs + 1), "{st}");
+    assert_eq!(host.exit_code(), 0);
+    assert_eq!(flooder.exit_code(), 0);
+}
+
+#[test]
+fn found_under_a_flood_from_another_address() {
+    found_under_a_flood_of_random_keys("found_under_a_flood_from_another_address", SPOOF_ADDR);
+}
+
+#[test]
+fn found_under_a_flood_from_the_controllers_own_address() {
+    found_under_a_flood_of_random_keys(
+        "found_under_a_flood_from_the_controllers_own_address",
+        CTRL_ADDR,
+    );
 }

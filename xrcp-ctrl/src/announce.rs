@@ -114,7 +114,12 @@ impl Announcer {
             .map(|_| listening.announcement())
             .collect::<Result<Vec<_>, _>>()?;
         let mut datagrams = datagrams.into_iter();
-        let source = listening.advertised().0.address;
+        let source = listening
+            .local_address()
+            .ok_or(RcError::Exception(
+                "announcements need one of this machine's addresses in the link".into(),
+            ))?
+            .address;
         Announcer::start_with(source, options, move || {
             datagrams
                 .next()

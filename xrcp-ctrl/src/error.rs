@@ -50,6 +50,27 @@ pub enum RemoteHostError {
     /// The pairing store failed.
     #[error("pairing store: {0}")]
     Store(String),
+    /// The SSH tunnel to the relay could not be set up or ended.
+    #[error("{0}")]
+    Relay(#[from] crate::relay::RelayError),
+    /// No paired host connected in time, but a host presenting another CA than the pinned
+    /// one tried (TLS refused it): the paired host no longer has this pairing, or another
+    /// device used the link.
+    #[error(
+        "no paired host connected; a device that is not the paired host tried: the host may \
+         no longer have this pairing. To pair again, forget the host and link it anew"
+    )]
+    HostCaRefused,
+    /// [`RemoteHostError::HostCaRefused`] for `connect <id>`, with the commands to run.
+    #[error(
+        "paired host {0} did not connect, but a device with another identity tried: host {0} \
+         no longer has this pairing (it was reset or forgot this controller, or it stopped \
+         before saving the pairing when it was linked), or another device used the link. To \
+         pair again, forget the host with `xrcp-ctrl delete {0}` \
+         (interactively `/delete remote host {0}`) and link it anew with `xrcp-ctrl link` \
+         (`/start remote host new`)"
+    )]
+    PairingLost(i64),
 }
 
 impl RemoteHostError {
@@ -63,6 +84,8 @@ impl RemoteHostError {
             RemoteHostError::Session(_) => "SESSION",
             RemoteHostError::UnknownHost(_) => "UNKNOWN_HOST",
             RemoteHostError::Store(_) => "STORE",
+            RemoteHostError::Relay(_) => "SSH_RELAY",
+            RemoteHostError::HostCaRefused | RemoteHostError::PairingLost(_) => "PAIRING_LOST",
         }
     }
 }

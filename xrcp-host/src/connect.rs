@@ -16,7 +16,7 @@ use tokio::time::timeout;
 use xrcp::crypto::KemKeyPair;
 use xrcp::handshake::io::{read_block, write_block};
 use xrcp::handshake::{HostHandshake, HostKeys};
-use xrcp::message::SignedInvitation;
+use xrcp::message::{SignedInvitation, TransportHost};
 use xrcp::pairing::CtrlPairing;
 use xrcp::session_code::{same_session_code, session_code};
 use xrcp::tls::{self, TlsError, TlsSession, TlsStream};
@@ -65,17 +65,17 @@ pub async fn connect(
     let kem = tokio::task::spawn_blocking(KemKeyPair::generate);
     let handshake = HostHandshake::without_kem(invitation, pairing)?;
     let inv = &handshake.invitation().invitation;
-    let addr = options
-        .connect_via
-        .unwrap_or_else(|| SocketAddr::from((inv.host, inv.port)));
     let config =
         tls::client_config(handshake.credentials(), handshake.tls_pin()).map_err(RcError::from)?;
     let step = options.step_timeout;
 
-    let tcp = timeout(step, TcpStream::connect(addr))
-        .await
-        .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
-        .map_err(|e| RcError::Exception(format!("connect {addr}: {e}")))?;
+    let tcp = match options.connect_via {
+        Some(via) => dial_one(via, step).await?,
+        None => dial(&inv.host, inv.port, step).await?,
+    };
+    let peer = tcp
+        .peer_addr()
+        .map_err(|e| RcError::Exception(format!("connection lost: {e}")))?;
     let _ = tcp.set_nodelay(true);
     let (mut stream, session) = timeout(step, tls::connect(tcp, &config))
         .await
@@ -97,8 +97,64 @@ pub async fn connect(
         stream,
         session,
         code,
+        peer,
         options,
     })
+}
+
+/// Most addresses of one name that are tried: a hostile resolver answer cannot make the
+/// host spend more than this many connection attempts (each within the step timeout).
+pub const MAX_DIAL_ADDRESSES: usize = 8;
+
+/// Dials the invitation's host: an IPv4 address directly; a domain name through the
+/// system's resolver, trying each address it gives in order until one answers, as the
+/// reference host does (spec/xrcp.md §4.3). The whole step is bounded by `step`.
+async fn dial(
+    host: &TransportHost,
+    port: u16,
+    step: Duration,
+) -> Result<TcpStream, RemoteCtrlError> {
+    let name = match host {
+        TransportHost::Ipv4(ip) => return dial_one(SocketAddr::from((*ip, port)), step).await,
+        TransportHost::Onion(_) => {
+            return Err(RcError::Exception(format!(
+                "{host} is a Tor onion address, which this host cannot reach"
+            ))
+            .into())
+        }
+        TransportHost::Domain(name) => name,
+    };
+    let deadline = tokio::time::Instant::now() + step;
+    let resolved =
+        tokio::time::timeout_at(deadline, tokio::net::lookup_host((name.as_str(), port)))
+            .await
+            .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
+            .map_err(|e| RcError::Exception(format!("cannot resolve {name}: {e}")))?;
+    let mut last_error = None;
+    for addr in resolved.take(MAX_DIAL_ADDRESSES) {
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Ok(Ok(tcp)) => {
+                tracing::info!(%name, %addr, "connected");
+                return Ok(tcp);
+            }
+            Ok(Err(e)) => {
+                tracing::info!(%name, %addr, error = %e, "address did not answer");
+                last_error = Some(format!("connect {addr}: {e}"));
+            }
+            Err(_) => return Err(RemoteCtrlError::Timeout(Stage::Connect)),
+        }
+    }
+    Err(
+        RcError::Exception(last_error.unwrap_or_else(|| format!("{name} resolves to no address")))
+            .into(),
+    )
+}
+
+async fn dial_one(addr: SocketAddr, step: Duration) -> Result<TcpStream, RemoteCtrlError> {
+    Ok(timeout(step, TcpStream::connect(addr))
+        .await
+        .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
+        .map_err(|e| RcError::Exception(format!("connect {addr}: {e}")))?)
 }
 
 /// A controller whose CA is not the invitation's is an identity failure. The reference
@@ -120,6 +176,8 @@ pub struct PendingConfirmation {
     stream: TlsStream<TcpStream>,
     session: TlsSession,
     code: String,
+    /// The address the TCP connection went to.
+    peer: SocketAddr,
     options: HostOptions,
 }
 
@@ -148,6 +206,12 @@ impl PendingConfirmation {
         self.handshake.invitation()
     }
 
+    /// The address the connection went to (the invitation's, one its name resolved to, or
+    /// the `connect_via` address).
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// The user typed the controller's code: continue if it matches ours, else end the
     /// connection without sending a HELLO ([`RemoteCtrlError::BadVerificationCode`]).
     pub async fn verify(self, typed: &str) -> Result<Connected, RemoteCtrlError> {
@@ -173,6 +237,7 @@ impl PendingConfirmation {
             session,
             code,
             options,
+            ..
         } = self;
         let step = options.step_timeout;
         let kem = kem

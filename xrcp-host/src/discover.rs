@@ -33,6 +33,33 @@
 //!   (announced key, pairing key) pair is computed once while the key is cached. A tampered
 //!   copy of a genuine datagram therefore never blacklists the genuine key.
 //!
+//! # Bounded work per second (a flood of unknown keys)
+//!
+//! The caches do not help against a sender who puts a new random key in every datagram:
+//! each such datagram costs X25519 with every pairing key, 16 operations with 8 pairings,
+//! so a few thousand datagrams a second would fill a core and the genuine announcement
+//! would wait behind them. Work on keys that are *not* in a cache is therefore bought from
+//! token buckets ([`DiscoveryBudget`]), checked *before* any X25519, with the time passed
+//! in ([`AnnouncementMatcher::handle_at`]); a datagram the budget cannot pay for is dropped
+//! after a hash lookup and counted in [`DiscoveryStats::over_budget`]:
+//! - a shared bucket for all sources, and a bucket per source address (a bounded map; the
+//!   least recently seen source is forgotten first), so one flooding address cannot spend
+//!   the shared budget that other addresses (the controller's) need;
+//! - a *priority* reserve for the addresses of controllers found before in this process and
+//!   addresses the caller names ([`DiscoverOptions::priority_sources`]);
+//! - a *repeat* reserve for keys already seen in the last 2 to 4 seconds: a controller sends
+//!   the same session key every second, a random flood never repeats one. The memory of
+//!   seen keys is two fixed 128 KiB bit sets (no per-key allocation).
+//!
+//! A repeated unknown key (in the *unmatched* cache, a hash map) costs no X25519 but still
+//! box openings, so it is charged too, at 1/16 of an X25519 each.
+//!
+//! The reader thread hands datagrams over in a bounded channel (`FANOUT_BUFFER`, 1,024
+//! datagrams, at most 2 MiB, the oldest dropped when full), and [`Listener::find`] yields to the runtime
+//! after every datagram that cost X25519, so other tasks keep running during a flood. One
+//! try of a new key still runs without a break: 2 X25519 per pairing, about 1 to 2 ms with 8
+//! pairings (much longer with hundreds of pairings, where the budget allows fewer tries).
+//!
 //! # One group membership per process
 //!
 //! Concurrent discoveries in one process share one socket and one membership
@@ -40,9 +67,12 @@
 //! subscriber joins, the last one leaving closes the socket (and so leaves the group). A
 //! reader thread fans datagrams out to every subscriber.
 
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -65,11 +95,19 @@ pub const DISCOVERY_PORT: u16 = 5227;
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default sizes of the two key caches.
 pub const MATCHED_CACHE: usize = 8;
-pub const UNMATCHED_CACHE: usize = 16;
+pub const UNMATCHED_CACHE: usize = 256;
+/// The unmatched cache keeps one X25519 output per pairing key per cached key; with many
+/// pairings it holds fewer keys so that it never holds more outputs than this (2 MiB).
+const MAX_CACHED_SECRETS: usize = 65_536;
 /// How long the reader thread blocks in one `recvfrom` before checking for subscribers.
 const READ_TIMEOUT: Duration = Duration::from_millis(250);
-/// Datagrams buffered per subscriber; a slower subscriber loses the oldest.
-const FANOUT_BUFFER: usize = 64;
+/// Datagrams buffered for the subscribers (at most 2 MiB); a slower subscriber loses the
+/// oldest. About 0.1 s of a 10,000-datagram-a-second flood, so that a subscriber descheduled
+/// for a moment does not lose the controller's datagram among the flood's (64 lost several
+/// percent of a flood in the netns test on a busy machine).
+const FANOUT_BUFFER: usize = 1024;
+/// Sources remembered as priority (controllers found before, in this process).
+const RECENT_SOURCES: usize = 16;
 
 /// Where to listen and for how long. The defaults are the reference's.
 #[derive(Clone, Debug)]
@@ -82,6 +120,11 @@ pub struct DiscoverOptions {
     pub timeout: Duration,
     pub matched_cache: usize,
     pub unmatched_cache: usize,
+    /// Limits on X25519 work for keys not in a cache; `None` is unlimited (benchmarks).
+    pub budget: Option<DiscoveryBudget>,
+    /// Addresses whose datagrams are tried from the priority reserve (e.g. where a known
+    /// controller was last seen). Controllers found before in this process are added.
+    pub priority_sources: Vec<Ipv4Addr>,
 }
 
 impl Default for DiscoverOptions {
@@ -93,6 +136,42 @@ impl Default for DiscoverOptions {
             timeout: DISCOVERY_TIMEOUT,
             matched_cache: MATCHED_CACHE,
             unmatched_cache: UNMATCHED_CACHE,
+            budget: Some(DiscoveryBudget::default()),
+            priority_sources: Vec::new(),
+        }
+    }
+}
+
+/// How much X25519 work discovery may do per second for keys not in a cache (module docs,
+/// "Bounded work per second"). Rates are X25519 operations per second; each bucket holds at
+/// most one second of its rate (at least one full try of a key against every pairing), and
+/// starts full. The defaults keep the worst case, all buckets spent, near 2,000 operations a
+/// second: under a tenth of one core at ~40 µs per X25519 (a loaded or slow machine may take
+/// a few times longer). A new key costs 16 with 8 pairings, so the per-source share pays for
+/// about 15 new keys a second and the shared budget for about 60.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscoveryBudget {
+    /// Shared by all ordinary sources together.
+    pub dh_per_second: u32,
+    /// At most this much of the shared budget for any one source address.
+    pub dh_per_source: u32,
+    /// Source addresses tracked for `dh_per_source`; beyond it the least recently seen is
+    /// forgotten (and starts again with a full bucket, still bound by the shared one).
+    pub sources: usize,
+    /// Reserve for [`DiscoverOptions::priority_sources`] and controllers found before.
+    pub priority_dh_per_second: u32,
+    /// Reserve for keys seen in the last 2 to 4 seconds but not tried then.
+    pub repeat_dh_per_second: u32,
+}
+
+impl Default for DiscoveryBudget {
+    fn default() -> Self {
+        DiscoveryBudget {
+            dh_per_second: 1_000,
+            dh_per_source: 250,
+            sources: 256,
+            priority_dh_per_second: 500,
+            repeat_dh_per_second: 500,
         }
     }
 }
@@ -114,6 +193,8 @@ pub struct DiscoveryStats {
     pub cache_hits: u64,
     /// X25519 operations performed.
     pub dh_operations: u64,
+    /// Dropped unexamined: the work budget for this source or key was spent.
+    pub over_budget: u64,
 }
 
 /// A datagram that passed every check.
@@ -140,7 +221,6 @@ struct Matched {
 /// (`2i` current, `2i + 1` previous of pairing `i`; `None` where there is no key or the
 /// announced key is low-order).
 struct Unmatched {
-    key: X25519PublicKey,
     shared: Vec<Option<BoxKey>>,
 }
 
@@ -150,6 +230,209 @@ enum Rejection {
     NotFound,
     Invalid(RcError),
     WrongSource,
+    OverBudget,
+}
+
+/// Cost units: one box opening is 1, one X25519 is 16 (an X25519 costs some tens of
+/// microseconds, a failed opening of a 916-byte box about one or two).
+const OPEN_COST: u64 = 1;
+const DH_COST: u64 = 16;
+const NANOS: u128 = 1_000_000_000;
+
+/// A token bucket in cost units, kept in unit-nanoseconds so refills lose no fraction.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: u128,
+    last: Instant,
+}
+
+/// A bucket's rate in units per second and capacity in units.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    per_second: u128,
+    capacity: u128,
+}
+
+impl Rate {
+    /// `dh` X25519 per second, holding one second of it but at least `min` units.
+    fn of(dh: u32, min: u64) -> Rate {
+        let per_second = u128::from(dh) * u128::from(DH_COST);
+        let capacity = if dh == 0 {
+            0
+        } else {
+            per_second.max(u128::from(min))
+        };
+        Rate {
+            per_second,
+            capacity,
+        }
+    }
+}
+
+impl Bucket {
+    fn full(rate: Rate, now: Instant) -> Bucket {
+        Bucket {
+            tokens: rate.capacity * NANOS,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, rate: Rate, now: Instant) {
+        let dt = now.saturating_duration_since(self.last).as_nanos();
+        self.last = self.last.max(now);
+        self.tokens = self
+            .tokens
+            .saturating_add(dt.saturating_mul(rate.per_second))
+            .min(rate.capacity * NANOS);
+    }
+
+    fn can(&mut self, rate: Rate, cost: u64, now: Instant) -> bool {
+        self.refill(rate, now);
+        self.tokens >= u128::from(cost) * NANOS
+    }
+
+    fn take(&mut self, cost: u64) {
+        self.tokens = self.tokens.saturating_sub(u128::from(cost) * NANOS);
+    }
+}
+
+/// Bits per generation of the seen-keys filter (128 KiB), and how a generation ends: after
+/// 2 s, or sooner after this many keys so that false "seen" answers stay rare (below 0.1 %
+/// with 3 bits per key) however fast the flood.
+const SEEN_BITS: usize = 1 << 20;
+const SEEN_GENERATION: Duration = Duration::from_secs(2);
+const SEEN_MAX_KEYS: usize = 32_768;
+
+/// Which announced keys were seen recently: two generations of a Bloom filter, keyed with a
+/// per-process random hash so that nobody can choose keys that look seen.
+struct SeenKeys {
+    generations: [Vec<u64>; 2],
+    current: usize,
+    started: Instant,
+    keys: usize,
+    hasher: RandomState,
+}
+
+impl SeenKeys {
+    fn new(now: Instant) -> SeenKeys {
+        SeenKeys {
+            generations: [vec![0; SEEN_BITS / 64], vec![0; SEEN_BITS / 64]],
+            current: 0,
+            started: now,
+            keys: 0,
+            hasher: RandomState::new(),
+        }
+    }
+
+    /// Whether `key` was seen before (in the last 2 to 4 s); remembers it either way.
+    fn check_and_insert(&mut self, key: &X25519PublicKey, now: Instant) -> bool {
+        if now.saturating_duration_since(self.started) >= SEEN_GENERATION
+            || self.keys >= SEEN_MAX_KEYS
+        {
+            self.current ^= 1;
+            self.generations[self.current].fill(0);
+            self.started = now;
+            self.keys = 0;
+        }
+        let h = self.hasher.hash_one(key);
+        let bits = [h, h >> 21, h >> 42].map(|x| (x as usize) & (SEEN_BITS - 1));
+        let has = |g: &Vec<u64>| bits.iter().all(|&b| g[b / 64] & (1 << (b % 64)) != 0);
+        let seen = self.generations.iter().any(has);
+        let g = &mut self.generations[self.current];
+        for b in bits {
+            g[b / 64] |= 1 << (b % 64);
+        }
+        self.keys += 1;
+        seen
+    }
+}
+
+/// The state behind [`DiscoveryBudget`].
+struct Limiter {
+    shared_rate: Rate,
+    source_rate: Rate,
+    priority_rate: Rate,
+    repeat_rate: Rate,
+    max_sources: usize,
+    shared: Bucket,
+    priority: Bucket,
+    repeat: Bucket,
+    /// Per-source buckets and when each source was last seen.
+    sources: HashMap<Ipv4Addr, (Bucket, Instant)>,
+    priority_sources: Vec<Ipv4Addr>,
+    seen: SeenKeys,
+}
+
+impl Limiter {
+    /// `min` is the cost of one full try of a key (so every bucket can pay for one).
+    fn new(b: &DiscoveryBudget, min: u64, now: Instant) -> Limiter {
+        let shared_rate = Rate::of(b.dh_per_second, min);
+        let source_rate = Rate::of(b.dh_per_source, min);
+        let priority_rate = Rate::of(b.priority_dh_per_second, min);
+        let repeat_rate = Rate::of(b.repeat_dh_per_second, min);
+        Limiter {
+            shared_rate,
+            source_rate,
+            priority_rate,
+            repeat_rate,
+            max_sources: b.sources.max(1),
+            shared: Bucket::full(shared_rate, now),
+            priority: Bucket::full(priority_rate, now),
+            repeat: Bucket::full(repeat_rate, now),
+            sources: HashMap::new(),
+            priority_sources: Vec::new(),
+            seen: SeenKeys::new(now),
+        }
+    }
+
+    fn add_priority(&mut self, source: Ipv4Addr) {
+        if !self.priority_sources.contains(&source) {
+            if self.priority_sources.len() >= RECENT_SOURCES {
+                self.priority_sources.remove(0);
+            }
+            self.priority_sources.push(source);
+        }
+    }
+
+    /// Pays `cost` for a datagram from `source` if some bucket allows it: the priority
+    /// reserve for priority sources, else the source's bucket and the shared one together,
+    /// else the repeat reserve for a key seen before.
+    fn admit(&mut self, source: Ipv4Addr, cost: u64, repeat: bool, now: Instant) -> bool {
+        if self.priority_sources.contains(&source)
+            && self.priority.can(self.priority_rate, cost, now)
+        {
+            self.priority.take(cost);
+            return true;
+        }
+        let source_rate = self.source_rate;
+        if !self.sources.contains_key(&source) && self.sources.len() >= self.max_sources {
+            // The least recently seen source goes; if it comes back, it starts with a full
+            // bucket, which the shared bucket still bounds.
+            if let Some(oldest) = self
+                .sources
+                .iter()
+                .min_by_key(|(_, (_, seen))| *seen)
+                .map(|(a, _)| *a)
+            {
+                self.sources.remove(&oldest);
+            }
+        }
+        let (bucket, seen) = self
+            .sources
+            .entry(source)
+            .or_insert_with(|| (Bucket::full(source_rate, now), now));
+        *seen = now;
+        if bucket.can(source_rate, cost, now) && self.shared.can(self.shared_rate, cost, now) {
+            bucket.take(cost);
+            self.shared.take(cost);
+            return true;
+        }
+        if repeat && self.repeat.can(self.repeat_rate, cost, now) {
+            self.repeat.take(cost);
+            return true;
+        }
+        false
+    }
 }
 
 /// The sans-IO core of discovery: decides about one datagram at a time, with the caches
@@ -157,9 +440,12 @@ enum Rejection {
 pub struct AnnouncementMatcher {
     known: Vec<(i64, CtrlPairing)>,
     matched: Vec<Matched>,
-    unmatched: Vec<Unmatched>,
+    /// The negative cache: O(1) lookup, oldest entry evicted first.
+    unmatched: HashMap<X25519PublicKey, Unmatched>,
+    unmatched_order: VecDeque<X25519PublicKey>,
     matched_capacity: usize,
     unmatched_capacity: usize,
+    limiter: Option<Limiter>,
     stats: DiscoveryStats,
 }
 
@@ -198,20 +484,64 @@ impl AnnouncementMatcher {
         AnnouncementMatcher::with_cache(known, MATCHED_CACHE, UNMATCHED_CACHE)
     }
 
-    /// Cache sizes of 0 disable the respective cache.
+    /// Cache sizes of 0 disable the respective cache. No work budget (see
+    /// [`AnnouncementMatcher::with_budget`]).
     pub fn with_cache(
         known: Vec<(i64, CtrlPairing)>,
         matched_capacity: usize,
         unmatched_capacity: usize,
     ) -> AnnouncementMatcher {
+        let slots = (known.len() * 2).max(1);
         AnnouncementMatcher {
             known,
             matched: Vec::new(),
-            unmatched: Vec::new(),
+            unmatched: HashMap::new(),
+            unmatched_order: VecDeque::new(),
             matched_capacity,
-            unmatched_capacity,
+            unmatched_capacity: unmatched_capacity.min(MAX_CACHED_SECRETS / slots),
+            limiter: None,
             stats: DiscoveryStats::default(),
         }
+    }
+
+    /// Limits the X25519 work on keys not in a cache (module docs, "Bounded work per
+    /// second"); buckets start full at `now`. `None` removes the limits.
+    pub fn with_budget(mut self, budget: Option<&DiscoveryBudget>, now: Instant) -> Self {
+        let full_try = self.key_slots() * (DH_COST + OPEN_COST);
+        self.limiter = budget.map(|b| Limiter::new(b, full_try.max(1), now));
+        self
+    }
+
+    /// Tries datagrams from `source` from the priority reserve (no effect without a budget).
+    pub fn add_priority_source(&mut self, source: Ipv4Addr) {
+        if let Some(l) = &mut self.limiter {
+            l.add_priority(source);
+        }
+    }
+
+    /// How many pairing keys (current and previous) there are to try.
+    fn key_slots(&self) -> u64 {
+        self.known
+            .iter()
+            .map(|(_, p)| 1 + u64::from(p.prev_dh.is_some()))
+            .sum()
+    }
+
+    /// Pays for `cost` units of work from `source`; always true without a budget. `fresh`
+    /// is the announced key when it was never tried (so it may use the repeat reserve if
+    /// seen before); a key in the negative cache was tried and has no claim on it.
+    fn admit(
+        &mut self,
+        source: Ipv4Addr,
+        fresh: Option<&X25519PublicKey>,
+        cost: u64,
+        now: Instant,
+    ) -> bool {
+        let Some(l) = &mut self.limiter else {
+            return true;
+        };
+        let repeat = fresh.is_some_and(|key| l.seen.check_and_insert(key, now));
+        l.admit(source, cost, repeat, now)
     }
 
     pub fn known(&self) -> &[(i64, CtrlPairing)] {
@@ -226,9 +556,28 @@ impl AnnouncementMatcher {
     /// known controller sent from the invitation's address; otherwise the reference's kind
     /// (`INVITATION`, `CTRL_NOT_FOUND`, `SYNTAX`) and the caller keeps listening.
     pub fn handle(&mut self, datagram: &[u8], source: Ipv4Addr) -> Result<Found, RcError> {
+        self.handle_at(datagram, source, Instant::now())
+    }
+
+    /// [`AnnouncementMatcher::handle`] at time `now`, for the work budget. A datagram the
+    /// budget cannot pay for is `CTRL_NOT_FOUND`, counted in [`DiscoveryStats::over_budget`].
+    pub fn handle_at(
+        &mut self,
+        datagram: &[u8],
+        source: Ipv4Addr,
+        now: Instant,
+    ) -> Result<Found, RcError> {
         self.stats.datagrams += 1;
-        match self.classify(datagram, source) {
-            Ok(found) => Ok(found),
+        match self.classify(datagram, source, now) {
+            Ok(found) => {
+                // Its next session key, from the same address, is tried first.
+                self.add_priority_source(source);
+                Ok(found)
+            }
+            Err(Rejection::OverBudget) => {
+                self.stats.over_budget += 1;
+                Err(RcError::CtrlNotFound)
+            }
             Err(Rejection::Malformed) => {
                 self.stats.malformed += 1;
                 Err(RcError::Invitation)
@@ -248,7 +597,12 @@ impl AnnouncementMatcher {
         }
     }
 
-    fn classify(&mut self, datagram: &[u8], source: Ipv4Addr) -> Result<Found, Rejection> {
+    fn classify(
+        &mut self,
+        datagram: &[u8],
+        source: Ipv4Addr,
+        now: Instant,
+    ) -> Result<Found, Rejection> {
         let ann = Announcement::decode(datagram).map_err(|_| Rejection::Malformed)?;
 
         if let Some(pos) = self.matched.iter().position(|m| m.key == ann.dh_key) {
@@ -262,9 +616,16 @@ impl AnnouncementMatcher {
             };
         }
 
-        if let Some(pos) = self.unmatched.iter().position(|u| u.key == ann.dh_key) {
+        // Everything below costs box openings or X25519: paid from the budget first.
+        if let Some(u) = self.unmatched.get(&ann.dh_key) {
+            let cost = u.shared.iter().flatten().count() as u64 * OPEN_COST;
+            if !self.admit(source, None, cost, now) {
+                return Err(Rejection::OverBudget);
+            }
             self.stats.cache_hits += 1;
-            let u = touch(&mut self.unmatched, pos);
+            let Some(u) = self.unmatched.get(&ann.dh_key) else {
+                return Err(Rejection::NotFound);
+            };
             let opened = u.shared.iter().enumerate().find_map(|(j, k)| {
                 let k = k.as_ref()?;
                 match open_padded(k, &ann.nonce, &ann.ciphertext) {
@@ -279,13 +640,19 @@ impl AnnouncementMatcher {
             let result = self.promote(&ann, j, shared, plain, source);
             if self.is_matched(&ann.dh_key) {
                 // The key turned out to be a known controller's: it moved to `matched`.
-                self.unmatched.pop();
+                self.unmatched.remove(&ann.dh_key);
+                self.unmatched_order.retain(|k| *k != ann.dh_key);
             }
             return result;
         }
 
         // First sight of this key: current then previous key of each pairing, in order, as
-        // `Announcement::open` does; keep the X25519 outputs in case the key repeats.
+        // `Announcement::open` does; keep the X25519 outputs in case the key repeats. The
+        // full try is paid for up front, before any X25519.
+        let cost = self.key_slots() * (DH_COST + OPEN_COST);
+        if !self.admit(source, Some(&ann.dh_key), cost, now) {
+            return Err(Rejection::OverBudget);
+        }
         let slots = self.known.len() * 2;
         let mut shared = Vec::with_capacity(slots);
         let mut opened = None;
@@ -319,15 +686,24 @@ impl AnnouncementMatcher {
             }
             None => Err(Rejection::NotFound),
         };
-        remember(
-            &mut self.unmatched,
-            self.unmatched_capacity,
-            Unmatched {
-                key: ann.dh_key,
-                shared,
-            },
-        );
+        self.remember_unmatched(ann.dh_key, shared);
         result
+    }
+
+    /// Adds a key to the negative cache, evicting the oldest if full.
+    fn remember_unmatched(&mut self, key: X25519PublicKey, shared: Vec<Option<BoxKey>>) {
+        if self.unmatched_capacity == 0 {
+            return;
+        }
+        while self.unmatched.len() >= self.unmatched_capacity {
+            let Some(old) = self.unmatched_order.pop_front() else {
+                break;
+            };
+            self.unmatched.remove(&old);
+        }
+        if self.unmatched.insert(key, Unmatched { shared }).is_none() {
+            self.unmatched_order.push_back(key);
+        }
     }
 
     fn is_matched(&self, key: &X25519PublicKey) -> bool {
@@ -602,13 +978,19 @@ impl Listener {
         }
         let subscription = Subscription::join(options.group, options.port, options.interface)
             .map_err(|e| RcError::Exception(format!("multicast listener: {e}")))?;
+        let mut matcher =
+            AnnouncementMatcher::with_cache(known, options.matched_cache, options.unmatched_cache)
+                .with_budget(options.budget.as_ref(), Instant::now());
+        let recent = FOUND_SOURCES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for source in options.priority_sources.iter().chain(&recent) {
+            matcher.add_priority_source(*source);
+        }
         Ok(Listener {
             subscription,
-            matcher: AnnouncementMatcher::with_cache(
-                known,
-                options.matched_cache,
-                options.unmatched_cache,
-            ),
+            matcher,
         })
     }
 
@@ -631,10 +1013,15 @@ impl Listener {
                 tracing::debug!(stats = ?self.matcher.stats(), "no controller found");
                 return Err(RcError::NotDiscovered.into());
             };
-            match self.matcher.handle(&datagram, *from.ip()) {
+            let dh_before = self.matcher.stats().dh_operations;
+            match self
+                .matcher
+                .handle_at(&datagram, *from.ip(), Instant::now())
+            {
                 Ok(found) => {
                     let (id, pairing) = self.matcher.known()[found.index].clone();
                     tracing::debug!(id, %from, key = ?found.key_used, "controller found");
+                    remember_found_source(found.source);
                     return Ok(Discovered {
                         id,
                         pairing,
@@ -643,10 +1030,29 @@ impl Listener {
                         source: found.source,
                     });
                 }
-                Err(e) => tracing::debug!(%from, error = %e, "announcement ignored"),
+                Err(e) => {
+                    tracing::debug!(%from, error = %e, "announcement ignored");
+                    // X25519 work ran on this task without an await: let other tasks run.
+                    if self.matcher.stats().dh_operations != dh_before {
+                        tokio::task::yield_now().await;
+                    }
+                }
             }
         }
     }
+}
+
+/// Addresses controllers were found at in this process: later discoveries try them from
+/// the priority reserve (bounded, oldest forgotten first).
+static FOUND_SOURCES: Mutex<Vec<Ipv4Addr>> = Mutex::new(Vec::new());
+
+fn remember_found_source(source: Ipv4Addr) {
+    let mut v = FOUND_SOURCES.lock().unwrap_or_else(PoisonError::into_inner);
+    v.retain(|s| *s != source);
+    if v.len() >= RECENT_SOURCES {
+        v.remove(0);
+    }
+    v.push(source);
 }
 
 /// Listens for an announcement of any of these `(id, pairing)`s (e.g.
@@ -888,6 +1294,200 @@ mod tests {
             );
         }
         assert_eq!(m.stats().cache_hits, 0);
+    }
+
+    // ---- The work budget, with simulated time (module docs, "Bounded work per second").
+
+    const FLOODER: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 9);
+
+    /// `datagram` with the announced key replaced by a key made from `i` (the key's 32 bytes
+    /// follow the length byte and the 12-byte SPKI prefix): a well-formed announcement no
+    /// pairing can open, as a flood of random keys sends.
+    fn with_key(datagram: &[u8], i: u32) -> Vec<u8> {
+        let mut d = datagram.to_vec();
+        let mut key = [0x5a; 32];
+        key[..4].copy_from_slice(&i.to_le_bytes());
+        d[13..45].copy_from_slice(&key);
+        d
+    }
+
+    fn budgeted(known: Vec<(i64, CtrlPairing)>, t0: Instant) -> AnnouncementMatcher {
+        AnnouncementMatcher::new(known).with_budget(Some(&DiscoveryBudget::default()), t0)
+    }
+
+    /// Sends `per_ms` flood datagrams each millisecond from `ms.start` to `ms.end`, from
+    /// `source(i)`; `next` numbers the keys.
+    fn flood(
+        m: &mut AnnouncementMatcher,
+        datagram: &[u8],
+        t0: Instant,
+        ms: std::ops::Range<u64>,
+        per_ms: u32,
+        next: &mut u32,
+        source: impl Fn(u32) -> Ipv4Addr,
+    ) {
+        for t in ms {
+            let now = t0 + Duration::from_millis(t);
+            for _ in 0..per_ms {
+                *next += 1;
+                let d = with_key(datagram, *next);
+                assert!(m.handle_at(&d, source(*next), now).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_costs_at_most_the_budget() {
+        // 8 pairings: each new key costs 16 X25519 without a budget.
+        let (known, hs) = setup(8, 7, false);
+        let bytes = hs.announcement().unwrap();
+        let t0 = Instant::now();
+        let b = DiscoveryBudget::default();
+
+        // One source, 10,000 datagrams a second for 3 s: its own bucket limits it.
+        let mut m = budgeted(known.clone(), t0);
+        let mut i = 0;
+        flood(&mut m, &bytes, t0, 0..3_000, 10, &mut i, |_| FLOODER);
+        let s = m.stats();
+        // 3 s of its rate plus the initial burst; and, for the rare key the seen-keys filter
+        // wrongly reports as seen (below 0.1 %), the repeat reserve at most.
+        let limit = u64::from(b.dh_per_source) * 4 + u64::from(b.repeat_dh_per_second) * 4;
+        assert!(s.dh_operations <= limit, "{s:?}");
+        assert!(
+            s.dh_operations >= u64::from(b.dh_per_source) * 3 - 16,
+            "the budget is spent, not zero: {s:?}"
+        );
+        assert_eq!(s.over_budget + s.not_found, 30_000, "{s:?}");
+        assert!(s.over_budget >= 29_700, "{s:?}");
+
+        // Every datagram from another address (all 65,536 of 10.78/16 spoofed): the shared
+        // bucket limits them all together, and the per-source map stays bounded.
+        let mut m = budgeted(known, t0);
+        let mut i = 0;
+        flood(&mut m, &bytes, t0, 0..3_000, 10, &mut i, |i| {
+            Ipv4Addr::new(10, 78, (i >> 8) as u8, i as u8)
+        });
+        let s = m.stats();
+        // Shared rate for 3 s plus its burst, and the repeat reserve's burst at most (a
+        // false "seen" answer of the key filter is rare, below 0.1 %).
+        let limit = u64::from(b.dh_per_second) * 4 + u64::from(b.repeat_dh_per_second) * 4;
+        assert!(s.dh_operations <= limit, "{s:?}");
+        assert!(
+            s.dh_operations >= u64::from(b.dh_per_second) * 3 - 16,
+            "{s:?}"
+        );
+        let l = m.limiter.as_ref().unwrap();
+        assert!(l.sources.len() <= b.sources, "{}", l.sources.len());
+    }
+
+    #[test]
+    fn a_flooding_source_leaves_the_controller_its_share() {
+        let (known, hs) = setup(8, 7, false);
+        let bytes = hs.announcement().unwrap();
+        let t0 = Instant::now();
+        let mut m = budgeted(known, t0);
+        let mut i = 0;
+        flood(&mut m, &bytes, t0, 0..1_500, 10, &mut i, |_| FLOODER);
+        assert!(m.stats().over_budget > 14_000);
+        // The controller's first announcement, in the middle of the flood, is tried at once.
+        let now = t0 + Duration::from_millis(1_500);
+        let f = m.handle_at(&bytes, CTRL_ADDR, now).unwrap();
+        assert_eq!(f.index, 7);
+    }
+
+    #[test]
+    fn a_repeated_key_is_tried_when_the_flood_has_spent_the_rest() {
+        // The flood comes from the controller's own address (spoofed) and from many others,
+        // so neither the per-source nor the shared bucket has anything left for the key.
+        let (known, hs) = setup(8, 7, false);
+        let bytes = hs.announcement().unwrap();
+        let t0 = Instant::now();
+        let mut m = budgeted(known, t0);
+        let mut i = 0;
+        let spoofed = |i: u32| {
+            if i % 2 == 0 {
+                CTRL_ADDR
+            } else {
+                Ipv4Addr::new(10, 78, (i >> 8) as u8, i as u8)
+            }
+        };
+        flood(&mut m, &bytes, t0, 0..1_000, 10, &mut i, spoofed);
+        let now = t0 + Duration::from_millis(1_000);
+        assert_eq!(
+            m.handle_at(&bytes, CTRL_ADDR, now).unwrap_err(),
+            RcError::CtrlNotFound
+        );
+        let dropped = m.stats().over_budget;
+        // A second later, still under the flood, the same session key comes again.
+        flood(&mut m, &bytes, t0, 1_000..2_000, 10, &mut i, spoofed);
+        let now = t0 + Duration::from_millis(2_000);
+        let f = m.handle_at(&hs.announcement().unwrap(), CTRL_ADDR, now);
+        assert_eq!(f.unwrap().index, 7, "over budget before: {dropped}");
+    }
+
+    #[test]
+    fn a_priority_source_is_tried_from_its_reserve() {
+        // A flood from many spoofed addresses spends the shared bucket; the controller's first
+        // (never seen) key is then dropped, unless its address is a priority source.
+        let (known, hs) = setup(8, 7, false);
+        let bytes = hs.announcement().unwrap();
+        let t0 = Instant::now();
+        let now = t0 + Duration::from_millis(1_000);
+        let many = |i: u32| Ipv4Addr::new(10, 78, (i >> 8) as u8, i as u8);
+        let mut i = 0;
+        for priority in [false, true] {
+            let mut m = budgeted(known.clone(), t0);
+            if priority {
+                m.add_priority_source(CTRL_ADDR);
+            }
+            flood(&mut m, &bytes, t0, 0..1_000, 10, &mut i, many);
+            let got = m.handle_at(&bytes, CTRL_ADDR, now);
+            assert_eq!(
+                got.is_ok(),
+                priority,
+                "priority {priority}: {:?}",
+                m.stats()
+            );
+        }
+        // A controller found is a priority source from then on.
+        let (known, hs) = setup(2, 1, false);
+        let mut m = budgeted(known, t0);
+        m.handle_at(&hs.announcement().unwrap(), CTRL_ADDR, t0)
+            .unwrap();
+        assert!(m
+            .limiter
+            .as_ref()
+            .unwrap()
+            .priority_sources
+            .contains(&CTRL_ADDR));
+    }
+
+    #[test]
+    fn a_repeated_unknown_key_costs_no_x25519_and_is_charged() {
+        let (known, hs) = setup(8, 7, false);
+        let bytes = hs.announcement().unwrap();
+        let t0 = Instant::now();
+        let mut m = budgeted(known, t0);
+        let unknown = with_key(&bytes, 1);
+        for _ in 0..10_000 {
+            let _ = m.handle_at(&unknown, FLOODER, t0);
+        }
+        let s = m.stats();
+        assert_eq!(
+            s.dh_operations, 16,
+            "one try, then the negative cache: {s:?}"
+        );
+        // 16 box openings per repeat at 1/16 of an X25519 each: the source's one-second
+        // bucket (250 X25519) pays for about 250 repeats, and the rest are dropped.
+        assert!(s.cache_hits <= 250 && s.cache_hits >= 220, "{s:?}");
+        assert_eq!(s.over_budget, 10_000 - 1 - s.cache_hits, "{s:?}");
+        // The negative cache is a bounded map.
+        let mut i = 100;
+        flood(&mut m, &bytes, t0, 0..1, 1_000, &mut i, |i| {
+            Ipv4Addr::new(10, 79, (i >> 8) as u8, i as u8)
+        });
+        assert!(m.unmatched.len() <= UNMATCHED_CACHE);
+        assert_eq!(m.unmatched.len(), m.unmatched_order.len());
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use tokio::fs::File;
 use tokio::sync::mpsc;
+use xrcp::pairing::sqlite;
 use xrcp::session::{FileDigest, RRResult, RemoteFile};
 
 use crate::session::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
@@ -233,13 +234,39 @@ pub struct NotesApp {
 
 impl NotesApp {
     /// Opens (or creates) `notes.db` and the `files/` folder under `data_dir`.
+    ///
+    /// Everything is made private to the user, also when it existed with wider modes: the
+    /// folders `0700`, the database (and SQLite's side files) and the stored files `0600`.
+    /// Temporary files of uploads cut off by a crash are removed.
     pub fn open(data_dir: &Path) -> Result<NotesApp, NotesError> {
         let files_dir: PathBuf = data_dir.join("files");
-        std::fs::create_dir_all(&files_dir)?;
-        let db = NotesDb::open(&data_dir.join("notes.db"))?;
+        sqlite::private_dir(data_dir)?;
+        sqlite::private_dir(&files_dir)?;
+        let files = FolderStore::new(files_dir);
+        let stale = files.remove_stale_uploads()?;
+        if stale > 0 {
+            tracing::info!("removed {stale} unfinished upload(s) left by an earlier run");
+        }
+        for entry in std::fs::read_dir(files.dir())? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                // A file someone else put here (and owns) is left as it is; ours are
+                // tightened. The folder itself is 0700 either way.
+                if let Err(e) = sqlite::set_mode(&entry.path(), 0o600) {
+                    tracing::warn!(
+                        file = %xrcp::display::escape(&entry.path().display().to_string()),
+                        error = %e,
+                        "cannot make a stored file private"
+                    );
+                }
+            }
+        }
+        let db_path = data_dir.join("notes.db");
+        sqlite::private_db_file(&db_path)?;
+        let db = NotesDb::open(&db_path)?;
         Ok(NotesApp {
             db: Arc::new(Mutex::new(db)),
-            files: FolderStore::new(files_dir),
+            files,
             events: Arc::new(Mutex::new(None)),
         })
     }
@@ -361,20 +388,33 @@ impl tokio::io::AsyncWrite for NoteUpload {
 
 impl StoredFile for NoteUpload {
     async fn commit(self) -> Result<String, HostAppError> {
-        let path = self.file.path().to_owned();
         let name = self.file.commit().await?;
+        let path = self.app.files.dir().join(&name);
         // The digest was checked by the session layer; recompute it from disk for the record.
-        let out = OutgoingFile::open(&path).await?;
-        let digest = out.digest;
-        let size = self.size;
-        let n = name.clone();
-        let rec = self
-            .app
-            .with_db(move |db| db.add_file(&n, size, &digest, now()))
-            .await
-            .map_err(|e| {
-                HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()}))
-            })?;
+        let recorded = match OutgoingFile::open(&path).await {
+            Ok(out) => {
+                let (digest, size, n) = (out.digest, self.size, name.clone());
+                self.app
+                    .with_db(move |db| db.add_file(&n, size, &digest, now()))
+                    .await
+                    .map_err(|e| {
+                        HostAppError::Chat(
+                            json!({"type": "internalError", "message": e.to_string()}),
+                        )
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        let rec = match recorded {
+            Ok(rec) => rec,
+            Err(e) => {
+                // Not in the list: do not leave it on disk taking the name.
+                if let Err(e) = tokio::fs::remove_file(&path).await {
+                    tracing::warn!(path = %path.display(), "removing unrecorded upload: {e}");
+                }
+                return Err(e);
+            }
+        };
         self.app.emit(json!({"type": "fileStored", "file": rec}));
         Ok(name)
     }

@@ -13,8 +13,10 @@
 
 pub mod codec;
 pub mod crypto;
+pub mod display;
 pub mod error;
 pub mod handshake;
+pub mod hardening;
 pub mod message;
 pub mod pairing;
 pub mod session;

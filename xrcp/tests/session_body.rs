@@ -277,6 +277,27 @@ fn zstd_all_four_combinations() {
     }
 }
 
+/// Without compression the JSON limit holds too: a body of more than MAX_JSON_LEN bytes of
+/// JSON (which still fits MAX_BODY_CT_LEN) is refused.
+#[test]
+fn uncompressed_json_over_the_limit_is_refused() {
+    let (mut ctrl, mut host) = pair(false);
+    let over = vec![b' '; xrcp::session::MAX_JSON_LEN + 1];
+    let enc = host.encode(&over).unwrap();
+    assert!(enc.bytes.len() as u64 <= u64::from(MAX_BODY_CT_LEN) + 200);
+    assert!(matches!(
+        ctrl.decode(&enc.bytes).unwrap_err(),
+        RemoteProtocolError::InvalidBody(_)
+    ));
+    let (mut ctrl, mut host) = pair(false);
+    let at = vec![b' '; xrcp::session::MAX_JSON_LEN];
+    let enc = host.encode(&at).unwrap();
+    assert!(!matches!(
+        ctrl.decode(&enc.bytes),
+        Err(RemoteProtocolError::InvalidBody(_))
+    ));
+}
+
 #[test]
 fn compressed_response_round_trip_and_bomb_is_bounded() {
     let (mut ctrl, mut host) = pair(true);

@@ -72,7 +72,7 @@ async fn host_without_peek(
     let handshake = HostHandshake::new(inv, pairing)?;
     lap(&mut stages);
     let i = &handshake.invitation().invitation;
-    let addr = SocketAddr::from((i.host, i.port));
+    let addr = SocketAddr::from((i.host.ipv4().expect("an IPv4 link"), i.port));
     let config = xrcp::tls::client_config(handshake.credentials(), handshake.tls_pin())?;
     let tcp = TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;

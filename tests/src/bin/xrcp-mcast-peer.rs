@@ -7,9 +7,14 @@
 //! - `host-pair DIR LINK` — connects by link, prints `CODE`, `PAIRED id`.
 //! - `ctrl-announce DIR ADDR COUNT INTERVAL_MS` — known host (the first stored), announced by
 //!   multicast; prints `ANNOUNCING`, `CODE`, `CONNECTED id code`.
-//! - `host-discover DIR TIMEOUT_MS [twice]` — prints `LISTENING` (and `SUBSCRIBERS n`), then
-//!   `FOUND id Current|Previous name`, `CODE`, `CONNECTED id code` and `STATS ...`, or
-//!   `STATS ...` and `ERROR KIND` (exit code 2).
+//! - `host-discover DIR TIMEOUT_MS [twice] [extra=N]` — prints `LISTENING` (and
+//!   `SUBSCRIBERS n`), then `FOUND id Current|Previous name`, `CODE`, `CONNECTED id code` and
+//!   `STATS ...`, or `STATS ...` and `ERROR KIND` (exit code 2). `extra=N` listens for N more
+//!   controllers first (made-up pairings with their own DH keys, ids -1..-N), so that an
+//!   unknown key costs as much as with N + 1 paired controllers.
+//! - `flood SRC COUNT RATE` — sends COUNT well-formed 985-byte announcements with random keys,
+//!   nonces and boxes (nobody can open them) to the discovery group from SRC, RATE a second;
+//!   prints `FLOODING` once a second's worth is out, then `SENT n ms`.
 //! - `ctrl-forge DIR ADDR spoof|tamper|unknown SPOOF_SRC COUNT INTERVAL_MS` — sends bad
 //!   announcements for the first stored host and exits: genuine ones from SPOOF_SRC instead of
 //!   ADDR, genuine ones with a flipped byte, or ones from a controller the host never paired.
@@ -17,17 +22,18 @@
 
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
-use xrcp::crypto::{KeyHash, X25519SecretKey};
-use xrcp::message::SignedInvitation;
+use xrcp::crypto::{KeyHash, Nonce, X25519PublicKey, X25519SecretKey};
+use xrcp::message::announcement::ANNOUNCEMENT_LEN;
+use xrcp::message::{Announcement, SignedInvitation};
 use xrcp::pairing::{HostPairing, KnownHost};
 use xrcp_ctrl::address::LocalAddress;
 use xrcp_ctrl::announce::{start_announced, AnnounceOptions, Announcer};
 use xrcp_ctrl::store::{Binding, HostStore};
 use xrcp_ctrl::ControllerOptions;
-use xrcp_host::discover::{DiscoverOptions, Listener};
+use xrcp_host::discover::{DiscoverOptions, Listener, DISCOVERY_PORT, MULTICAST_GROUP};
 use xrcp_host::store::CtrlStore;
 use xrcp_host::HostOptions;
 
@@ -158,12 +164,25 @@ async fn ctrl_announce(args: &[String]) -> Res<()> {
 async fn host_discover(args: &[String]) -> Res<ExitCode> {
     let mut store = CtrlStore::open(arg(args, 2)?).map_err(|e| e.to_string())?;
     let timeout = Duration::from_millis(num(args, 3)?);
-    let twice = args.get(4).is_some_and(|a| a == "twice");
+    let twice = args.iter().skip(4).any(|a| a == "twice");
+    let extra: usize = match args.iter().skip(4).find_map(|a| a.strip_prefix("extra=")) {
+        Some(n) => n.parse().map_err(|_| "extra= is not a number".to_owned())?,
+        None => 0,
+    };
     let options = DiscoverOptions {
         timeout,
         ..DiscoverOptions::default()
     };
-    let known = store.known().map_err(|e| e.to_string())?;
+    let mut known = store.known().map_err(|e| e.to_string())?;
+    if let Some((_, real)) = known.first().cloned() {
+        // Listed before the real one: every key is tried against theirs first.
+        for i in 0..extra {
+            let mut other = real.clone();
+            other.dh = X25519SecretKey::generate();
+            other.prev_dh = Some(X25519SecretKey::generate());
+            known.insert(0, (-1 - i as i64, other));
+        }
+    }
     let mut listener = Listener::join(known.clone(), &options).map_err(|e| e.to_string())?;
     let mut second = if twice {
         let l = Listener::join(known, &options).map_err(|e| e.to_string())?;
@@ -173,6 +192,7 @@ async fn host_discover(args: &[String]) -> Res<ExitCode> {
         None
     };
     say("LISTENING".into());
+    let listening = Instant::now();
     let found = match &mut second {
         Some(other) => {
             let (a, b) = tokio::join!(listener.find(timeout), other.find(timeout));
@@ -184,14 +204,16 @@ async fn host_discover(args: &[String]) -> Res<ExitCode> {
     };
     let stats = listener.stats();
     let stats_line = format!(
-        "STATS datagrams={} malformed={} not_found={} invalid={} wrong_source={} cache_hits={} dh={}",
+        "STATS datagrams={} malformed={} not_found={} invalid={} wrong_source={} cache_hits={} dh={} over_budget={} ms={}",
         stats.datagrams,
         stats.malformed,
         stats.not_found,
         stats.invalid,
         stats.wrong_source,
         stats.cache_hits,
-        stats.dh_operations
+        stats.dh_operations,
+        stats.over_budget,
+        listening.elapsed().as_millis()
     );
     let found = match found {
         Ok(f) => f,
@@ -273,6 +295,84 @@ async fn ctrl_forge(args: &[String]) -> Res<()> {
     Ok(())
 }
 
+/// A small xorshift generator: the flood needs fast unpredictable-looking bytes, not
+/// secrets.
+struct XorShift(u64);
+
+impl XorShift {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let x = self.next().to_le_bytes();
+            chunk.copy_from_slice(&x[..chunk.len()]);
+        }
+    }
+}
+
+/// Sends `count` random-key announcements at `rate` a second (bounded in count and, at
+/// twice the planned duration plus 5 s, in time).
+fn flood(args: &[String]) -> Res<()> {
+    let src: Ipv4Addr = num(args, 2)?;
+    let count: u64 = num(args, 3)?;
+    let rate: u64 = num::<u64>(args, 4)?.max(1);
+    let socket = std::net::UdpSocket::bind((src, 0)).map_err(|e| format!("bind: {e}"))?;
+    socket
+        .set_multicast_ttl_v4(1)
+        .map_err(|e| format!("ttl: {e}"))?;
+    let mut datagram = Announcement {
+        dh_key: X25519PublicKey::from_raw([0; 32]),
+        nonce: Nonce::random(),
+        ciphertext: vec![0; ANNOUNCEMENT_LEN - 1 - 44 - 24],
+    }
+    .encode();
+    if datagram.len() != ANNOUNCEMENT_LEN {
+        return Err(format!("flood datagram is {} bytes", datagram.len()));
+    }
+    let mut rng = XorShift(
+        u64::from(std::process::id()) << 32
+            | u64::from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos()),
+            )
+            | 1,
+    );
+    rng.fill(&mut datagram[45..]);
+    let to = (MULTICAST_GROUP, DISCOVERY_PORT);
+    let start = Instant::now();
+    let give_up = start + Duration::from_millis(count * 2_000 / rate) + Duration::from_secs(5);
+    let (mut sent, mut announced) = (0u64, false);
+    while sent < count && Instant::now() < give_up {
+        let due = (start.elapsed().as_micros() as u64)
+            .saturating_mul(rate)
+            .div_euclid(1_000_000)
+            .min(count);
+        while sent < due {
+            // A new key and nonce every datagram, and a changed box.
+            rng.fill(&mut datagram[13..69]);
+            let at = 69 + (rng.next() as usize) % (ANNOUNCEMENT_LEN - 69 - 8);
+            rng.fill(&mut datagram[at..at + 8]);
+            socket
+                .send_to(&datagram, to)
+                .map_err(|e| format!("send: {e}"))?;
+            sent += 1;
+        }
+        if !announced && sent >= rate.min(count) {
+            announced = true;
+            say("FLOODING".into());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    say(format!("SENT {sent} {}", start.elapsed().as_millis()));
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -283,6 +383,7 @@ async fn main() -> ExitCode {
         "ctrl-announce" => ctrl_announce(&args).await.map(|()| ExitCode::SUCCESS),
         "host-discover" => host_discover(&args).await,
         "ctrl-forge" => ctrl_forge(&args).await.map(|()| ExitCode::SUCCESS),
+        "flood" => flood(&args).map(|()| ExitCode::SUCCESS),
         _ => Err(format!("unknown command {cmd:?}")),
     };
     match result {

@@ -20,7 +20,7 @@ use xrcp::pairing::CtrlPairing;
 use xrcp::tls::{self, TlsError};
 
 use super::host::race;
-use super::iut::{kind_of, Iut};
+use super::iut::{error_of, kind_of, Iut};
 use super::peer::{
     host_app, host_dial, host_hello, peek, serve_notes, within, HostDial, LOCALHOST,
     RUNNER_HOST_NAME,
@@ -93,7 +93,7 @@ async fn start(cx: &Cx, data: &Path, command: &[&str]) -> Res<CtrlRun> {
         .ok_or_else(|| format!("`invitation` without a link: {ev}"))?;
     let inv = SignedInvitation::parse_verified(link)
         .map_err(|e| format!("the IUT's link does not verify ({e}): {link}"))?;
-    if inv.invitation.host != LOCALHOST || ev["address"] != "127.0.0.1" {
+    if inv.invitation.host.ipv4() != Some(LOCALHOST) || ev["address"] != "127.0.0.1" {
         bail!("the IUT advertises {ev} (asked for --addr 127.0.0.1)");
     }
     if ev["port"] != inv.invitation.port {
@@ -254,7 +254,7 @@ async fn unknown_ca(cx: Cx) -> Res<Note> {
         .map_err(|e| format!("the IUT's invitation: {e}"))?;
     let config = tls::client_config(stranger.credentials(), stranger.tls_pin())
         .map_err(|e| format!("{e}"))?;
-    let addr = (run.inv.invitation.host, run.inv.invitation.port);
+    let addr = (run.inv.invitation.host.to_string(), run.inv.invitation.port);
     let tcp = within(until, "the TCP connection", TcpStream::connect(addr))
         .await?
         .map_err(|e| format!("connecting to the IUT: {e}"))?;
@@ -406,7 +406,46 @@ async fn raw_hello(cx: Cx, raw: Raw) -> Res<Note> {
             None
         }
     };
-    let (kind, ev) = iut.expect_error(until).await?;
+    // A HELLO that does not decrypt under the link's key proves nothing about its sender.
+    // The reference ends the attempt with an error; a controller that keeps the link open for
+    // the host that holds it (ours: spec/xrcp.md §6.4) withdraws that connection's code
+    // instead. Either passes; a HELLO that decrypts must still end in an error.
+    let provable = matches!(raw, Raw::CaMismatch | Raw::Version);
+    let refusal = loop {
+        match iut.next(until).await {
+            Ok(Some(v)) if kind_of(&v) == "error" => break Ok((error_of(&v), v)),
+            Ok(Some(v)) if kind_of(&v) == "session_code_withdrawn" && !provable => break Err(v),
+            Ok(Some(v)) if kind_of(&v) == "connected" => {
+                bail!("the IUT connected ({v}) where it must refuse")
+            }
+            Ok(Some(_)) => continue,
+            Ok(None) => bail!(
+                "the IUT ended without an `error` event{}",
+                iut.stderr_tail()
+            ),
+            Err(_) => bail!("no `error` event in time{}", iut.stderr_tail()),
+        }
+    };
+    let (kind, ev) = match refusal {
+        Ok(error) => error,
+        Err(withdrawn) => {
+            drop(held);
+            // Still waiting for the real host: give it a moment to go wrong, then stop it.
+            if let Some(status) = iut.exits_within(Duration::from_millis(500)).await {
+                bail!("the IUT exited ({status}) after withdrawing the code");
+            }
+            if iut.saw("connected") {
+                bail!("the IUT reported `connected`");
+            }
+            let reason = withdrawn
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            return Ok(Some(format!(
+                "code withdrawn ({reason}), the link stays open for its host"
+            )));
+        }
+    };
     drop(held);
     let status = iut.end(until).await?;
     if iut.saw("connected") {
@@ -497,12 +536,34 @@ async fn slow_hello(cx: Cx) -> Res<Note> {
     }
     let _ = within(until, "closing", stream.shutdown()).await;
     drop(stream);
-    let (kind, _) = iut.expect_error(cx.within(10)).await?;
-    let status = iut.end(cx.within(10)).await?;
-    if status.success() {
-        bail!("exit status 0 after an error");
+    // The cut-off HELLO proves nothing: an error (the reference) or a withdrawn code and a
+    // link still open (ours, spec/xrcp.md §6.4).
+    let until_end = cx.within(10);
+    loop {
+        match iut.next(until_end).await {
+            Ok(Some(v)) if kind_of(&v) == "session_code_withdrawn" => {
+                if iut.exits_within(Duration::from_millis(500)).await.is_some() {
+                    bail!("the IUT exited after withdrawing the code");
+                }
+                let reason = v.get("reason").and_then(Value::as_str).unwrap_or("?");
+                return Ok(Some(format!(
+                    "still waiting after {secs} s; after the disconnect: code withdrawn ({reason})"
+                )));
+            }
+            Ok(Some(v)) if kind_of(&v) == "error" => {
+                let status = iut.end(cx.within(10)).await?;
+                if status.success() {
+                    bail!("exit status 0 after an error");
+                }
+                return Ok(Some(format!(
+                    "still waiting after {secs} s; after the disconnect: {}",
+                    error_of(&v)
+                )));
+            }
+            Ok(Some(v)) if kind_of(&v) == "connected" => bail!("the IUT connected ({v})"),
+            Ok(Some(_)) => continue,
+            Ok(None) => bail!("the IUT ended without an event{}", iut.stderr_tail()),
+            Err(_) => bail!("no `error` event in time{}", iut.stderr_tail()),
+        }
     }
-    Ok(Some(format!(
-        "still waiting after {secs} s; after the disconnect: {kind}"
-    )))
 }

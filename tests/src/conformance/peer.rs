@@ -390,13 +390,13 @@ pub(crate) async fn host_dial(
     let handshake = HostHandshake::new(invitation, pairing)
         .map_err(|e| format!("the runner host refuses the IUT's invitation: {e}"))?;
     let inv = &handshake.invitation().invitation;
-    let addr = (inv.host, inv.port);
+    let addr = (inv.host.to_string(), inv.port);
     let config = tls::client_config(handshake.credentials(), handshake.tls_pin())
         .map_err(|e| format!("TLS config: {e}"))?;
     let tcp = within(
         until,
         "the TCP connection to the IUT",
-        TcpStream::connect(addr),
+        TcpStream::connect(addr.clone()),
     )
     .await?
     .map_err(|e| format!("connecting to the IUT at {}:{}: {e}", addr.0, addr.1))?;

@@ -10,9 +10,13 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use xrcp::session::{RRResult, RemoteFile};
+use xrcp::display::{escape, Escaped};
+use xrcp::session::{RRResult, RemoteFile, RemoteProtocolError};
 
-use super::setup::{establish, Context, Progress, Target};
+use super::setup::{
+    contested_line, establish, relayed_lines, withdrawn_line, Context, Progress, Target,
+};
+use super::{parse_advertise, parse_bind};
 use super::{qr, Listen};
 use crate::error::RemoteHostError;
 use crate::session::RemoteHostClient;
@@ -24,6 +28,7 @@ const PROGRESS_BAR_MIN: u64 = 4 << 20;
 const HELP: &str = "\
 Controller commands:
   /start remote host new [addr=<ip> iface=<name>] [port=<n>]   link a new host (shows a link and QR code)
+      [advertise=<host>[:<port>]] [bind=<ip>[:<port>]]       link through a relay or port forward
   /start remote host <id> [multicast=on|off] [addr=…] [port=…]  connect a paired host again
   /list remote hosts                                          paired hosts and their state
   /switch remote host local|<id>                              where other input goes
@@ -36,12 +41,14 @@ Controller commands:
 Any other input is sent to the current remote host (e.g. /notes, /note <text>, /files).";
 
 /// A human rendering of a host's response: the notes app's results as lines, anything else
-/// as compact JSON.
+/// as compact JSON. All of it is the host's text: each line is escaped for the terminal
+/// ([`xrcp::display`]); a line break inside a note cannot start a line of its own.
 pub(crate) fn render(r: &RRResult) -> String {
+    let line = |s: String| escape(&s).into_owned();
     match r {
         RRResult::Error(e) => match e.get("message").and_then(Value::as_str) {
-            Some(m) => format!("error: {m}"),
-            None => format!("error: {e}"),
+            Some(m) => line(format!("error: {m}")),
+            None => line(format!("error: {e}")),
         },
         RRResult::Result(v) => match v.get("type").and_then(Value::as_str) {
             Some("notes") => lines(
@@ -67,26 +74,31 @@ pub(crate) fn render(r: &RRResult) -> String {
                 },
                 "no files",
             ),
-            Some("noteCreated") => format!("note {} added", v["note"]["noteId"]),
-            Some("noteDeleted") => format!("note {} deleted", v["noteId"]),
-            Some("fileDeleted") => format!("file {} deleted", v["fileId"]),
-            Some("fileStored") => format!(
+            Some("noteCreated") => line(format!("note {} added", v["note"]["noteId"])),
+            Some("noteDeleted") => line(format!("note {} deleted", v["noteId"])),
+            Some("fileDeleted") => line(format!("file {} deleted", v["fileId"])),
+            Some("fileStored") => line(format!(
                 "file {} stored",
                 v["file"]["fileName"].as_str().unwrap_or_default()
-            ),
+            )),
             Some("help") => lines(
                 v.get("commands"),
                 |c| c.as_str().unwrap_or_default().to_owned(),
                 "",
             ),
-            _ => v.to_string(),
+            _ => line(v.to_string()),
         },
     }
 }
 
+/// One escaped line per item (the items are the host's text).
 fn lines(items: Option<&Value>, f: impl Fn(&Value) -> String, empty: &str) -> String {
     match items.and_then(Value::as_array) {
-        Some(a) if !a.is_empty() => a.iter().map(f).collect::<Vec<_>>().join("\n"),
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|i| escape(&f(i)).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => empty.to_owned(),
     }
 }
@@ -113,6 +125,8 @@ enum UiEvent {
     HostEvent(i64, RRResult),
     Stopped(i64),
     Line(String),
+    /// Ctrl-C: a transfer in progress was told to stop (see [`Console::interrupt`]); quit.
+    Interrupted,
 }
 
 enum Session {
@@ -129,6 +143,9 @@ struct Console {
     sessions: HashMap<Key, Session>,
     current: Option<i64>,
     tx: mpsc::UnboundedSender<UiEvent>,
+    /// Woken on Ctrl-C: a file transfer in progress stops with an error line (a download
+    /// leaves no `.part` file; the host discards a partial upload), then the program quits.
+    interrupt: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Splits `key=value` options (values may be double-quoted) from a command's tail.
@@ -166,7 +183,15 @@ fn listen_from(opts: &HashMap<String, String>) -> Result<Listen, String> {
             .map(|p| p.parse().map_err(|_| format!("bad port {p}")))
             .transpose()?
             .unwrap_or(0),
-        bind: None,
+        bind: opts.get("bind").map(|b| parse_bind(b)).transpose()?,
+        advertise: opts
+            .get("advertise")
+            .map(|a| parse_advertise(a))
+            .transpose()?,
+        timeout: 60,
+        ssh_relay: None,
+        relay_port: 0,
+        ssh_options: Vec::new(),
     })
 }
 
@@ -182,18 +207,31 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
         }
         let _ = stdin_tx.send(UiEvent::Line("/quit".into()));
     });
+    let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (signal_tx, notify) = (tx.clone(), std::sync::Arc::clone(&interrupt));
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            notify.notify_waiters();
+            let _ = signal_tx.send(UiEvent::Interrupted);
+        }
+    });
     let mut console = Console {
         ctx,
         sessions: HashMap::new(),
         current: None,
         tx,
+        interrupt,
     };
     println!("xrcp-ctrl: /help for commands");
+    let mut code = ExitCode::SUCCESS;
     while let Some(ev) = rx.recv().await {
-        if let UiEvent::Line(line) = &ev {
-            if matches!(line.trim(), "/quit" | "/q") {
+        match &ev {
+            UiEvent::Line(line) if matches!(line.trim(), "/quit" | "/q") => break,
+            UiEvent::Interrupted => {
+                code = ExitCode::from(130);
                 break;
             }
+            _ => {}
         }
         console.handle(ev).await;
     }
@@ -211,7 +249,7 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    code
 }
 
 fn key_name(key: Key) -> String {
@@ -230,10 +268,16 @@ impl Console {
                     link,
                     address,
                     port,
+                    bound,
+                    relayed,
                     others,
-                    ..
                 } => {
                     println!("{} started on {address}:{port}", key_name(key));
+                    if relayed {
+                        for line in relayed_lines(&address, port, bound) {
+                            println!("{line}");
+                        }
+                    }
                     if !others.is_empty() {
                         let o: Vec<String> = others.iter().map(|a| a.to_string()).collect();
                         println!("other addresses: {}", o.join(" "));
@@ -246,10 +290,18 @@ impl Console {
                         }
                     }
                 }
-                Progress::Connecting(_) => println!("{} connecting", key_name(key)),
-                Progress::SessionCode(code) => {
+                Progress::Connecting(peer) => {
+                    println!("{} connecting from {peer}", key_name(key))
+                }
+                Progress::SessionCode { code, .. } => {
                     println!("Compare session code with host:");
                     println!("{code}");
+                }
+                Progress::Contested { peer, others } => {
+                    println!("{}: {}", key_name(key), contested_line(peer, &others))
+                }
+                Progress::Withdrawn { peer, reason } => {
+                    println!("{}: {}", key_name(key), withdrawn_line(peer, reason))
                 }
             },
             UiEvent::Connected {
@@ -261,7 +313,7 @@ impl Console {
                 compression,
             } => {
                 if key == Key::New {
-                    println!("new remote host {id} added: {name}");
+                    println!("new remote host {id} added: {}", Escaped(&name));
                 }
                 let how = if compression { "with" } else { "no" };
                 println!("remote host {id} connected ({how} compression)");
@@ -293,11 +345,14 @@ impl Console {
             UiEvent::Failed(key, e) => {
                 self.sessions.remove(&key);
                 match e {
-                    RemoteHostError::Protocol(rc) => println!("{} error: {rc}", key_name(key)),
-                    other => println!("{} error: {other}", key_name(key)),
+                    RemoteHostError::Protocol(rc) => {
+                        println!("{} error: {}", key_name(key), Escaped(&rc))
+                    }
+                    other => println!("{} error: {}", key_name(key), Escaped(&other)),
                 }
             }
             UiEvent::HostEvent(id, r) => println!("[remote: {id}] {}", render(&r)),
+            UiEvent::Interrupted => {}
             UiEvent::Stopped(id) => {
                 if self.sessions.remove(&Key::Id(id)).is_some() {
                     println!("remote host {id} stopped");
@@ -342,7 +397,8 @@ impl Console {
             self.forward(line).await
         };
         if let Err(e) = result {
-            println!("{e}");
+            // Errors may quote the host's text.
+            println!("{}", Escaped(&e));
         }
     }
 
@@ -362,7 +418,7 @@ impl Console {
             println!(
                 "{}. {}{state}{}",
                 h.id,
-                h.device_name,
+                Escaped(&h.device_name),
                 binding_text(&h.binding)
             );
         }
@@ -396,7 +452,8 @@ impl Console {
             })
             .await;
             let _ = match result {
-                Ok((id, remote)) => tx.send(UiEvent::Connected {
+                // No relay in the interactive mode (`ssh_relay` is always `None` here).
+                Ok((id, remote, _relay)) => tx.send(UiEvent::Connected {
                     key,
                     id,
                     name: remote.host_info.device_name.clone(),
@@ -456,7 +513,7 @@ impl Console {
         match self.sessions.get(&Key::Id(id)) {
             Some(Session::Connected { name, .. }) => {
                 self.current = Some(id);
-                println!("Using remote host {id} ({name})");
+                println!("Using remote host {id} ({})", Escaped(name));
                 Ok(())
             }
             _ => match self.ctx.store().get(id) {
@@ -489,18 +546,23 @@ impl Console {
             .map_err(|e| format!("{path}: {e}"))?
             .len();
         let bar = progress_bar(size);
-        let stored = client
-            .store_file_path(Path::new(path), &mut |done, _| {
-                if let Some(b) = &bar {
-                    b.set_position(done);
-                }
-            })
-            .await
-            .map_err(|e| format!("remote host {id} error: {e:?}"))?;
+        let mut progress = |done, _| {
+            if let Some(b) = &bar {
+                b.set_position(done);
+            }
+        };
+        let upload = client.store_file_path(Path::new(path), &mut progress);
+        let stored = match self.interruptible(upload).await {
+            Ok(s) => s,
+            Err(e) => {
+                let outcome = "the host did not keep the file";
+                return Err(transfer_error(id, &client, "upload", outcome, e).await);
+            }
+        };
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        println!("file {stored} stored on remote host {id}");
+        println!("file {} stored on remote host {id}", Escaped(&stored));
         Ok(())
     }
 
@@ -516,22 +578,38 @@ impl Console {
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
         println!("ok");
         let mut bar: Option<indicatif::ProgressBar> = None;
-        let path = client
-            .get_file_to_dir(&file, &dir, &mut |done, total| {
-                if bar.is_none() {
-                    bar = progress_bar(total);
-                }
-                if let Some(b) = bar.as_ref() {
-                    b.set_position(done);
-                }
-            })
-            .await
-            .map_err(|e| format!("remote host {id} error: {e:?}"))?;
+        let mut progress = |done, total| {
+            if bar.is_none() {
+                bar = progress_bar(total);
+            }
+            if let Some(b) = bar.as_ref() {
+                b.set_position(done);
+            }
+        };
+        let download = client.get_file_to_dir(&file, &dir, &mut progress);
+        let path = match self.interruptible(download).await {
+            Ok(p) => p,
+            Err(e) => {
+                let outcome = "nothing was saved";
+                return Err(transfer_error(id, &client, "download", outcome, e).await);
+            }
+        };
         if let Some(b) = bar {
             b.finish_and_clear();
         }
-        println!("file received: {}", path.display());
+        println!("file received: {}", Escaped(path.display()));
         Ok(())
+    }
+
+    /// Runs a file transfer until it ends or the user presses Ctrl-C (`None`).
+    async fn interruptible<T>(
+        &self,
+        transfer: impl std::future::Future<Output = Result<T, RemoteProtocolError>>,
+    ) -> Result<T, Option<RemoteProtocolError>> {
+        tokio::select! {
+            r = transfer => r.map_err(Some),
+            _ = self.interrupt.notified() => Err(None),
+        }
     }
 
     async fn forward(&self, line: &str) -> Result<(), String> {
@@ -548,6 +626,25 @@ impl Console {
             .map_err(|e| format!("remote host {id} error: {e:?}"))?;
         println!("{}", render(&r));
         Ok(())
+    }
+}
+
+/// The error line of a transfer that did not finish: `e` is `None` when the user interrupted
+/// it; the connection's end is said in plain words.
+async fn transfer_error(
+    id: i64,
+    client: &RemoteHostClient,
+    what: &str,
+    outcome: &str,
+    e: Option<RemoteProtocolError>,
+) -> String {
+    match e {
+        None => format!("remote host {id} error: the {what} was interrupted, {outcome}"),
+        Some(e) if super::script::ended_with(client).await => format!(
+            "remote host {id} error: the {what} did not finish, {outcome}: \
+             the connection to the host ended ({e})"
+        ),
+        Some(e) => format!("remote host {id} error: the {what} failed, {outcome}: {e}"),
     }
 }
 
@@ -599,6 +696,25 @@ mod tests {
         assert!(options(r#"iface="x"#).is_err());
         let l = listen_from(&o).unwrap();
         assert_eq!(l.port, 52230);
+    }
+
+    #[test]
+    fn advertise_and_bind_options() {
+        let o = options("advertise=relay.example.com:5225 bind=127.0.0.1:41000").unwrap();
+        let l = listen_from(&o).unwrap();
+        let (host, port) = l.advertise.unwrap();
+        assert_eq!(
+            (host.to_string(), port),
+            ("relay.example.com".into(), Some(5225))
+        );
+        assert_eq!(l.bind, Some((std::net::Ipv4Addr::LOCALHOST, Some(41000))));
+        for bad in [
+            "advertise=bad_name.example",
+            "advertise=x.onion",
+            "bind=relay:1",
+        ] {
+            assert!(listen_from(&options(bad).unwrap()).is_err(), "{bad}");
+        }
     }
 
     #[test]

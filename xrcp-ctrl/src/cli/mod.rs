@@ -7,6 +7,10 @@ mod script;
 mod setup;
 
 use std::net::Ipv4Addr;
+
+use xrcp::message::TransportHost;
+
+use crate::relay::SshRelayOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -53,9 +57,64 @@ struct Listen {
     /// TCP port to listen on (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// The address to bind (default: all addresses, like the SimpleX apps).
-    #[arg(long)]
-    bind: Option<Ipv4Addr>,
+    /// The address (and port) the listener binds (default: all addresses, like the SimpleX
+    /// apps; loopback with --advertise).
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_bind)]
+    bind: Option<(Ipv4Addr, Option<u16>)>,
+    /// Put this host name or address (and port) into the link instead of one of this
+    /// machine's addresses: a relay or port forward through which the host reaches this
+    /// listener. The host still checks this controller's identity from the link.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_advertise)]
+    advertise: Option<(TransportHost, Option<u16>)>,
+    /// Reach this controller through an SSH server: runs `ssh -N -R` to it for the session
+    /// and puts the server (or --advertise's host) and the opened port into the link. Needs
+    /// key-based login and `GatewayPorts clientspecified` (or `yes`) on the server.
+    #[arg(long, value_name = "[USER@]SERVER[:PORT]", value_parser = SshRelayOptions::parse)]
+    ssh_relay: Option<SshRelayOptions>,
+    /// The port to open on the SSH relay (default: one the server picks).
+    #[arg(long, value_name = "PORT", default_value_t = 0, requires = "ssh_relay")]
+    relay_port: u16,
+    /// An extra ssh option for the relay tunnel, as ssh -o takes it (repeatable).
+    #[arg(long = "ssh-option", value_name = "KEY=VALUE", requires = "ssh_relay")]
+    ssh_options: Vec<String>,
+    /// How many seconds the link takes new connections (a host already comparing the code
+    /// may still finish after it).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    timeout: u64,
+}
+
+/// `ADDR` or `ADDR:PORT` for `--bind`.
+pub(super) fn parse_bind(text: &str) -> Result<(Ipv4Addr, Option<u16>), String> {
+    let (addr, port) = split_port(text)?;
+    let addr = addr
+        .parse()
+        .map_err(|_| format!("'{addr}' is not an IPv4 address"))?;
+    Ok((addr, port))
+}
+
+/// `HOST` or `HOST:PORT` for `--advertise`.
+pub(super) fn parse_advertise(text: &str) -> Result<(TransportHost, Option<u16>), String> {
+    let (host, port) = split_port(text)?;
+    let host = TransportHost::for_advertising(host).map_err(|e| match e {
+        xrcp::RcError::Syntax(why) => format!("'{host}': {why}"),
+        other => other.to_string(),
+    })?;
+    if port == Some(0) {
+        return Err("the advertised port cannot be 0".into());
+    }
+    Ok((host, port))
+}
+
+fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
+    match text.rsplit_once(':') {
+        None => Ok((text, None)),
+        Some((host, port)) => {
+            let port = port
+                .parse()
+                .map_err(|_| format!("'{port}' is not a port number (1 to 65535)"))?;
+            Ok((host, Some(port)))
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -101,6 +160,10 @@ struct ConnectArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    // First of all: no core dump may carry this process's keys to disk.
+    if let Err(e) = xrcp::hardening::disable_core_dumps() {
+        eprintln!("warning: cannot turn off core dumps ({e}); a crash could write keys to disk");
+    }
     let cli = Cli::parse();
     setup::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

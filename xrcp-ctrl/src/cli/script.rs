@@ -1,18 +1,24 @@
 //! Scripting mode (and the one-shot `link` / `connect` commands in text form).
 //!
 //! The JSON contract, one object per line on stdout:
-//! - `{"event":"invitation","link":…,"address":…,"port":…}`
-//! - `{"event":"session_code","code":…}`
+//! - `{"event":"invitation","link":…,"address":…,"port":…,"bound":…}`
+//! - `{"event":"session_code","code":…,"peer":…}` for each connection past TLS, and
+//!   `{"event":"session_code_withdrawn","peer":…,"reason":…}` when one fails before its HELLO
+//! - `{"event":"session_contested","peer":…,"others":[…],"message":…}` when other connections
+//!   were waiting with the same link as the host (someone else may have it)
 //! - `{"event":"connected","host_id":…,"host_device_name":…,"compression":…}`
 //! - `{"event":"response","command":…,"response":{"result":…}|{"error":…}}` for each stdin line
 //! - `{"event":"file_stored","path":…}` / `{"event":"file_received","path":…}` for
 //!   `/store remote file <path>` and `/get remote file <json>` lines
 //! - `{"event":"host_event","data":{"result"|"error":…}}` with `--events`
-//! - `{"event":"stopped","reason":"eof"|"disconnected"}`
+//! - `{"event":"stopped","reason":"eof"|"disconnected"|"interrupted"}` (`interrupted`: Ctrl-C,
+//!   exit status 130)
 //! - `{"event":"error","error":<KIND>,"message":…}` (then a non-zero exit)
 //! - `{"event":"error","error":"SESSION","command":…,"message":…}` when one stdin line could
 //!   not be carried out (a failed file transfer, a request that got no answer); the session
-//!   goes on
+//!   goes on; when the line was cut off by the end of the session (the host left or the
+//!   connection was cut mid-transfer, or Ctrl-C), `stopped` follows and the exit status is
+//!   non-zero
 //!
 //! stdin EOF ends the session cleanly with exit status 0. `list --json` prints one
 //! `{"host_id":…,"host_device_name":…}` per paired host (no `event` field).
@@ -21,12 +27,16 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
+use xrcp::display::Escaped;
 use xrcp::session::{RRResult, RemoteFile};
 
-use super::setup::{establish, Context, Progress, Target};
+use super::setup::{
+    contested_line, establish, relayed_lines, withdrawn_line, Context, Progress, Target,
+};
 use super::{qr, ConnectArgs, LinkArgs, Listen};
 use crate::error::RemoteHostError;
 use crate::remote::RemoteHost;
+use crate::session::RemoteHostClient;
 
 /// Prints one JSON line and flushes it.
 pub(super) fn emit(v: Value) {
@@ -44,7 +54,8 @@ fn fail(json: bool, e: &RemoteHostError) -> ExitCode {
     if json {
         emit(json!({"event": "error", "error": e.kind(), "message": e.to_string()}));
     } else {
-        eprintln!("error: {e}");
+        // The error may quote the host's text.
+        eprintln!("error: {}", Escaped(e));
     }
     ExitCode::FAILURE
 }
@@ -63,15 +74,25 @@ fn report(mode: &Mode, p: Progress) {
             link,
             address,
             port,
+            bound,
+            relayed,
             others,
-            ..
         } => {
             if mode.json {
-                emit(
-                    json!({"event": "invitation", "link": link, "address": address.to_string(), "port": port}),
-                );
+                emit(json!({
+                    "event": "invitation",
+                    "link": link,
+                    "address": address.to_string(),
+                    "port": port,
+                    "bound": bound.to_string(),
+                }));
             } else {
                 println!("started on {address}:{port}");
+                if relayed {
+                    for line in relayed_lines(&address, port, bound) {
+                        println!("{line}");
+                    }
+                }
                 if !others.is_empty() {
                     let o: Vec<String> = others.iter().map(|a| a.to_string()).collect();
                     println!("other addresses: {}", o.join(" "));
@@ -101,12 +122,36 @@ fn report(mode: &Mode, p: Progress) {
                 println!("host connecting from {peer}");
             }
         }
-        Progress::SessionCode(code) => {
+        Progress::SessionCode { peer, code } => {
             if mode.json {
-                emit(json!({"event": "session_code", "code": code}));
+                emit(json!({"event": "session_code", "code": code, "peer": peer.to_string()}));
             } else {
                 println!("Compare session code with host:");
                 println!("{code}");
+            }
+        }
+        Progress::Contested { peer, others } => {
+            if mode.json {
+                let listed: Vec<String> = others.iter().map(|a| a.to_string()).collect();
+                emit(json!({
+                    "event": "session_contested",
+                    "peer": peer.to_string(),
+                    "others": listed,
+                    "message": contested_line(peer, &others),
+                }));
+            } else {
+                println!("{}", contested_line(peer, &others));
+            }
+        }
+        Progress::Withdrawn { peer, reason } => {
+            if mode.json {
+                emit(json!({
+                    "event": "session_code_withdrawn",
+                    "peer": peer.to_string(),
+                    "reason": reason.name(),
+                }));
+            } else {
+                println!("{}", withdrawn_line(peer, reason));
             }
         }
     }
@@ -139,7 +184,7 @@ pub(super) async fn connect(ctx: Context, args: ConnectArgs) -> ExitCode {
 }
 
 async fn drive(ctx: Context, target: Target, listen: &Listen, mode: Mode) -> ExitCode {
-    let (id, remote) = match establish(&ctx, target, listen, |p| report(&mode, p)).await {
+    let (id, remote, relay) = match establish(&ctx, target, listen, |p| report(&mode, p)).await {
         Ok(r) => r,
         Err(e) => return fail(mode.json, &e),
     };
@@ -151,14 +196,24 @@ async fn drive(ctx: Context, target: Target, listen: &Listen, mode: Mode) -> Exi
         let how = if compression { "with" } else { "no" };
         println!("remote host {id} connected ({how} compression)");
     }
-    session_loop(id, remote, &mode).await
+    let code = session_loop(id, remote, &mode).await;
+    if let Some(relay) = relay {
+        relay.stop().await;
+    }
+    code
 }
 
-/// Sends each stdin line to the host until EOF or the host leaves.
+/// Sends each stdin line to the host until EOF, the host leaves, or the user interrupts
+/// (Ctrl-C). A line cut off by the end of the session (a file transfer, a command waiting for
+/// its answer) is reported as an `error` event and makes the exit status non-zero: a script
+/// must never take an interrupted `/store` or `/get` for a finished one.
 async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let client = remote.client.clone();
     let mut events_open = true;
+    let interrupt = tokio::signal::ctrl_c();
+    tokio::pin!(interrupt);
+    let mut code = ExitCode::SUCCESS;
     let reason = loop {
         tokio::select! {
             line = lines.next_line() => match line {
@@ -167,11 +222,31 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                     if line.is_empty() {
                         continue;
                     }
-                    if let Err(e) = run_line(&remote, &line, mode).await {
-                        if client.is_closed() {
+                    let done = tokio::select! {
+                        r = run_line(&remote, &line, mode) => Some(r),
+                        _ = &mut interrupt => None,
+                    };
+                    match done {
+                        Some(Ok(())) => {}
+                        Some(Err(e)) if ended_with(&client).await => {
+                            report_error(mode, &line, &format!(
+                                "{}: the connection to the host ended ({e})",
+                                cut_off(&line)
+                            ));
+                            code = ExitCode::FAILURE;
                             break "disconnected";
                         }
-                        report_error(mode, &line, &e);
+                        Some(Err(e)) => report_error(mode, &line, &e),
+                        None => {
+                            // Dropping the line's future stopped it: a download's `.part`
+                            // file is removed, and the host discards a partial upload when
+                            // the session closes below.
+                            report_error(mode, &line, &format!(
+                                "{}: interrupted by the user", cut_off(&line)
+                            ));
+                            code = ExitCode::from(INTERRUPTED);
+                            break "interrupted";
+                        }
                     }
                 }
                 Ok(None) | Err(_) => break "eof",
@@ -182,7 +257,7 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                         if mode.json {
                             emit(json!({"event": "host_event", "data": rr_json(&r)}));
                         } else {
-                            println!("[remote: {id}] {}", rr_json(&r));
+                            println!("[remote: {id}] {}", Escaped(rr_json(&r)));
                         }
                     }
                 }
@@ -193,29 +268,60 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                 None => events_open = false,
             },
             _ = client.closed() => break "disconnected",
+            _ = &mut interrupt => {
+                code = ExitCode::from(INTERRUPTED);
+                break "interrupted";
+            }
         }
     };
     // Say goodbye (GOAWAY, close_notify) before the process exits, so that the host can tell
     // a controller that stopped from a cut connection.
     drop(client);
     remote.close().await;
-    stopped(mode, id, reason)
+    stopped(mode, id, reason);
+    code
 }
 
-fn stopped(mode: &Mode, id: i64, reason: &str) -> ExitCode {
+/// The exit status after Ctrl-C (128 + SIGINT, what a shell reports for a program it killed).
+const INTERRUPTED: u8 = 130;
+
+/// How long a failed line waits to learn whether the connection ended with it: the request
+/// and the connection task see a cut at the same moment, but in either order.
+const CUT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Whether the session's connection has ended (or ends within [`CUT_GRACE`]): called after a
+/// line failed, to tell a cut-off transfer from a refusal by the host.
+pub(super) async fn ended_with(client: &RemoteHostClient) -> bool {
+    client.is_closed()
+        || tokio::time::timeout(CUT_GRACE, client.closed())
+            .await
+            .is_ok()
+}
+
+/// What was cut off, for the error message of a stdin line that could not finish.
+fn cut_off(line: &str) -> &'static str {
+    if line.starts_with("/store remote file ") {
+        "the upload did not finish and the host did not keep the file"
+    } else if line.starts_with("/get remote file ") {
+        "the download did not finish and nothing was saved"
+    } else {
+        "the command got no answer (the host may or may not have run it)"
+    }
+}
+
+fn stopped(mode: &Mode, id: i64, reason: &str) {
     if mode.json {
         emit(json!({"event": "stopped", "reason": reason}));
     } else {
         println!("remote host {id} stopped");
     }
-    ExitCode::SUCCESS
 }
 
 fn report_error(mode: &Mode, line: &str, e: &str) {
     if mode.json {
         emit(json!({"event": "error", "error": "SESSION", "command": line, "message": e}));
     } else {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", Escaped(e));
     }
 }
 
@@ -227,11 +333,11 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
             .client
             .store_file_path(std::path::Path::new(path), &mut |_, _| {})
             .await
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| e.to_string())?;
         if mode.json {
             emit(json!({"event": "file_stored", "path": stored}));
         } else {
-            println!("file {stored} stored on remote host");
+            println!("file {} stored on remote host", Escaped(&stored));
         }
         return Ok(());
     }
@@ -243,11 +349,11 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
             .client
             .get_file_to_dir(&file, &dir, &mut |_, _| {})
             .await
-            .map_err(|e| format!("{e:?}"))?;
+            .map_err(|e| e.to_string())?;
         if mode.json {
             emit(json!({"event": "file_received", "path": path.display().to_string()}));
         } else {
-            println!("file received: {}", path.display());
+            println!("file received: {}", Escaped(path.display()));
         }
         return Ok(());
     }
@@ -255,7 +361,7 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
         .client
         .send_command(line, 0)
         .await
-        .map_err(|e| format!("{e:?}"))?;
+        .map_err(|e| e.to_string())?;
     if mode.json {
         emit(json!({"event": "response", "command": line, "response": rr_json(&r)}));
     } else {
@@ -281,7 +387,7 @@ pub(super) fn list(ctx: &Context, json: bool) -> ExitCode {
     } else {
         println!("Remote hosts: ");
         for h in hosts {
-            println!("{}. {}", h.id, h.device_name);
+            println!("{}. {}", h.id, Escaped(&h.device_name));
         }
     }
     ExitCode::SUCCESS

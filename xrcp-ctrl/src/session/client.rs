@@ -12,14 +12,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use xrcp::session::{
-    check_file_size, owsf_to_tagged, FileDigest, FileDigester, PlatformEncoding, RRResult,
-    RemoteCommand, RemoteCrypto, RemoteFile, RemoteKeys, RemoteProtocolError, RemoteResponse,
-    RemoteSession, SbKeyNonce, FILE_CHUNK_SIZE, LOCAL_ENCODING, RECV_WAIT_MICROS,
+    check_file_size, owsf_to_tagged, parse_bounded_measured, FileDigest, FileDigester,
+    PlatformEncoding, RRResult, RemoteCommand, RemoteCrypto, RemoteFile, RemoteKeys,
+    RemoteProtocolError, RemoteResponse, RemoteSession, SbKeyNonce, FILE_CHUNK_SIZE,
+    LOCAL_ENCODING, MAX_JSON_TREE, RECV_WAIT_MICROS,
 };
 
 use xrcp::session::http2::{
-    finish, http2_error, keepalive, send_body, send_file, BodyReader, KEEPALIVE_INTERVAL,
-    KEEPALIVE_TIMEOUT,
+    decode_turn, finish, http2_error, keepalive, send_body, send_file, BodyBudget, BodyReader,
+    BODY_HEAD_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, UNVERIFIED_BODY_BUDGET,
 };
 
 /// An event from the host's long-poll, or the error a poll ended with.
@@ -38,6 +39,12 @@ pub struct CtrlSessionConfig {
     pub connection_window_size: u32,
     /// Largest HTTP/2 frame we accept ([`xrcp::session::http2::MAX_FRAME_SIZE`]).
     pub max_frame_size: u32,
+    /// How long a response may take to deliver its body head once its headers are in
+    /// ([`BODY_HEAD_TIMEOUT`]); the request then fails and its stream is reset.
+    pub body_head_timeout: Duration,
+    /// Bytes of not yet verified response bodies all streams may hold together
+    /// ([`UNVERIFIED_BODY_BUDGET`]).
+    pub unverified_body_budget: usize,
 }
 
 impl Default for CtrlSessionConfig {
@@ -48,9 +55,16 @@ impl Default for CtrlSessionConfig {
             initial_window_size: 1 << 20,
             connection_window_size: 4 << 20,
             max_frame_size: xrcp::session::http2::MAX_FRAME_SIZE,
+            body_head_timeout: BODY_HEAD_TIMEOUT,
+            unverified_body_budget: UNVERIFIED_BODY_BUDGET,
         }
     }
 }
+
+/// How much memory (estimated JSON trees) events may hold while they wait for the application
+/// to take them: 24 MiB, the largest single event ([`MAX_JSON_TREE`]). Polling pauses above it,
+/// so at most this plus one event wait.
+pub const EVENT_QUEUE_TREE: usize = MAX_JSON_TREE;
 
 /// Authority of every request: the reference's client is attached with host `0.0.0.0`
 /// (notes §1); the host does not look at it.
@@ -64,6 +78,9 @@ struct Core {
     keys: Mutex<RemoteKeys>,
     host_encoding: PlatformEncoding,
     closed: watch::Receiver<bool>,
+    /// Unverified response bytes of all streams (docs/security/bodies.md).
+    budget: BodyBudget,
+    head_timeout: Duration,
 }
 
 /// Aborts the session's background tasks when the last client handle goes away.
@@ -112,6 +129,8 @@ struct Reply {
     response: RemoteResponse,
     file_key: SbKeyNonce,
     body: BodyReader,
+    /// Estimated memory of the response's JSON tree.
+    tree: usize,
 }
 
 /// A file to upload with a request.
@@ -163,6 +182,8 @@ impl RemoteHostClient {
             keys: Mutex::new(session.keys),
             host_encoding,
             closed,
+            budget: BodyBudget::new(config.unverified_body_budget),
+            head_timeout: config.body_head_timeout,
         });
         let (events_tx, events) = mpsc::channel(config.event_buffer.max(1));
         let poller = tokio::spawn(poll_events(Arc::clone(&core), config.recv_wait, events_tx));
@@ -317,22 +338,40 @@ impl RemoteHostClient {
         let dest = dir.join(name);
         let mut part_name = name.to_os_string();
         part_name.push(".part");
-        let part = dir.join(part_name);
-        let mut out = tokio::fs::File::create(&part).await.map_err(io_error)?;
+        let part = PartFile(dir.join(part_name), false);
+        let mut out = tokio::fs::File::create(&part.0).await.map_err(io_error)?;
         let got = self.get_file(file, &mut out, progress).await;
         let synced = match &got {
             Ok(_) => out.sync_all().await.map_err(io_error),
             Err(_) => Ok(()),
         };
         drop(out);
-        match got.and(synced) {
-            Ok(_) => {
-                tokio::fs::rename(&part, &dest).await.map_err(io_error)?;
-                Ok(dest)
-            }
-            Err(e) => {
-                let _ = tokio::fs::remove_file(&part).await;
-                Err(e)
+        got.and(synced)?;
+        tokio::fs::rename(&part.0, &dest).await.map_err(io_error)?;
+        part.renamed();
+        Ok(dest)
+    }
+}
+
+/// The `.part` file of a download. Removed when dropped unless renamed: on an error, a failed
+/// rename, and also when the download's future is dropped half-way (the user interrupted it,
+/// the session was stopped), so that no path leaves it behind.
+struct PartFile(PathBuf, bool);
+
+impl PartFile {
+    fn renamed(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for PartFile {
+    fn drop(&mut self) {
+        if self.1 {
+            return;
+        }
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %self.0.display(), "removing an unfinished download: {e}");
             }
         }
     }
@@ -344,14 +383,19 @@ impl Core {
     }
 
     async fn recv(&self, wait: Duration) -> Result<Option<RRResult>, RemoteProtocolError> {
+        Ok(self.recv_measured(wait).await?.map(|(ev, _)| ev))
+    }
+
+    /// [`Core::recv`], with the estimated memory of the event's JSON tree.
+    async fn recv_measured(
+        &self,
+        wait: Duration,
+    ) -> Result<Option<(RRResult, usize)>, RemoteProtocolError> {
         let wait = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
         let cmd = RemoteCommand::Recv { wait };
-        match self
-            .request(&cmd, None::<Upload<'_, &[u8]>>)
-            .await?
-            .response
-        {
-            RemoteResponse::ChatEvent { chat_event } => Ok(chat_event),
+        let reply = self.request(&cmd, None::<Upload<'_, &[u8]>>).await?;
+        match reply.response {
+            RemoteResponse::ChatEvent { chat_event } => Ok(chat_event.map(|ev| (ev, reply.tree))),
             other => Err(other.into_unexpected()),
         }
     }
@@ -402,23 +446,38 @@ impl Core {
             (Ok(()), Err(e)) => return Err(http2_error(e)),
         };
         let mut body = BodyReader::new(response.into_body());
-        let head = body.read_head(&self.crypto).await?;
+        let (head, hold) = tokio::time::timeout(
+            self.head_timeout,
+            body.read_head(&self.crypto, &self.budget),
+        )
+        .await
+        .map_err(|_| {
+            RemoteProtocolError::Http2(format!(
+                "response body not received within {} s",
+                self.head_timeout.as_secs_f64()
+            ))
+        })??;
         self.crypto.verify_signatures(&head)?;
         let keys = self.keys().rcv_keys(head.corr_id())?;
+        // Decoding one body at a time bounds the memory of decompressed JSON (§12).
+        let turn = decode_turn().await;
         let json = self.crypto.decrypt_body(&head, &keys.body)?;
+        drop((head, hold));
+        let (value, tree) = parse_bounded_measured(&json, MAX_JSON_TREE)?;
+        drop(json);
         let response = if self.host_encoding == PlatformEncoding::Swift
             && LOCAL_ENCODING == PlatformEncoding::Kotlin
         {
-            let value: serde_json::Value = serde_json::from_slice(&json)
-                .map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))?;
             RemoteResponse::from_json_value(owsf_to_tagged(value))?
         } else {
-            RemoteResponse::from_json_bytes(&json)?
+            RemoteResponse::from_json_value(value)?
         };
+        drop(turn);
         Ok(Reply {
             response,
             file_key: keys.file,
             body,
+            tree,
         })
     }
 }
@@ -426,17 +485,39 @@ impl Core {
 /// `pollEvents`: one `recv` after another for the life of the session. Errors are passed on
 /// and polling continues (as in the reference) unless the connection is gone or nobody
 /// listens any more.
+///
+/// The host can push events unasked, so what waits in `events` for the application is bounded
+/// in memory too, not only in number: no new poll starts while the events not yet taken hold
+/// more than [`EVENT_QUEUE_TREE`] of JSON trees (docs/security/bodies.md).
 async fn poll_events(core: Arc<Core>, wait: Duration, events: mpsc::Sender<HostEvent>) {
+    // Tree sizes of the events sent, oldest first; the application takes them in order, so
+    // the last `queued` of them are the ones still waiting.
+    let mut sizes = std::collections::VecDeque::new();
     loop {
-        let event = match core.recv(wait).await {
+        loop {
+            let queued = events.max_capacity() - events.capacity();
+            while sizes.len() > queued {
+                sizes.pop_front();
+            }
+            if sizes.iter().sum::<usize>() <= EVENT_QUEUE_TREE {
+                break;
+            }
+            // Nothing tells the sender that a message was taken; look again shortly.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if events.is_closed() || *core.closed.borrow() {
+                return;
+            }
+        }
+        let (event, size) = match core.recv_measured(wait).await {
             Ok(None) => continue,
-            Ok(Some(ev)) => Ok(ev),
-            Err(e) => Err(e),
+            Ok(Some((ev, size))) => (Ok(ev), size),
+            Err(e) => (Err(e), 0),
         };
         let failed = event.is_err();
         if events.send(event).await.is_err() || *core.closed.borrow() {
             break;
         }
+        sizes.push_back(size);
         if failed {
             // Do not spin if the host keeps rejecting polls.
             tokio::time::sleep(Duration::from_millis(100)).await;

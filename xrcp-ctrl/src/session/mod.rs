@@ -13,4 +13,4 @@ mod client;
 #[cfg(test)]
 mod tests;
 
-pub use client::{CtrlSessionConfig, HostEvent, RemoteHostClient, CLOSE_GRACE};
+pub use client::{CtrlSessionConfig, HostEvent, RemoteHostClient, CLOSE_GRACE, EVENT_QUEUE_TREE};

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use xrcp::display::{escape, Escaped};
 use xrcp::message::SignedInvitation;
 use xrcp::session::RRResult;
 
@@ -69,17 +70,24 @@ struct Console {
 }
 
 /// The notes app's results as lines (as the controller shows them), anything else as JSON.
+/// Notes and file names may have come from the controller: each line is escaped for the
+/// terminal ([`xrcp::display`]).
 fn render(r: &RRResult) -> String {
+    let line = |s: String| escape(&s).into_owned();
     let lines = |items: Option<&Value>, f: &dyn Fn(&Value) -> String, empty: &str| match items
         .and_then(Value::as_array)
     {
-        Some(a) if !a.is_empty() => a.iter().map(f).collect::<Vec<_>>().join("\n"),
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|i| escape(&f(i)).into_owned())
+            .collect::<Vec<_>>()
+            .join("\n"),
         _ => empty.to_owned(),
     };
     match r {
         RRResult::Error(e) => match e.get("message").and_then(Value::as_str) {
-            Some(m) => format!("error: {m}"),
-            None => format!("error: {e}"),
+            Some(m) => line(format!("error: {m}")),
+            None => line(format!("error: {e}")),
         },
         RRResult::Result(v) => match v.get("type").and_then(Value::as_str) {
             Some("notes") => lines(
@@ -105,15 +113,15 @@ fn render(r: &RRResult) -> String {
                 },
                 "no files",
             ),
-            Some("noteCreated") => format!("note {} added", v["note"]["noteId"]),
-            Some("noteDeleted") => format!("note {} deleted", v["noteId"]),
-            Some("fileDeleted") => format!("file {} deleted", v["fileId"]),
+            Some("noteCreated") => line(format!("note {} added", v["note"]["noteId"])),
+            Some("noteDeleted") => line(format!("note {} deleted", v["noteId"])),
+            Some("fileDeleted") => line(format!("file {} deleted", v["fileId"])),
             Some("help") => lines(
                 v.get("commands"),
                 &|c| c.as_str().unwrap_or_default().to_owned(),
                 "",
             ),
-            _ => v.to_string(),
+            _ => line(v.to_string()),
         },
     }
 }
@@ -182,11 +190,19 @@ impl Console {
                 compression,
             } => {
                 let how = if compression { "with" } else { "no" };
-                println!("remote controller {id} session started with {name} ({how} compression)");
+                println!(
+                    "remote controller {id} session started with {} ({how} compression)",
+                    Escaped(&name)
+                );
             }
             UiEvent::Found(found) => {
                 let (name, version) = ctrl_summary(&found.invitation);
-                println!("remote controller {} found: {name}, v{version}", found.id);
+                println!(
+                    "remote controller {} found: {}, v{}",
+                    found.id,
+                    Escaped(&name),
+                    Escaped(&version)
+                );
                 println!("use /confirm remote ctrl {} to connect", found.id);
                 self.state = State::Found(found);
             }
@@ -202,7 +218,7 @@ impl Console {
                     }
                     other => {
                         println!("remote controller stopped");
-                        println!("remote controller error: {other}");
+                        println!("remote controller error: {}", Escaped(&other));
                     }
                 }
             }
@@ -212,7 +228,7 @@ impl Console {
                     println!("remote controller stopped");
                 }
             }
-            UiEvent::Command(c) => println!("[controller] {c}"),
+            UiEvent::Command(c) => println!("[controller] {}", Escaped(&c)),
         }
     }
 
@@ -265,7 +281,8 @@ impl Console {
             Ok(())
         };
         if let Err(e) = result {
-            println!("{e}");
+            // Errors may quote the controller's text.
+            println!("{}", Escaped(&e));
         }
     }
 
@@ -277,8 +294,17 @@ impl Console {
     ) {
         let (name, version) = ctrl_summary(&inv);
         match &known {
-            Some((id, _)) => println!("connecting remote controller {id}: {name}, v{version}"),
-            None => println!("connecting new remote controller: {name}, v{version}"),
+            // The link's name and version: not verified by anything yet.
+            Some((id, _)) => println!(
+                "connecting remote controller {id}: {}, v{}",
+                Escaped(&name),
+                Escaped(&version)
+            ),
+            None => println!(
+                "connecting new remote controller: {}, v{}",
+                Escaped(&name),
+                Escaped(&version)
+            ),
         }
         let ctx = self.ctx.clone();
         let tx = self.tx.clone();
@@ -421,7 +447,7 @@ impl Console {
             _ => "",
         };
         for c in ctrls {
-            println!("{}. {}{state}", c.id, c.device_name);
+            println!("{}. {}{state}", c.id, Escaped(&c.device_name));
         }
         Ok(())
     }

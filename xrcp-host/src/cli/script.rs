@@ -2,7 +2,7 @@
 //!
 //! The JSON contract of `connect` and `find`, one object per line on stdout:
 //! - `{"event":"found","controller_id":…,"controller_device_name":…,"app_version":…}` (`find`)
-//! - `{"event":"session_code","code":…}`
+//! - `{"event":"session_code","code":…,"peer":…}` (`peer`: the address dialed)
 //! - `{"event":"connected","controller_id":…,"controller_device_name":…,"compression":…}`
 //! - `{"event":"command","command":…}` for each command the controller sends
 //! - `{"event":"stopped","reason":"disconnected"|"stopped"}`
@@ -22,6 +22,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use xrcp::crypto::KeyHash;
+use xrcp::display::Escaped;
 use xrcp::message::SignedInvitation;
 use xrcp::session::CtrlAppInfo;
 use xrcp::tls::fingerprint;
@@ -49,7 +50,8 @@ fn fail(json: bool, e: &RemoteCtrlError) -> ExitCode {
     if json {
         emit(json!({"event": "error", "error": e.kind(), "message": e.to_string()}));
     } else {
-        eprintln!("error: {e}");
+        // The error may quote the controller's text.
+        eprintln!("error: {}", Escaped(e));
     }
     ExitCode::FAILURE
 }
@@ -83,9 +85,10 @@ pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
         println!("valid invitation, signatures verified");
         for (k, val) in v.as_object().into_iter().flatten() {
             if k != "app" {
+                // The link's contents: anyone could have made it.
                 println!(
                     "{k}: {}",
-                    val.as_str().map(str::to_owned).unwrap_or(val.to_string())
+                    Escaped(val.as_str().map(str::to_owned).unwrap_or(val.to_string()))
                 );
             }
         }
@@ -102,9 +105,14 @@ async fn finish(
 ) -> ExitCode {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let code = pending.session_code().to_owned();
+    let peer = pending.peer();
     if json {
-        emit(json!({"event": "session_code", "code": code}));
+        emit(json!({"event": "session_code", "code": code, "peer": peer.to_string()}));
     } else {
+        let host = &pending.invitation().invitation.host;
+        if host.ipv4().is_none() {
+            println!("connected to {host} at {peer}");
+        }
         println!("Compare session code with controller:");
         println!("{code}");
         println!(
@@ -135,7 +143,7 @@ async fn finish(
         if json {
             emit(json!({"event": "command", "command": c}));
         } else {
-            println!("> {c}");
+            println!("> {}", Escaped(c));
         }
     };
     let served = serve(
@@ -147,7 +155,10 @@ async fn finish(
                             "controller_device_name": name, "compression": compression}));
             } else {
                 let how = if compression { "with" } else { "no" };
-                println!("remote controller {id} session started with {name} ({how} compression)");
+                println!(
+                    "remote controller {id} session started with {} ({how} compression)",
+                    Escaped(name)
+                );
             }
         },
         on_command,
@@ -234,7 +245,12 @@ pub(crate) async fn find(
         emit(json!({"event": "found", "controller_id": found.id,
                     "controller_device_name": name, "app_version": version}));
     } else {
-        println!("remote controller {} found: {name}, v{version}", found.id);
+        println!(
+            "remote controller {} found: {}, v{}",
+            found.id,
+            Escaped(&name),
+            Escaped(&version)
+        );
     }
     let options = match host_options(&ctx, &found.invitation, None) {
         Ok(o) => o,
@@ -264,7 +280,7 @@ pub(crate) fn list(ctx: &Context, json: bool) -> ExitCode {
     } else {
         println!("Remote controllers: ");
         for c in ctrls {
-            println!("{}. {}", c.id, c.device_name);
+            println!("{}. {}", c.id, Escaped(&c.device_name));
         }
     }
     ExitCode::SUCCESS

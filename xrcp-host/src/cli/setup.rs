@@ -19,9 +19,12 @@ use crate::{Connected, HostOptions};
 pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Log lines can quote the peer: escaped like everything else shown on a terminal, and
+    // without colours (their escape sequences would be escaped too).
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_writer(|| xrcp::display::EscapingWriter(std::io::stderr()))
         .try_init();
 }
 
@@ -84,8 +87,9 @@ pub(crate) fn is_local_address(ip: Ipv4Addr) -> bool {
 
 /// The warning shown before connecting to a non-local address.
 pub(crate) fn address_warning(inv: &SignedInvitation, via: Option<SocketAddr>) -> Option<String> {
-    let host = inv.invitation.host;
-    if via.is_none() && !is_local_address(host) {
+    let host = &inv.invitation.host;
+    let local = host.ipv4().is_some_and(is_local_address);
+    if via.is_none() && !local {
         Some(format!(
             "warning: this link points to {host}, which is not on your local network. \
              Only continue if you created this link yourself."

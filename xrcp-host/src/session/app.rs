@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde_json::Value;
-use tokio::fs::{File, OpenOptions};
+use tokio::fs::File;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite};
 use xrcp::session::{
     check_file_size, FileDigest, FileDigester, RRResult, RemoteFile, RemoteProtocolError,
@@ -136,6 +136,12 @@ pub trait HostApp: Send + Sync + 'static {
 
 /// Uploads written into one folder under a unique name (`a.pdf`, `a_1.pdf`, …, like the
 /// reference's `uniqueCombine`), reporting the base name.
+///
+/// An upload is written to a temporary file (`.upload-<pid>-<n>.part`) that is
+/// locked while it is being written, and only given its final name when it is committed. A
+/// host killed mid-upload therefore leaves no file under a name the listing does not know
+/// (which would also push the next upload of that name to `name_1`); the temporary file it
+/// leaves is removed by [`FolderStore::remove_stale_uploads`] at the next start.
 #[derive(Clone, Debug)]
 pub struct FolderStore {
     dir: PathBuf,
@@ -144,6 +150,12 @@ pub struct FolderStore {
 /// How many `_n` suffixes [`FolderStore`] tries before giving up with
 /// `RPEStoredFileExists`.
 const MAX_NAME_SUFFIX: u32 = 10_000;
+
+/// Names of uploads in progress: `.upload-<pid>-<n>.part`. The leading dot keeps them out
+/// of the way; no final name can take this form because final names come from
+/// [`FolderStore::create`], which refuses names of this form.
+const TEMP_PREFIX: &str = ".upload-";
+const TEMP_SUFFIX: &str = ".part";
 
 impl FolderStore {
     pub fn new(dir: impl Into<PathBuf>) -> Self {
@@ -154,70 +166,161 @@ impl FolderStore {
         &self.dir
     }
 
+    /// Removes the temporary files of uploads that no process is writing any more (left by a
+    /// host that was killed or lost power mid-upload); returns how many were removed. An
+    /// upload in progress in another process holds a lock on its file and is left alone.
+    pub fn remove_stale_uploads(&self) -> io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_temp_name(name) {
+                continue;
+            }
+            if !entry.file_type()?.is_file() || temp_in_use(&entry.path()) {
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
     /// Creates a new file for an upload. Only the last path component of `file_name` is
-    /// used, so a controller cannot write outside the folder.
+    /// used, so a controller cannot write outside the folder. The file gets its final name
+    /// only on [`StoredFile::commit`].
     pub async fn create(&self, file_name: &str) -> Result<FolderFile, HostAppError> {
         let base = Path::new(file_name)
             .file_name()
             .and_then(|n| n.to_str())
-            .filter(|n| !n.is_empty() && !n.contains('\0'))
+            .filter(|n| !n.is_empty() && !n.contains('\0') && !is_temp_name(n))
             .ok_or_else(|| {
                 HostAppError::Protocol(RemoteProtocolError::Exception(format!(
                     "bad file name {file_name:?}"
                 )))
             })?;
-        let (stem, ext) = match base.rfind('.') {
-            Some(i) if i > 0 => (&base[..i], &base[i..]),
-            _ => (base, ""),
-        };
-        for n in 0..=MAX_NAME_SUFFIX {
-            let name = if n == 0 {
-                base.to_owned()
-            } else {
-                format!("{stem}_{n}{ext}")
-            };
-            let path = self.dir.join(&name);
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-                .await
-            {
-                Ok(file) => {
-                    return Ok(FolderFile {
-                        file,
-                        path,
-                        name,
-                        committed: false,
-                    })
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(HostAppError::Protocol(
-            RemoteProtocolError::StoredFileExists,
-        ))
+        // Done in place, not on a blocking thread (one open and one flock): with no await
+        // between creating the file and owning it, an aborted task cannot leave it behind.
+        let (file, temp) = create_temp(&self.dir)?;
+        Ok(FolderFile {
+            file: File::from_std(file),
+            temp,
+            dir: self.dir.clone(),
+            base: base.to_owned(),
+            committed: false,
+        })
     }
 }
 
-/// A file created by [`FolderStore::create`]. Until [`StoredFile::commit`] it is removed
-/// when dropped, so an upload cut off mid-way (its task aborted with the session) leaves
-/// nothing behind.
+fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+/// Creates `dir/.upload-<pid>-<n>.part` (new, `0600`), locked against
+/// [`FolderStore::remove_stale_uploads`] of other processes for as long as it is open.
+fn create_temp(dir: &Path) -> io::Result<(std::fs::File, PathBuf)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!(
+            "{TEMP_PREFIX}{}-{n}{TEMP_SUFFIX}",
+            std::process::id()
+        ));
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        match o.open(&path) {
+            Ok(file) => {
+                #[cfg(unix)]
+                rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+                    .map_err(io::Error::from)?;
+                return Ok((file, path));
+            }
+            // Left by an earlier process with the same pid: try the next number.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether some process holds the upload lock on `path` (a temporary file being written).
+fn temp_in_use(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        let Ok(file) = std::fs::File::open(path) else {
+            return true;
+        };
+        // The lock is dropped with `file` when it was free.
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// Gives the finished temporary file `temp` the first free name among `base`, `stem_1.ext`,
+/// … in `dir`, without ever replacing an existing file: a hard link fails if the name is
+/// taken (atomically, unlike a check before a rename). Returns the name.
+fn link_unique(dir: &Path, temp: &Path, base: &str) -> Result<String, HostAppError> {
+    let (stem, ext) = match base.rfind('.') {
+        Some(i) if i > 0 => (&base[..i], &base[i..]),
+        _ => (base, ""),
+    };
+    for n in 0..=MAX_NAME_SUFFIX {
+        let name = if n == 0 {
+            base.to_owned()
+        } else {
+            format!("{stem}_{n}{ext}")
+        };
+        match std::fs::hard_link(temp, dir.join(&name)) {
+            Ok(()) => {
+                // The new name must survive a crash before the upload is recorded as stored.
+                // Best effort: the name is taken either way, and an error here must not leave
+                // it behind unrecorded.
+                #[cfg(unix)]
+                if let Err(e) = std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+                    tracing::warn!(dir = %dir.display(), "syncing the files folder: {e}");
+                }
+                if let Err(e) = std::fs::remove_file(temp) {
+                    // Harmless: the next start removes it (nobody holds its lock then).
+                    tracing::warn!(path = %temp.display(), "removing upload temporary: {e}");
+                }
+                return Ok(name);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(HostAppError::Protocol(
+        RemoteProtocolError::StoredFileExists,
+    ))
+}
+
+/// A file created by [`FolderStore::create`]. Until [`StoredFile::commit`] it is a
+/// temporary file, removed when dropped, so an upload cut off mid-way (its task aborted
+/// with the session) leaves nothing behind.
 #[derive(Debug)]
 pub struct FolderFile {
     file: File,
-    path: PathBuf,
-    name: String,
+    temp: PathBuf,
+    dir: PathBuf,
+    base: String,
     committed: bool,
 }
 
 impl Drop for FolderFile {
     fn drop(&mut self) {
         if !self.committed {
-            if let Err(e) = std::fs::remove_file(&self.path) {
+            if let Err(e) = std::fs::remove_file(&self.temp) {
                 if e.kind() != io::ErrorKind::NotFound {
-                    tracing::warn!(path = %self.path.display(), "removing unfinished upload: {e}");
+                    tracing::warn!(path = %self.temp.display(), "removing unfinished upload: {e}");
                 }
             }
         }
@@ -225,8 +328,9 @@ impl Drop for FolderFile {
 }
 
 impl FolderFile {
+    /// Where the data is being written (a temporary name until committed).
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.temp
     }
 }
 
@@ -251,12 +355,66 @@ impl AsyncWrite for FolderFile {
 impl StoredFile for FolderFile {
     async fn commit(mut self) -> Result<String, HostAppError> {
         self.file.sync_all().await?;
+        // In place, not on a blocking thread (a few link calls): with no await between
+        // taking the name and marking the file committed, an aborted task cannot both give
+        // the file its name and remove it as unfinished.
+        let name = link_unique(&self.dir, &self.temp, &self.base)?;
         self.committed = true;
-        Ok(std::mem::take(&mut self.name))
+        Ok(name)
     }
 
     async fn discard(self) {
         // Dropping an uncommitted file removes it.
         drop(self);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn uploads_are_named_on_commit_and_leftovers_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FolderStore::new(dir.path());
+        let mut a = store.create("a.txt").await.unwrap();
+        a.write_all(b"one").await.unwrap();
+        // Until committed, only a temporary name exists.
+        assert!(!dir.path().join("a.txt").exists());
+        assert!(is_temp_name(
+            a.path().file_name().unwrap().to_str().unwrap()
+        ));
+        // A second upload of the same name, committed first, takes the name.
+        let mut b = store.create("a.txt").await.unwrap();
+        b.write_all(b"two").await.unwrap();
+        assert_eq!(b.commit().await.unwrap(), "a.txt");
+        assert_eq!(a.commit().await.unwrap(), "a_1.txt");
+        assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"two");
+        assert_eq!(std::fs::read(dir.path().join("a_1.txt")).unwrap(), b"one");
+        assert_eq!(names(dir.path()), ["a.txt", "a_1.txt"]);
+
+        // The clean-up removes a crash's leftover but not an upload in progress (locked).
+        let c = store.create("c.txt").await.unwrap();
+        let leftover = dir.path().join(".upload-1-1.part");
+        std::fs::write(&leftover, b"x").unwrap();
+        assert_eq!(store.remove_stale_uploads().unwrap(), 1);
+        assert!(!leftover.exists());
+        assert!(c.path().exists());
+        c.discard().await;
+        assert_eq!(names(dir.path()), ["a.txt", "a_1.txt"]);
+
+        // A name of the temporary form would be taken for a leftover: refused.
+        assert!(store.create(".upload-1-2.part").await.is_err());
+        assert!(store.create(".upload-notes").await.is_ok());
     }
 }

@@ -24,8 +24,9 @@ use xrcp::session::{
 use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use super::prefixed::Prefixed;
 use xrcp::session::http2::{
-    finish, http2_error, keepalive, send_body, send_file, BodyReader, KEEPALIVE_INTERVAL,
-    KEEPALIVE_TIMEOUT, MAX_FRAME_SIZE,
+    decode_turn, finish, http2_error, keepalive, send_body, send_file, BodyBudget, BodyReader,
+    BODY_HEAD_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, MAX_FRAME_SIZE,
+    UNVERIFIED_BODY_BUDGET,
 };
 
 /// HTTP/2 settings of the host's server. The reference uses the Haskell `http2` defaults; these
@@ -40,6 +41,12 @@ pub struct HostSessionConfig {
     pub connection_window_size: u32,
     /// Largest HTTP/2 frame we accept ([`xrcp::session::http2::MAX_FRAME_SIZE`]).
     pub max_frame_size: u32,
+    /// How long a request may take to deliver its body up to the signatures
+    /// ([`BODY_HEAD_TIMEOUT`]); a stream past it is reset.
+    pub body_head_timeout: Duration,
+    /// Bytes of unverified request bodies all streams may hold together
+    /// ([`UNVERIFIED_BODY_BUDGET`]).
+    pub unverified_body_budget: usize,
 }
 
 impl Default for HostSessionConfig {
@@ -49,6 +56,8 @@ impl Default for HostSessionConfig {
             initial_window_size: 1 << 20,
             connection_window_size: 4 << 20,
             max_frame_size: MAX_FRAME_SIZE,
+            body_head_timeout: BODY_HEAD_TIMEOUT,
+            unverified_body_budget: UNVERIFIED_BODY_BUDGET,
         }
     }
 }
@@ -66,6 +75,9 @@ struct Shared<A> {
     polling: AtomicUsize,
     /// A request's stream failed at the HTTP/2 level (body cut, reply not deliverable).
     broken: AtomicBool,
+    /// Unverified request bytes of all streams (docs/security/bodies.md).
+    budget: BodyBudget,
+    head_timeout: Duration,
 }
 
 /// Counts a request (or a waiting poll) for as long as it lives, including when its task is
@@ -140,6 +152,8 @@ where
         in_flight: AtomicUsize::new(0),
         polling: AtomicUsize::new(0),
         broken: AtomicBool::new(false),
+        budget: BodyBudget::new(config.unverified_body_budget),
+        head_timeout: config.body_head_timeout,
     });
     let mut tasks = JoinSet::new();
     let alive = keepalive(conn.ping_pong(), KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT);
@@ -186,10 +200,20 @@ async fn handle_request<A: HostApp>(
 ) {
     let _counted = Counted::new(&shared.in_flight);
     let mut reader = BodyReader::new(body);
-    let parsed = parse_request(&shared, &mut reader).await;
+    let deadline = Instant::now() + shared.head_timeout;
+    let parsed = parse_request(&shared, &mut reader, deadline).await;
     let (cmd, file_key) = match parsed {
         Ok(v) => v,
-        Err(e) => {
+        Err(None) => {
+            // The body did not arrive in time: nothing to answer, and its budget is back.
+            tracing::debug!(
+                "request body not received within {:?}; stream reset",
+                shared.head_timeout
+            );
+            respond.send_reset(h2::Reason::CANCEL);
+            return;
+        }
+        Err(Some(e)) => {
             if matches!(e, RemoteProtocolError::Http2(_)) {
                 shared.broken.store(true, Ordering::SeqCst);
             }
@@ -259,15 +283,23 @@ async fn handle_request<A: HostApp>(
     }
 }
 
-/// `parseRequest`: head, signatures, id window, decryption, session code, JSON.
+/// `parseRequest`: head, signatures, id window, decryption, session code, JSON. `Err(None)`
+/// when the head was not complete by `deadline`.
 async fn parse_request<A>(
     shared: &Shared<A>,
     reader: &mut BodyReader,
-) -> Result<(RemoteCommand, SbKeyNonce), RemoteProtocolError> {
-    let head = reader.read_head(&shared.crypto).await?;
+    deadline: Instant,
+) -> Result<(RemoteCommand, SbKeyNonce), Option<RemoteProtocolError>> {
+    let (head, _hold) =
+        tokio::time::timeout_at(deadline, reader.read_head(&shared.crypto, &shared.budget))
+            .await
+            .map_err(|_| None)??;
     shared.crypto.verify_signatures(&head)?;
     let keys = shared.keys().rcv_keys(head.corr_id())?;
+    // Decoding one body at a time bounds the memory of decompressed JSON (§12).
+    let _turn = decode_turn().await;
     let json = shared.crypto.decrypt_body(&head, &keys.body)?;
+    drop(head);
     Ok((RemoteCommand::from_json_bytes(&json)?, keys.file))
 }
 

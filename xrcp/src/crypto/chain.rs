@@ -12,25 +12,65 @@ use zeroize::Zeroizing;
 use super::kem::KemSharedSecret;
 use super::secretbox::{BoxKey, Nonce};
 
+/// A 32-byte secret in a heap box of its own, wiped on drop.
+///
+/// Why a box: a `[u8; 32]` held by value is copied by every move (into a struct, through a
+/// future's state, out of a function), and each copy left behind is never wiped — a core dump
+/// of a controller once held a session's chain keys a dozen times after it ended. Boxed, the
+/// bytes stay at one address from creation to drop; moving the owner moves a pointer.
+/// The bytes are written straight into the box (HKDF output included), never built on the
+/// stack first.
+struct Secret32(Box<Zeroizing<[u8; 32]>>);
+
+impl Secret32 {
+    fn zeroed() -> Self {
+        Secret32(Box::new(Zeroizing::new([0u8; 32])))
+    }
+}
+
+/// Overwrites the stack just below the caller's frame.
+///
+/// HKDF-SHA512 keeps its input in the hash state (`hkdf`/`hmac`/`sha2` do not wipe their
+/// state on drop), in the frames of the calls that [`hkdf_sha512`] makes; those frames lie
+/// below its caller's. Overwriting that stretch right after the derivation removes the chain
+/// key and its successors from the dead stack. 32 KiB covers the unoptimised debug frames of
+/// these crates with room to spare.
+#[inline(never)]
+fn scrub_stack() {
+    let mut area = [0u8; 32 * 1024];
+    // `black_box` makes the zeroing observable, so it cannot be optimised away.
+    std::hint::black_box(&mut area);
+}
+
 /// SHA3-256 of the X25519 output and the KEM shared secret; seeds the chains.
-pub struct HybridSecret(Zeroizing<[u8; 32]>);
+pub struct HybridSecret(Secret32);
 
 impl HybridSecret {
     pub fn new(dh: &BoxKey, kem: &KemSharedSecret) -> Self {
-        let mut h = Sha3_256::new();
-        h.update(dh.as_bytes());
-        h.update(kem.as_bytes());
-        HybridSecret(Zeroizing::new(h.finalize().into()))
+        let mut out = Secret32::zeroed();
+        sha3_into(dh.as_bytes(), kem.as_bytes(), &mut out.0);
+        scrub_stack();
+        HybridSecret(out)
     }
 
     /// A hybrid secret given directly (test vectors).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        HybridSecret(Zeroizing::new(bytes))
+        let mut out = Secret32::zeroed();
+        **out.0 = bytes;
+        HybridSecret(out)
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.0 .0
     }
+}
+
+#[inline(never)]
+fn sha3_into(a: &[u8], b: &[u8], out: &mut [u8; 32]) {
+    let mut h = Sha3_256::new();
+    h.update(a);
+    h.update(b);
+    h.finalize_into(out.into());
 }
 
 impl std::fmt::Debug for HybridSecret {
@@ -39,46 +79,57 @@ impl std::fmt::Debug for HybridSecret {
     }
 }
 
+/// HKDF-SHA512 into `out`, then the stack it used overwritten (see [`scrub_stack`]).
 fn hkdf_sha512(ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    hkdf_sha512_inner(ikm, info, out);
+    scrub_stack();
+}
+
+#[inline(never)]
+fn hkdf_sha512_inner(ikm: &[u8], info: &[u8], out: &mut [u8]) {
     Hkdf::<Sha512>::new(Some(b""), ikm)
         .expand(info, out)
         .expect("88 bytes is far below HKDF-SHA512's limit");
 }
 
 /// One direction's chain key; every [`ChainKey::advance`] ratchets it forward.
-pub struct ChainKey(Zeroizing<[u8; 32]>);
+///
+/// The key lives in one heap box for its whole life and is wiped on drop; advancing
+/// overwrites it in place.
+pub struct ChainKey(Secret32);
 
 /// `sbcInit("", hybrid)`: chain A (the controller's send / host's receive direction) and
 /// chain B (the controller's receive / host's send direction).
 pub fn chain_init(secret: &HybridSecret) -> (ChainKey, ChainKey) {
-    let mut okm = Zeroizing::new([0u8; 64]);
-    hkdf_sha512(secret.as_bytes(), b"SimpleXSbChainInit", okm.as_mut());
-    let mut a = Zeroizing::new([0u8; 32]);
-    let mut b = Zeroizing::new([0u8; 32]);
-    a.copy_from_slice(&okm[..32]);
-    b.copy_from_slice(&okm[32..]);
+    let mut okm = Box::new(Zeroizing::new([0u8; 64]));
+    hkdf_sha512(secret.as_bytes(), b"SimpleXSbChainInit", okm.as_mut_slice());
+    let (mut a, mut b) = (Secret32::zeroed(), Secret32::zeroed());
+    a.0.copy_from_slice(&okm[..32]);
+    b.0.copy_from_slice(&okm[32..]);
     (ChainKey(a), ChainKey(b))
 }
 
 impl ChainKey {
+    /// A chain key from given bytes (test vectors, fuzzing); the caller's array is its own
+    /// to wipe.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        ChainKey(Zeroizing::new(bytes))
+        let mut out = Secret32::zeroed();
+        **out.0 = bytes;
+        ChainKey(out)
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.0 .0
     }
 
     /// `sbcHkdf`: replaces this chain key and returns the message key and nonce.
     pub fn advance(&mut self) -> (BoxKey, Nonce) {
-        let mut okm = Zeroizing::new([0u8; 88]);
-        hkdf_sha512(self.0.as_ref(), b"SimpleXSbChain", okm.as_mut());
-        self.0.copy_from_slice(&okm[..32]);
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&okm[32..64]);
+        let mut okm = Box::new(Zeroizing::new([0u8; 88]));
+        hkdf_sha512(self.0 .0.as_slice(), b"SimpleXSbChain", okm.as_mut_slice());
+        self.0 .0.copy_from_slice(&okm[..32]);
+        let key = BoxKey::from_slice(&okm[32..64]);
         let mut nonce = [0u8; 24];
         nonce.copy_from_slice(&okm[64..88]);
-        let key = BoxKey::from_bytes(key);
         (key, Nonce(nonce))
     }
 }

@@ -155,7 +155,7 @@ impl X25519SecretKey {
         if !shared.was_contributory() {
             return Err(CryptoError::WeakKey);
         }
-        Ok(BoxKey::from_bytes(*shared.as_bytes()))
+        Ok(BoxKey::from_slice(shared.as_bytes()))
     }
 }
 

@@ -25,11 +25,20 @@ pub const TAG_LEN: usize = 16;
 
 /// A 32-byte key as fed to the box construction (before the HSalsa20 step).
 #[derive(Clone)]
-pub struct BoxKey(Zeroizing<[u8; 32]>);
+// Boxed so that moving a key (through futures, into message-key structs) moves a pointer
+// and leaves no unwiped copy of the bytes behind (see `chain::Secret32`).
+pub struct BoxKey(Box<Zeroizing<[u8; 32]>>);
 
 impl BoxKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        BoxKey(Zeroizing::new(bytes))
+        BoxKey(Box::new(Zeroizing::new(bytes)))
+    }
+
+    /// A key copied from 32 bytes straight into its box, with no copy on the stack.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Self {
+        let mut k = Box::new(Zeroizing::new([0u8; 32]));
+        k.copy_from_slice(bytes);
+        BoxKey(k)
     }
 
     /// The raw key bytes; only for key derivation and for persisting them.
@@ -40,7 +49,7 @@ impl BoxKey {
     /// `HSalsa20(k, 0¹⁶)`: the key XSalsa20-Poly1305 actually runs under.
     fn subkey(&self) -> Zeroizing<[u8; 32]> {
         let out = salsa20::hsalsa::<salsa20::cipher::consts::U10>(
-            self.0.as_ref().into(),
+            self.0.as_slice().into(),
             &Default::default(),
         );
         let mut k = Zeroizing::new([0u8; 32]);

@@ -1,8 +1,6 @@
 //! The controller's half of the handshake (spec/xrcp.md §7, §8). In the reference this is
 //! `connectRCHost` / `prepareHostSession`, named after the host it talks to.
 
-use std::net::Ipv4Addr;
-
 use serde_json::Value;
 use zeroize::Zeroizing;
 
@@ -10,12 +8,13 @@ use super::{ControllerKeys, SessionKeys};
 use crate::codec::json::to_aeson_string;
 use crate::codec::version::SUPPORTED;
 use crate::crypto::{
-    chain_init, BoxKey, Ed25519SecretKey, HybridSecret, KeyHash, Nonce, X25519SecretKey,
+    chain_init, BoxKey, Ed25519SecretKey, HybridSecret, KeyHash, Nonce, X25519PublicKey,
+    X25519SecretKey,
 };
 use crate::error::RcError;
 use crate::message::{
-    decode_block, encode_block, Announcement, CtrlEncHello, HostEncHello, Invitation,
-    SignedInvitation,
+    decode_block, encode_block, Announcement, CtrlEncHello, HostEncHello, HostHello, Invitation,
+    SignedInvitation, TransportHost,
 };
 use crate::pairing::{HostPairing, KnownHost};
 use crate::tls::{Pin, SessionCredentials};
@@ -43,7 +42,7 @@ impl ControllerHandshake {
     /// dial, chosen by the caller after binding), created at `now` (seconds since the epoch).
     pub fn new(
         pairing: HostPairing,
-        host: Ipv4Addr,
+        host: impl Into<TransportHost>,
         port: u16,
         app: Value,
         now: i64,
@@ -59,7 +58,7 @@ impl ControllerHandshake {
         let session_dh = X25519SecretKey::generate();
         let invitation = Invitation {
             ca: KeyHash(pairing.ca.fingerprint()),
-            host,
+            host: host.into(),
             port,
             version: SUPPORTED,
             app,
@@ -124,33 +123,64 @@ impl ControllerHandshake {
         tls_host_ca: KeyHash,
         tls_unique: &[u8],
     ) -> Result<HelloOutcome, HelloRejected> {
-        let rejected = |error| HelloRejected { error, reply: None };
-        let enc = decode_block(block)
-            .and_then(HostEncHello::decode)
-            .map_err(rejected)?;
-        let hello_key = self
-            .session_dh
-            .dh(&enc.dh_key)
-            .map_err(|_| rejected(RcError::Decrypt))?;
-        self.accept_hello(enc, &hello_key, tls_host_ca, tls_unique)
-            .map_err(|error| {
-                let reply =
-                    CtrlEncHello::seal_error(&error.to_string(), &hello_key, Nonce::random())
-                        .encode()
-                        .and_then(|c| encode_block(&c))
-                        .ok();
-                HelloRejected { error, reply }
-            })
+        match self.offer_host_hello(block, tls_host_ca, tls_unique) {
+            HelloAttempt::Accepted(outcome) => Ok(outcome),
+            HelloAttempt::NotInvited { error, .. } => Err(HelloRejected { error, reply: None }),
+            HelloAttempt::Refused(rejected) => Err(rejected),
+        }
+    }
+
+    /// Like [`handle_host_hello`](Self::handle_host_hello), but a block that does not
+    /// decrypt under this invitation's DH key hands the handshake back: its sender has not
+    /// shown that it holds the invitation, so the controller may go on waiting for the host
+    /// that does (spec/xrcp.md §6.4). Once a block decrypts, the outcome is final either way.
+    pub fn offer_host_hello(
+        self,
+        block: &[u8],
+        tls_host_ca: KeyHash,
+        tls_unique: &[u8],
+    ) -> HelloAttempt {
+        let enc = match decode_block(block).and_then(HostEncHello::decode) {
+            Ok(enc) => enc,
+            Err(error) => {
+                return HelloAttempt::NotInvited {
+                    handshake: self,
+                    error,
+                }
+            }
+        };
+        let Ok(hello_key) = self.session_dh.dh(&enc.dh_key) else {
+            return HelloAttempt::NotInvited {
+                handshake: self,
+                error: RcError::Decrypt,
+            };
+        };
+        let hello = match enc.open_proving(&hello_key) {
+            Ok(hello) => hello,
+            // The box did not authenticate: no proof of the invitation. A box that does was
+            // sealed with the invitation's DH key, whatever is wrong inside it.
+            Err(refused) if !refused.authenticated => {
+                return HelloAttempt::NotInvited {
+                    handshake: self,
+                    error: refused.error,
+                }
+            }
+            Err(refused) => return HelloAttempt::Refused(refusal(refused.error, &hello_key)),
+        };
+        match self.accept_hello(hello, enc.dh_key, &hello_key, tls_host_ca, tls_unique) {
+            Ok(outcome) => HelloAttempt::Accepted(outcome),
+            Err(error) => HelloAttempt::Refused(refusal(error, &hello_key)),
+        }
     }
 
     fn accept_hello(
         self,
-        enc: HostEncHello,
+        hello: HostHello,
+        host_dh: X25519PublicKey,
         hello_key: &BoxKey,
         tls_host_ca: KeyHash,
         tls_unique: &[u8],
     ) -> Result<HelloOutcome, RcError> {
-        let hello = enc.open(hello_key)?;
         if hello.ca != tls_host_ca {
             return Err(RcError::Identity);
         }
@@ -174,7 +204,7 @@ impl ControllerHandshake {
         let mut pairing = self.pairing;
         pairing.known_host = Some(KnownHost {
             host_ca: tls_host_ca,
-            host_dh: enc.dh_key,
+            host_dh,
         });
         Ok(HelloOutcome {
             reply,
@@ -192,6 +222,29 @@ impl ControllerHandshake {
             pairing,
         })
     }
+}
+
+/// An ERROR block telling the host why its (readable) HELLO was refused.
+fn refusal(error: RcError, hello_key: &BoxKey) -> HelloRejected {
+    let reply = CtrlEncHello::seal_error(&error.to_string(), hello_key, Nonce::random())
+        .encode()
+        .and_then(|c| encode_block(&c))
+        .ok();
+    HelloRejected { error, reply }
+}
+
+/// What [`ControllerHandshake::offer_host_hello`] made of a block.
+pub enum HelloAttempt {
+    /// The host proved it holds the invitation and was accepted.
+    Accepted(HelloOutcome),
+    /// The block does not decrypt under this invitation: its sender never saw the
+    /// invitation (or sent garbage). The handshake is unchanged and can take another block.
+    NotInvited {
+        handshake: ControllerHandshake,
+        error: RcError,
+    },
+    /// The block decrypted but is refused (syntax, identity, version): final.
+    Refused(HelloRejected),
 }
 
 /// A host HELLO the controller refused.

@@ -23,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::codec::Version;
 use crate::crypto::{ChainKey, Ed25519PublicKey, Ed25519SecretKey};
 
-pub use controller::{ControllerHandshake, HelloOutcome, HelloRejected};
+pub use controller::{ControllerHandshake, HelloAttempt, HelloOutcome, HelloRejected};
 pub use host::HostHandshake;
 
 /// Per-session secrets both roles derive: the TLS binding and the two chain keys, already
@@ -219,6 +219,50 @@ mod tests {
                 .unwrap(),
             RcError::CtrlError("IDENTITY".into())
         );
+    }
+
+    /// Only a HELLO whose box does not authenticate leaves the controller waiting for the
+    /// real host; one sealed with the invitation's key but holding bad padding proves the
+    /// sender has the link and is refused for good, with an ERROR block (found by fuzzing).
+    #[test]
+    fn only_a_box_that_does_not_authenticate_is_not_invited() {
+        use crate::crypto::secretbox::seal;
+        use crate::crypto::{Nonce, X25519SecretKey};
+        use crate::message::HostEncHello;
+
+        let ctrl = start(HostPairing::new().unwrap());
+        let inv_dh = ctrl.invitation().invitation.dh;
+        let host_dh = X25519SecretKey::generate();
+        let key = host_dh.dh(&inv_dh).unwrap();
+        let sealed = |key: &crate::crypto::BoxKey| {
+            let enc = HostEncHello {
+                dh_key: host_dh.public(),
+                nonce: Nonce([7; 24]),
+                // 0xffff: a length prefix larger than the padded message.
+                ciphertext: seal(key, &Nonce([7; 24]), &[0xff; 64]),
+            };
+            encode_block(&enc.encode()).unwrap()
+        };
+
+        let stranger_key = X25519SecretKey::generate().dh(&inv_dh).unwrap();
+        let ctrl =
+            match ctrl.offer_host_hello(&sealed(&stranger_key), KeyHash([1; 32]), &TLS_UNIQUE) {
+                HelloAttempt::NotInvited { handshake, error } => {
+                    assert_eq!(error, RcError::Decrypt);
+                    handshake
+                }
+                _ => panic!("a box under another key proves nothing"),
+            };
+        match ctrl.offer_host_hello(&sealed(&key), KeyHash([1; 32]), &TLS_UNIQUE) {
+            HelloAttempt::Refused(rejected) => {
+                assert_eq!(rejected.error, RcError::Decrypt);
+                assert!(
+                    rejected.reply.is_some(),
+                    "the sender can read an ERROR block"
+                );
+            }
+            _ => panic!("an authenticated box with bad padding is refused for good"),
+        }
     }
 
     /// A KEM key pair supplied after the fact is the one the HELLO carries and decapsulates

@@ -136,7 +136,7 @@ impl Announcement {
 
 /// The listener's last check: the datagram must come from the address the invitation names.
 pub fn check_source(invitation: &SignedInvitation, source: Ipv4Addr) -> Result<(), RcError> {
-    if invitation.invitation.host == source {
+    if invitation.invitation.host.ipv4() == Some(source) {
         Ok(())
     } else {
         Err(RcError::Invitation)
@@ -155,7 +155,7 @@ mod tests {
         let id = Ed25519SecretKey::generate();
         crate::message::invitation::Invitation {
             ca: KeyHash([1; 32]),
-            host: Ipv4Addr::new(10, 0, 0, 1),
+            host: Ipv4Addr::new(10, 0, 0, 1).into(),
             port: 1234,
             version: VersionRange::single(Version(1)),
             app: serde_json::json!({"deviceName": "desk"}),

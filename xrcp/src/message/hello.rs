@@ -99,6 +99,14 @@ pub struct HostEncHello {
     pub ciphertext: Vec<u8>,
 }
 
+/// Why a host HELLO did not open ([`HostEncHello::open_proving`]).
+#[derive(Debug)]
+pub struct HelloOpenError {
+    pub error: RcError,
+    /// The box authenticated: its sender held the key.
+    pub authenticated: bool,
+}
+
 impl HostEncHello {
     /// Seals `hello` under `key` = X25519(invitation dh, host DH key), whose public half
     /// `dh_key` goes in clear.
@@ -118,8 +126,21 @@ impl HostEncHello {
     }
 
     pub fn open(&self, key: &BoxKey) -> Result<HostHello, RcError> {
-        let json = open_padded(key, &self.nonce, &self.ciphertext).map_err(crypto_to_rc)?;
-        HostHello::from_json(&json)
+        self.open_proving(key).map_err(|refused| refused.error)
+    }
+
+    /// [`open`](Self::open), also telling whether the box authenticated under `key`: a HELLO
+    /// whose box authenticates was sealed by someone holding the key (the invitation's DH key
+    /// is needed for it), whatever is wrong with its content.
+    pub fn open_proving(&self, key: &BoxKey) -> Result<HostHello, HelloOpenError> {
+        let json = open_padded(key, &self.nonce, &self.ciphertext).map_err(|e| HelloOpenError {
+            authenticated: !matches!(e, CryptoError::Decrypt),
+            error: crypto_to_rc(e),
+        })?;
+        HostHello::from_json(&json).map_err(|error| HelloOpenError {
+            error,
+            authenticated: true,
+        })
     }
 
     pub fn encode(&self) -> Vec<u8> {

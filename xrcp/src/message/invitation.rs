@@ -7,8 +7,6 @@
 //! order, extra parameters, `;` separators, either padding), and verification signs over the
 //! canonical *re-serialization*, never over the received text.
 
-use std::net::Ipv4Addr;
-
 use serde_json::Value;
 
 use crate::codec::json::to_aeson_string;
@@ -16,6 +14,7 @@ use crate::codec::text::{url_decode, url_encode};
 use crate::codec::VersionRange;
 use crate::crypto::{Ed25519PublicKey, Ed25519SecretKey, KeyHash, Signature, X25519PublicKey};
 use crate::error::RcError;
+use crate::message::TransportHost;
 
 /// Longest link we parse; real ones are about 630 bytes and an announcement carries at most
 /// 898. Bounds the work a hostile QR code can cause.
@@ -26,8 +25,9 @@ pub const MAX_INVITATION_LEN: usize = 4096;
 pub struct Invitation {
     /// SHA-256 of the controller's CA certificate DER: the identity the host pins.
     pub ca: KeyHash,
-    /// The controller's address. Real controllers only advertise IPv4 (§4.3).
-    pub host: Ipv4Addr,
+    /// Where the host dials: the reference's controllers advertise one of their IPv4
+    /// addresses; ours may advertise a relay's name or address (§4.3).
+    pub host: TransportHost,
     pub port: u16,
     pub version: VersionRange,
     /// The controller's app info (device name, app version range, compression).
@@ -178,9 +178,7 @@ fn parse_invitation(link: &str) -> Result<Invitation, RcError> {
     let (host_text, rest) = rest
         .split_once(':')
         .ok_or_else(|| RcError::syntax("expected host:port"))?;
-    let host: Ipv4Addr = text(&url_decode(host_text.as_bytes()))?
-        .parse()
-        .map_err(|_| RcError::syntax("host is not an IPv4 address"))?;
+    let host = TransportHost::parse(&text(&url_decode(host_text.as_bytes()))?)?;
 
     let (port_text, query) = rest
         .split_once("#/?")
@@ -261,6 +259,7 @@ mod tests {
     use crate::codec::Version;
     use proptest::prelude::*;
     use serde_json::json;
+    use std::net::Ipv4Addr;
 
     fn arr(s: &str) -> [u8; 32] {
         hex::decode(s).unwrap().try_into().unwrap()
@@ -281,7 +280,7 @@ mod tests {
         let (s, id) = model_keys();
         Invitation {
             ca: KeyHash(core::array::from_fn(|i| i as u8)),
-            host: Ipv4Addr::new(192, 168, 1, 10),
+            host: Ipv4Addr::new(192, 168, 1, 10).into(),
             port: 45678,
             version: VersionRange::single(Version(1)),
             app: json!({"appVersionRange": {"minVersion": "6.4.6.0", "maxVersion": "6.4.6.0"},
@@ -369,7 +368,7 @@ mod tests {
             let (s, id) = model_keys();
             let inv = Invitation {
                 ca: KeyHash([7; 32]),
-                host: Ipv4Addr::from(ip),
+                host: Ipv4Addr::from(ip).into(),
                 port,
                 version: VersionRange::single(Version(1)),
                 app: json!({"deviceName": name}),

@@ -4,9 +4,12 @@
 pub mod announcement;
 pub mod hello;
 pub mod invitation;
+pub mod transport_host;
 
 pub use announcement::{Announcement, DhKeyUsed};
 pub use hello::{
-    decode_block, encode_block, CtrlEncHello, HostEncHello, HostHello, BLOCK_SIZE, HELLO_PAD,
+    decode_block, encode_block, CtrlEncHello, HelloOpenError, HostEncHello, HostHello, BLOCK_SIZE,
+    HELLO_PAD,
 };
 pub use invitation::{Invitation, SignedInvitation};
+pub use transport_host::TransportHost;

@@ -1,8 +1,11 @@
 //! Opening a pairing database (spec/xrcp.md §9.3: a crash never loses a pairing): the one
 //! SQLite set-up both role stores share (`xrcp-ctrl::store`, `xrcp-host::store`).
 //!
-//! - The folder is created `0700` when new and the file `0600` (SQLite gives its `-wal` and
-//!   `-shm` files the database's mode): rows hold private keys.
+//! - The folder is made `0700` and the file `0600`, also when they already existed with wider
+//!   modes (an older build, or a umask of 000); SQLite gives its `-wal`, `-shm` and `-journal`
+//!   files the database's mode, and ones left from before are tightened too: rows hold
+//!   private keys. [`private_dir`] and [`private_db_file`] do the same for other files kept
+//!   in a data directory (the host's notes).
 //! - WAL with `synchronous=FULL`: a commit is on disk before it returns, and a crash leaves the
 //!   old or the new row, never a mix. `secure_delete` overwrites deleted rows.
 //! - The schema version is `PRAGMA user_version`; pending migrations run in one `IMMEDIATE`
@@ -37,21 +40,9 @@ pub fn open(
     file: &str,
     migrations: &[&str],
 ) -> Result<(Connection, PathBuf), OpenError> {
-    if !dir.exists() {
-        let mut b = fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-        b.create(dir)?;
-    }
+    private_dir(dir)?;
     let path = dir.join(file);
-    let mut o = fs::OpenOptions::new();
-    o.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    drop(o.open(&path)?);
-    #[cfg(unix)]
-    fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    private_db_file(&path)?;
 
     let mut conn = Connection::open(&path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -60,6 +51,60 @@ pub fn open(
     conn.pragma_update(None, "secure_delete", "ON")?;
     migrate(&mut conn, migrations)?;
     Ok((conn, path))
+}
+
+/// The files SQLite keeps next to a database, by suffix.
+const DB_SIDE_FILES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// Creates `dir` (and missing parents) `0700`, or makes an existing one `0700`: everything
+/// in a data directory is the user's alone, whatever the umask or an older build left.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    if !dir.exists() {
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir)?;
+    }
+    set_mode(dir, 0o700)
+}
+
+/// Creates the database file `path` `0600` if missing (so that SQLite, which copies the
+/// database's mode to its `-wal`/`-shm`/`-journal` files, never creates them wider), and
+/// makes the file and any such side files already there `0600`.
+pub fn private_db_file(path: &Path) -> std::io::Result<()> {
+    let mut o = fs::OpenOptions::new();
+    o.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    drop(o.open(path)?);
+    set_mode(path, 0o600)?;
+    for suffix in DB_SIDE_FILES {
+        let mut side = path.as_os_str().to_owned();
+        side.push(suffix);
+        match set_mode(Path::new(&side), 0o600) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// Sets the permission bits of `path` (not following a symlink at `path`: a link's own
+/// mode means nothing, and its target is not ours to change) when they differ.
+pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::symlink_metadata(path)?;
+        if meta.file_type().is_symlink() || meta.permissions().mode() & 0o7777 == mode {
+            return Ok(());
+        }
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), OpenError> {
@@ -97,6 +142,23 @@ mod tests {
             let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&dir), 0o700);
             assert_eq!(mode(&path), 0o600);
+        }
+        // Wider modes left by an older build (or a umask of 000) are tightened on open.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            let wal = dir.join("p.db-wal");
+            fs::write(&wal, b"").unwrap();
+            for (p, m) in [(&dir, 0o755), (&path, 0o644), (&wal, 0o666)] {
+                fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+            }
+            private_dir(&dir).unwrap();
+            private_db_file(&path).unwrap();
+            assert_eq!(mode(&dir), 0o700);
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&wal), 0o600);
+            fs::remove_file(&wal).unwrap();
         }
         // Reopening with one more migration keeps the row and adds the column.
         let (conn, _) = open(&dir, "p.db", &[V1, V2]).unwrap();

@@ -34,13 +34,18 @@ use crate::error::RcError;
 pub const BODY_HEADER_LEN: usize = 8;
 /// `0x40 ‖ ssig ‖ 0x40 ‖ idsig`.
 pub const SIGNATURES_LEN: usize = 2 * (1 + 64);
-/// The largest `ctLen` we accept (16 MiB). The reference has no bound; we refuse to buffer
-/// more than this for one body so a peer cannot make us allocate without limit. Chat JSON
-/// is far smaller (files travel as attachments, which are streamed).
-pub const MAX_BODY_CT_LEN: u32 = 16 << 20;
-/// The largest JSON we accept after decompression (64 MiB): zstd output is bounded separately
-/// because a small compressed body can expand enormously.
-pub const MAX_JSON_LEN: usize = 64 << 20;
+/// The largest `ctLen` we accept: [`MAX_JSON_LEN`] sent uncompressed, plus the session-code
+/// prefix, the tag and room for a zstd frame of incompressible JSON (which zstd makes at most
+/// 1/128 larger). The reference has no bound; we refuse to buffer more than this for one body
+/// so a peer cannot make us allocate without limit (files travel as attachments, which are
+/// streamed).
+pub const MAX_BODY_CT_LEN: u32 = (MAX_JSON_LEN + (MAX_JSON_LEN >> 7) + 4096) as u32;
+/// The largest JSON we accept in one body (8 MiB), after decompression: a small compressed
+/// body can expand enormously, so the output is bounded while it is produced. The largest
+/// legitimate messages are chat API responses such as the chat list (about 2–10 KiB per chat
+/// with its profile picture), so 8 MiB holds roughly a thousand chats; commands are chat
+/// command lines, a few KiB at most (spec/xrcp.md §12, docs/security/bodies.md).
+pub const MAX_JSON_LEN: usize = 8 << 20;
 /// zstd level used by the reference (`Z1.compress 3`).
 pub const ZSTD_LEVEL: i32 = 3;
 
@@ -132,13 +137,20 @@ impl BodyHeadReader {
             let ct_len = ct_len as usize;
             self.ct_len = Some(ct_len);
             // Grow with the data actually received, not with the announced length.
-            self.signed.reserve(ct_len.min(64 << 10));
+            self.signed.reserve_exact(ct_len.min(64 << 10));
         }
         let Some(ct_len) = self.ct_len else {
             return Ok(used);
         };
-        let want = BODY_HEADER_LEN + ct_len - self.signed.len();
+        let total = BODY_HEADER_LEN + ct_len;
+        let want = total - self.signed.len();
         let take = want.min(input.len() - used);
+        if self.signed.capacity() < self.signed.len() + take {
+            // Doubling, but never past the announced length: the buffer stays within
+            // [`BodyHeadReader::capacity_for`], which the receive budget is charged with.
+            let grow = take.max(self.signed.len()).min(want);
+            self.signed.reserve_exact(grow);
+        }
         self.signed.extend_from_slice(&input[used..used + take]);
         used += take;
         if self.signed.len() < BODY_HEADER_LEN + ct_len {
@@ -159,6 +171,25 @@ impl BodyHeadReader {
             }
         }
         Ok(used)
+    }
+
+    /// The most memory this reader can hold once `more` further bytes are pushed: the head
+    /// buffer grows by doubling up to the announced length. Callers that charge received
+    /// bodies to a budget reserve this much before pushing.
+    pub fn capacity_for(&self, more: usize) -> usize {
+        let sigs = SIGNATURES_LEN;
+        let Some(ct_len) = self.ct_len else {
+            // The header, the first reservation once `ctLen` is known, and growth for the
+            // rest of this push.
+            return BODY_HEADER_LEN + (64 << 10).max(2 * more) + sigs;
+        };
+        let total = BODY_HEADER_LEN + ct_len;
+        let len = (self.signed.len() + more).min(total);
+        self.signed
+            .capacity()
+            .max((2 * len).min(total))
+            .max(BODY_HEADER_LEN + ct_len.min(64 << 10))
+            + sigs
     }
 
     pub fn is_complete(&self) -> bool {
@@ -330,6 +361,10 @@ impl RemoteCrypto {
         let payload = &rest[code_len..];
         if self.compression {
             decompress_bounded(payload, MAX_JSON_LEN)
+        } else if payload.len() > MAX_JSON_LEN {
+            Err(RemoteProtocolError::InvalidBody(format!(
+                "more than {MAX_JSON_LEN} bytes of JSON"
+            )))
         } else {
             Ok(payload.to_vec())
         }
@@ -535,6 +570,27 @@ mod tests {
         let mut enc = zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).unwrap();
         enc.write_all(data).unwrap();
         enc.finish().unwrap()
+    }
+
+    /// The head buffer never outgrows what [`BodyHeadReader::capacity_for`] promised before
+    /// each push (the receive budget is charged with that).
+    #[test]
+    fn head_buffer_stays_within_its_charge() {
+        let ct_len = 300_000usize;
+        let mut body = Vec::new();
+        body.extend_from_slice(&7u32.to_be_bytes());
+        body.extend_from_slice(&(ct_len as u32).to_be_bytes());
+        body.resize(BODY_HEADER_LEN + ct_len, 1);
+        for step in [1, 100, 16 << 10, 64 << 10, 70_000] {
+            let mut r = BodyHeadReader::new(false);
+            for chunk in body.chunks(step) {
+                let promised = r.capacity_for(chunk.len());
+                assert_eq!(r.push(chunk).unwrap(), chunk.len());
+                let held = r.signed.capacity() + r.sigs.capacity();
+                assert!(held <= promised, "step {step}: {held} > {promised}");
+            }
+            assert!(r.is_complete());
+        }
     }
 
     #[test]

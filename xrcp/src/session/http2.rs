@@ -110,21 +110,40 @@ impl BodyReader {
     }
 
     /// Reads one body head (corrId, ctLen, ct, and the signatures if `crypto` expects them).
+    ///
+    /// The bytes are not authenticated until the caller has checked the signatures (host) or
+    /// the tag (controller), so what the head buffer may grow to is charged to `budget`
+    /// before each chunk is taken: when the session's budget is spent this waits, and h2's
+    /// flow control holds the peer back. The returned [`BudgetHold`] gives the bytes back
+    /// when dropped; keep it until the body is verified and decoded. The caller bounds the
+    /// whole read with a deadline ([`BODY_HEAD_TIMEOUT`]).
     pub async fn read_head(
         &mut self,
         crypto: &RemoteCrypto,
-    ) -> Result<BodyHead, RemoteProtocolError> {
+        budget: &BodyBudget,
+    ) -> Result<(BodyHead, BudgetHold), RemoteProtocolError> {
         let mut r = crypto.head_reader();
+        let mut hold = BudgetHold::default();
         while !r.is_complete() {
+            // Charged before the chunk is taken from h2 (which then lets the peer send more),
+            // so that a stream waiting for budget holds nothing uncounted.
+            let next = match self.pending.len() {
+                0 => MAX_FRAME_SIZE as usize,
+                n => n,
+            };
+            budget.reserve(&mut hold, r.capacity_for(next)).await?;
             let Some(mut chunk) = self.next_chunk().await? else {
                 break;
             };
+            budget
+                .reserve(&mut hold, r.capacity_for(chunk.len()))
+                .await?;
             let used = r.push(&chunk)?;
             if used < chunk.len() {
                 self.unread(chunk.split_off(used));
             }
         }
-        r.finish()
+        Ok((r.finish()?, hold))
     }
 
     /// Receives an attachment into `out`, checking marker, size, tag and digest. `out` holds
@@ -168,6 +187,106 @@ impl BodyReader {
             Some(thread) => dec.finish_with_digest(thread.finish().await?),
             None => dec.finish(),
         }
+    }
+}
+
+/// How many bytes of not yet verified body heads the streams of one session may hold
+/// together (32 MiB): room for three of the largest bodies at once ([`super::MAX_BODY_CT_LEN`]).
+/// A peer that opens many streams and never finishes their signatures gets no further.
+pub const UNVERIFIED_BODY_BUDGET: usize = 32 << 20;
+
+/// How long a stream may take to deliver its body head (up to and including the signatures
+/// on a request) once it has started: 30 s. A legitimate head of the largest size needs a
+/// fraction of that even on a slow link; a stream past it is reset and its budget returned.
+pub const BODY_HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Bodies decrypted, decompressed and parsed at once in this process. Decoding is quick
+/// (milliseconds even for the largest body) but is where a body's memory peaks, so it is
+/// done one body at a time (docs/security/bodies.md).
+pub const MAX_CONCURRENT_DECODES: usize = 1;
+
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_CONCURRENT_DECODES);
+
+/// A turn to decode a body ([`MAX_CONCURRENT_DECODES`]); hold it across decryption,
+/// decompression and JSON parsing, and no await in between.
+pub async fn decode_turn() -> tokio::sync::SemaphorePermit<'static> {
+    // The semaphore is never closed.
+    DECODES
+        .acquire()
+        .await
+        .unwrap_or_else(|_| unreachable!("decode semaphore closed"))
+}
+
+/// The budget unit: permits count KiB so that 32 MiB fits a semaphore's permit counts.
+const BUDGET_UNIT: usize = 1024;
+
+/// A session's budget for unverified body bytes ([`UNVERIFIED_BODY_BUDGET`]), shared by its
+/// streams.
+#[derive(Clone, Debug)]
+pub struct BodyBudget {
+    units: std::sync::Arc<tokio::sync::Semaphore>,
+    total: u32,
+}
+
+/// Budget held by one stream's head; returned when dropped.
+#[derive(Debug, Default)]
+pub struct BudgetHold {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl BudgetHold {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.permit
+            .as_ref()
+            .map_or(0, |p| p.num_permits() * BUDGET_UNIT)
+    }
+}
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> Self {
+        let units = u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX >> 3);
+        BodyBudget {
+            units: std::sync::Arc::new(tokio::sync::Semaphore::new(units as usize)),
+            total: units,
+        }
+    }
+
+    /// Bytes not held by any stream now.
+    pub fn available(&self) -> usize {
+        self.units.available_permits() * BUDGET_UNIT
+    }
+
+    /// Grows `hold` to at least `bytes`, waiting for other streams to give budget back.
+    async fn reserve(
+        &self,
+        hold: &mut BudgetHold,
+        bytes: usize,
+    ) -> Result<(), RemoteProtocolError> {
+        let have = hold.permit.as_ref().map_or(0, |p| p.num_permits());
+        let need = bytes.div_ceil(BUDGET_UNIT);
+        if need <= have {
+            return Ok(());
+        }
+        let more = u32::try_from(need - have)
+            .ok()
+            .filter(|&n| n <= self.total)
+            .ok_or(RemoteProtocolError::InvalidSize)?;
+        let permit = std::sync::Arc::clone(&self.units)
+            .acquire_many_owned(more)
+            .await
+            .map_err(|_| RemoteProtocolError::Exception("session ended".into()))?;
+        match &mut hold.permit {
+            Some(p) => p.merge(permit),
+            None => hold.permit = Some(permit),
+        }
+        Ok(())
+    }
+}
+
+impl Default for BodyBudget {
+    fn default() -> Self {
+        BodyBudget::new(UNVERIFIED_BODY_BUDGET)
     }
 }
 

@@ -43,6 +43,6 @@ pub use keys::{
     MessageKeys, RemoteKeys, RemoteSignatures, SbKeyNonce, SessionSecrets, SndKeys, MAX_SKIP,
 };
 pub use protocol::{
-    owsf_to_tagged, CryptoFile, CryptoFileArgs, RRResult, RemoteCommand, RemoteFile,
-    RemoteResponse, RECV_WAIT_MICROS,
+    owsf_to_tagged, parse_bounded, parse_bounded_measured, CryptoFile, CryptoFileArgs, RRResult,
+    RemoteCommand, RemoteFile, RemoteResponse, MAX_JSON_TREE, RECV_WAIT_MICROS,
 };

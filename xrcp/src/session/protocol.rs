@@ -97,6 +97,26 @@ impl From<Result<Value, Value>> for RRResult {
     }
 }
 
+impl RRResult {
+    /// `{"result": …}` or `{"error": …}`, moved out of `v` (see the `Deserialize` impl).
+    fn from_value(v: Value) -> Result<Self, RemoteProtocolError> {
+        let Value::Object(mut o) = v else {
+            return Err(RemoteProtocolError::InvalidJson(
+                "RRResult: not an object".into(),
+            ));
+        };
+        if let Some(r) = o.remove("result") {
+            Ok(RRResult::Result(r))
+        } else if let Some(e) = o.remove("error") {
+            Ok(RRResult::Error(e))
+        } else {
+            Err(RemoteProtocolError::InvalidJson(
+                "RRResult: neither result nor error".into(),
+            ))
+        }
+    }
+}
+
 impl Serialize for RRResult {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut o = Map::new();
@@ -158,8 +178,33 @@ pub struct CryptoFileArgs {
 
 impl RemoteCommand {
     /// Parses command JSON; failures are `RPEInvalidJSON` as in the reference.
+    ///
+    /// Straight into the fields of the four commands: serde's derived decoder for a
+    /// `"type"`-tagged enum first copies the whole object into a generic tree, which for a
+    /// body full of small values costs many times its size (docs/security/bodies.md). Fields
+    /// no command has are skipped without being stored.
     pub fn from_json_bytes(json: &[u8]) -> Result<Self, RemoteProtocolError> {
-        serde_json::from_slice(json).map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))
+        let invalid = |e: String| RemoteProtocolError::InvalidJson(e);
+        let f: CommandFields = serde_json::from_slice(json).map_err(|e| invalid(e.to_string()))?;
+        let missing = |name: &str| invalid(format!("missing field `{name}`"));
+        Ok(match f.kind.as_str() {
+            "send" => RemoteCommand::Send {
+                command: f.command.ok_or_else(|| missing("command"))?,
+                retry_number: f.retry_number.ok_or_else(|| missing("retryNumber"))?,
+            },
+            "recv" => RemoteCommand::Recv {
+                wait: f.wait.ok_or_else(|| missing("wait"))?,
+            },
+            "storeFile" => RemoteCommand::StoreFile {
+                file_name: f.file_name.ok_or_else(|| missing("fileName"))?,
+                file_size: f.file_size.ok_or_else(|| missing("fileSize"))?,
+                file_digest: f.file_digest.ok_or_else(|| missing("fileDigest"))?,
+            },
+            "getFile" => RemoteCommand::GetFile {
+                file: f.file.ok_or_else(|| missing("file"))?,
+            },
+            other => return Err(invalid(format!("unknown command type `{other}`"))),
+        })
     }
 
     pub fn to_json_bytes(&self) -> Vec<u8> {
@@ -170,13 +215,56 @@ impl RemoteCommand {
 
 impl RemoteResponse {
     /// Parses response JSON; failures are `RPEInvalidJSON` as in the reference.
+    ///
+    /// The JSON becomes one tree, the one the application gets, built under
+    /// [`MAX_JSON_TREE`]: a body of many small values (a few bytes of JSON, tens of bytes in
+    /// memory each) is refused once its tree would pass that bound.
     pub fn from_json_bytes(json: &[u8]) -> Result<Self, RemoteProtocolError> {
-        serde_json::from_slice(json).map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))
+        Self::from_json_value(parse_bounded(json, MAX_JSON_TREE)?)
     }
 
-    /// Parses an already converted JSON value (see [`owsf_to_tagged`]).
+    /// Parses an already converted JSON value (see [`owsf_to_tagged`]), taking its parts
+    /// apart rather than copying them (serde's derived decoder for a tagged enum would copy
+    /// the whole value into a second tree first).
     pub fn from_json_value(json: Value) -> Result<Self, RemoteProtocolError> {
-        serde_json::from_value(json).map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))
+        let invalid = |e: String| RemoteProtocolError::InvalidJson(e);
+        let Value::Object(mut o) = json else {
+            return Err(invalid("response is not an object".into()));
+        };
+        let kind = match o.remove("type") {
+            Some(Value::String(t)) => t,
+            Some(_) => return Err(invalid("response `type` is not a string".into())),
+            None => return Err(invalid("missing field `type`".into())),
+        };
+        let mut take = |name: &str| {
+            o.remove(name)
+                .ok_or_else(|| invalid(format!("missing field `{name}`")))
+        };
+        fn typed<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, RemoteProtocolError> {
+            serde_json::from_value(v).map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))
+        }
+        Ok(match kind.as_str() {
+            "chatResponse" => RemoteResponse::ChatResponse {
+                chat_response: RRResult::from_value(take("chatResponse")?)?,
+            },
+            "chatEvent" => RemoteResponse::ChatEvent {
+                chat_event: match take("chatEvent") {
+                    Err(_) | Ok(Value::Null) => None,
+                    Ok(v) => Some(RRResult::from_value(v)?),
+                },
+            },
+            "fileStored" => RemoteResponse::FileStored {
+                file_path: typed(take("filePath")?)?,
+            },
+            "file" => RemoteResponse::File {
+                file_size: typed(take("fileSize")?)?,
+                file_digest: typed(take("fileDigest")?)?,
+            },
+            "protocolError" => RemoteResponse::ProtocolError {
+                remote_procotol_error: typed(take("remoteProcotolError")?)?,
+            },
+            other => return Err(invalid(format!("unknown response type `{other}`"))),
+        })
     }
 
     pub fn to_json_bytes(&self) -> Vec<u8> {
@@ -195,6 +283,140 @@ impl RemoteResponse {
                 String::from_utf8_lossy(&other.to_json_bytes()).into_owned(),
             ),
         }
+    }
+}
+
+/// The fields of all four commands, for [`RemoteCommand::from_json_bytes`]. Unknown fields
+/// are skipped (serde's `IgnoredAny`, which stores nothing), as the derived decoder does.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CommandFields {
+    #[serde(rename = "type")]
+    kind: String,
+    command: Option<String>,
+    retry_number: Option<i64>,
+    wait: Option<i64>,
+    file_name: Option<String>,
+    file_size: Option<u32>,
+    file_digest: Option<FileDigest>,
+    file: Option<RemoteFile>,
+}
+
+/// The most memory the JSON tree of one response or event may take, as estimated while it
+/// is built (24 MiB; spec/xrcp.md §12). Typical chat JSON takes two to four times its text
+/// size as a tree, so every response up to [`super::MAX_JSON_LEN`] of ordinary chat JSON
+/// fits; only bodies made mostly of tiny values (`[0,0,0,…]`, ~20× their size) are refused.
+pub const MAX_JSON_TREE: usize = 24 << 20;
+
+/// What one JSON value costs in the tree, beyond its text: the `Value` itself plus the
+/// growth slack of the array or map holding it.
+const NODE_COST: usize = 2 * std::mem::size_of::<Value>();
+/// What one object entry costs beyond its key's text and its value: the key `String` and the
+/// B-tree's share of a node.
+const ENTRY_COST: usize = 64;
+
+/// Parses JSON into a [`Value`], failing (`RPEInvalidJSON`) as soon as the estimated size of
+/// the tree passes `budget` bytes, so that the refusal comes before the memory is spent.
+pub fn parse_bounded(json: &[u8], budget: usize) -> Result<Value, RemoteProtocolError> {
+    parse_bounded_measured(json, budget).map(|(v, _)| v)
+}
+
+/// [`parse_bounded`], also giving the tree's estimated size in bytes.
+pub fn parse_bounded_measured(
+    json: &[u8],
+    budget: usize,
+) -> Result<(Value, usize), RemoteProtocolError> {
+    use serde::de::DeserializeSeed;
+    let left = std::cell::Cell::new(budget);
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let v = Bounded { left: &left }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| RemoteProtocolError::InvalidJson(e.to_string()))?;
+    Ok((v, budget - left.get()))
+}
+
+/// A [`Value`] builder charging every node to a shared budget.
+#[derive(Clone, Copy)]
+struct Bounded<'a> {
+    left: &'a std::cell::Cell<usize>,
+}
+
+impl Bounded<'_> {
+    fn charge<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+        match self.left.get().checked_sub(bytes) {
+            Some(rest) => {
+                self.left.set(rest);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "JSON too large in memory (more than {MAX_JSON_TREE} bytes as a tree)"
+            ))),
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Bounded<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Bounded<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, b: bool) -> Result<Value, E> {
+        self.charge(NODE_COST)?;
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Value, E> {
+        self.charge(NODE_COST)?;
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Value, E> {
+        self.charge(NODE_COST)?;
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Value, E> {
+        self.charge(NODE_COST)?;
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Value, E> {
+        self.charge(NODE_COST + s.len())?;
+        Ok(Value::String(s.to_owned()))
+    }
+    fn visit_string<E: serde::de::Error>(self, s: String) -> Result<Value, E> {
+        self.charge(NODE_COST + s.len())?;
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.charge(NODE_COST)?;
+        Ok(Value::Null)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
+        self.visit_unit()
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.charge(NODE_COST)?;
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        self.charge(NODE_COST)?;
+        let mut o = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            self.charge(ENTRY_COST + k.len())?;
+            let v = map.next_value_seed(self)?;
+            o.insert(k, v);
+        }
+        Ok(Value::Object(o))
     }
 }
 
@@ -360,6 +582,85 @@ mod tests {
             stored.into_unexpected(),
             RemoteProtocolError::UnexpectedResponse(_)
         ));
+    }
+
+    /// Commands are read into their fields; junk fields are skipped, not stored, and the
+    /// derived decoder's answers are kept.
+    #[test]
+    fn commands_parse_without_a_tree() {
+        let junk = format!("[{}0]", "0,".repeat(1000));
+        let text = format!(r#"{{"junk":{junk},"retryNumber":2,"type":"send","command":"/u"}}"#);
+        assert_eq!(
+            RemoteCommand::from_json_bytes(text.as_bytes()).unwrap(),
+            RemoteCommand::Send {
+                command: "/u".into(),
+                retry_number: 2
+            }
+        );
+        for bad in [
+            r#"{"type":"send","command":"/u"}"#,
+            r#"{"type":"nope"}"#,
+            r#"{"command":"/u","retryNumber":0}"#,
+            r#"{"type":"recv","wait":1,"wait":2}"#,
+            r#"[1]"#,
+            r#"{"type":"recv","wait":1} x"#,
+        ] {
+            assert!(
+                matches!(
+                    RemoteCommand::from_json_bytes(bad.as_bytes()),
+                    Err(RemoteProtocolError::InvalidJson(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    /// The bounded tree refuses many tiny values before building them all, and accepts what
+    /// the derived decoder accepts.
+    #[test]
+    fn response_trees_are_bounded() {
+        let tiny = format!(
+            r#"{{"type":"chatEvent","chatEvent":{{"result":[{}0]}}}}"#,
+            "0,".repeat(100_000)
+        );
+        assert!(RemoteResponse::from_json_bytes(tiny.as_bytes()).is_ok());
+        assert!(matches!(
+            parse_bounded(tiny.as_bytes(), 100_000 * NODE_COST / 2),
+            Err(RemoteProtocolError::InvalidJson(_))
+        ));
+        let (v, cost) = parse_bounded_measured(tiny.as_bytes(), MAX_JSON_TREE).unwrap();
+        assert!(cost >= 100_000 * NODE_COST, "{cost}");
+        assert_eq!(v, serde_json::from_str::<Value>(&tiny).unwrap());
+        for text in [
+            r#"{"type":"chatEvent","chatEvent":null}"#,
+            r#"{"type":"chatEvent"}"#,
+            r#"{"chatResponse":{"error":{"type":"x"}},"type":"chatResponse"}"#,
+            r#"{"type":"fileStored","filePath":"a","extra":1}"#,
+            r#"{"type":"protocolError","remoteProcotolError":{"type":"pREDuplicateId"}}"#,
+        ] {
+            let derived: RemoteResponse = serde_json::from_str(text).unwrap();
+            assert_eq!(
+                RemoteResponse::from_json_bytes(text.as_bytes()).unwrap(),
+                derived
+            );
+        }
+        for bad in [
+            r#"{"type":"chatResponse"}"#,
+            r#"{"type":"chatResponse","chatResponse":{"x":1}}"#,
+            r#"{"type":"file","fileSize":-1,"fileDigest":"AA=="}"#,
+            r#"{"type":"what"}"#,
+            r#"{"type":1}"#,
+            r#""chatEvent""#,
+        ] {
+            assert!(
+                RemoteResponse::from_json_bytes(bad.as_bytes()).is_err(),
+                "{bad}"
+            );
+            assert!(
+                serde_json::from_str::<RemoteResponse>(bad).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
