@@ -324,8 +324,12 @@ impl RemoteHostClient {
         }
     }
 
-    /// Downloads a chat item's file to `dir/<base name of its host path>`, writing to a
-    /// temporary name first and renaming only after the checks passed.
+    /// Downloads a chat item's file into `dir` under the base name of its host path, and
+    /// returns the path it got. An existing file is never replaced: when the name is taken,
+    /// the download gets the first free `name (1).ext`, `name (2).ext`, …. The data goes to a
+    /// temporary `<name>.part` (created new, never opened if it exists) and appears under its
+    /// final name only once the tag and digest were checked, by a hard link that fails
+    /// rather than replace (so two downloads, or another program, cannot race for a name).
     pub async fn get_file_to_dir(
         &self,
         file: &RemoteFile,
@@ -334,12 +338,9 @@ impl RemoteHostClient {
     ) -> Result<PathBuf, RemoteProtocolError> {
         let name = Path::new(&file.file_source.file_path)
             .file_name()
-            .ok_or_else(|| RemoteProtocolError::Exception("remote file has no name".into()))?;
-        let dest = dir.join(name);
-        let mut part_name = name.to_os_string();
-        part_name.push(".part");
-        let part = PartFile(dir.join(part_name), false);
-        let mut out = tokio::fs::File::create(&part.0).await.map_err(io_error)?;
+            .ok_or_else(|| RemoteProtocolError::Exception("remote file has no name".into()))?
+            .to_os_string();
+        let (part, mut out) = create_part(dir, &name).await?;
         let got = self.get_file(file, &mut out, progress).await;
         let synced = match &got {
             Ok(_) => out.sync_all().await.map_err(io_error),
@@ -347,28 +348,124 @@ impl RemoteHostClient {
         };
         drop(out);
         got.and(synced)?;
-        tokio::fs::rename(&part.0, &dest).await.map_err(io_error)?;
-        part.renamed();
+        let (part_path, dir, name) = (part.0.clone(), dir.to_owned(), name.clone());
+        let dest = tokio::task::spawn_blocking(move || publish(&part_path, &dir, &name))
+            .await
+            .map_err(|e| RemoteProtocolError::Exception(e.to_string()))?
+            .map_err(io_error)?;
+        // `publish` linked or moved the data to `dest`; dropping `part` removes what is left.
+        drop(part);
         Ok(dest)
     }
 }
 
-/// The `.part` file of a download. Removed when dropped unless renamed: on an error, a failed
-/// rename, and also when the download's future is dropped half-way (the user interrupted it,
-/// the session was stopped), so that no path leaves it behind.
-struct PartFile(PathBuf, bool);
+/// How many numbered names (`name (1).ext` …) a download tries before giving up.
+const MAX_NAME_TRIES: u32 = 1000;
 
-impl PartFile {
-    fn renamed(mut self) {
-        self.1 = true;
+/// `name`, or with `n > 0` the numbered variant `stem (n).ext`: the number goes before the
+/// extension so that the file still opens with the same program (`report (1).pdf`, and
+/// `archive (1).tar.gz` for a compressed tar).
+fn numbered_name(name: &std::ffi::OsStr, n: u32) -> std::ffi::OsString {
+    if n == 0 {
+        return name.to_owned();
+    }
+    let text = name.to_string_lossy();
+    // A leading dot starts a hidden name, not an extension.
+    let split = match text.get(1..).and_then(|t| t.rfind('.')).map(|i| i + 1) {
+        Some(i) if text[..i].ends_with(".tar") && i > 4 => Some(i - 4),
+        other => other,
+    };
+    match split {
+        Some(i) if name.to_str().is_some() => format!("{} ({n}){}", &text[..i], &text[i..]).into(),
+        _ => {
+            let mut out = name.to_owned();
+            out.push(format!(" ({n})"));
+            out
+        }
     }
 }
 
+/// Creates the temporary file of a download in `dir`: `<name>.part`, or `<name>.<n>.part` when
+/// another download (or a leftover) holds that name. Created new (`O_EXCL`): never an
+/// existing file, never through a symbolic link.
+async fn create_part(
+    dir: &Path,
+    name: &std::ffi::OsStr,
+) -> Result<(PartFile, tokio::fs::File), RemoteProtocolError> {
+    for n in 0..MAX_NAME_TRIES {
+        let mut part_name = name.to_os_string();
+        if n > 0 {
+            part_name.push(format!(".{n}"));
+        }
+        part_name.push(".part");
+        let path = dir.join(part_name);
+        let mut o = tokio::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        match o.open(&path).await {
+            Ok(f) => return Ok((PartFile(path), f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_error(e)),
+        }
+    }
+    Err(RemoteProtocolError::Exception(format!(
+        "too many unfinished downloads of {} in {}",
+        name.to_string_lossy(),
+        dir.display()
+    )))
+}
+
+/// Gives the finished `part` the first free name of `name`'s series in `dir` and returns it.
+/// A hard link fails when the name exists, so nothing is replaced, and the file appears
+/// complete. Where the file system has no hard links, the name is first claimed by creating
+/// it new (empty), then the data is renamed over that claim.
+fn publish(part: &Path, dir: &Path, name: &std::ffi::OsStr) -> std::io::Result<PathBuf> {
+    let mut links = true;
+    for n in 0..MAX_NAME_TRIES {
+        let dest = dir.join(numbered_name(name, n));
+        if links {
+            match std::fs::hard_link(part, &dest) {
+                Ok(()) => return Ok(dest),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if no_hard_links(&e) => links = false,
+                Err(e) => return Err(e),
+            }
+        }
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&dest)
+        {
+            Ok(_) => {
+                std::fs::rename(part, &dest)?;
+                return Ok(dest);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{} and {MAX_NAME_TRIES} numbered names like it already exist in {}",
+        name.to_string_lossy(),
+        dir.display()
+    )))
+}
+
+/// Whether a failed `link` means that the file system has no hard links (FAT, some network
+/// and FUSE file systems) rather than a problem with this name.
+fn no_hard_links(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(e.kind(), K::Unsupported | K::PermissionDenied)
+        || matches!(e.raw_os_error(), Some(1 | 18 | 31 | 95))
+}
+
+/// The `.part` file of a download. Removed when dropped: on an error, a failed link, and also
+/// when the download's future is dropped half-way (the user interrupted it,
+/// the session was stopped), so that no path leaves it behind; after the
+/// hard link to the final name too (the data lives on under that name).
+struct PartFile(PathBuf);
+
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if self.1 {
-            return;
-        }
         if let Err(e) = std::fs::remove_file(&self.0) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 tracing::warn!(path = %self.0.display(), "removing an unfinished download: {e}");
@@ -548,4 +645,37 @@ async fn file_info(path: &Path) -> Result<(u32, FileDigest), RemoteProtocolError
         digester.update(&buf[..n]);
     }
     Ok((check_file_size(size)?, digester.finish()))
+}
+
+#[cfg(test)]
+mod download_names {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn numbered_names_keep_the_extension() {
+        let n = |name: &str, k| numbered_name(OsStr::new(name), k).into_string().unwrap();
+        assert_eq!(n("report.pdf", 0), "report.pdf");
+        assert_eq!(n("report.pdf", 1), "report (1).pdf");
+        assert_eq!(n("my.report.pdf", 2), "my.report (2).pdf");
+        assert_eq!(n("archive.tar.gz", 1), "archive (1).tar.gz");
+        assert_eq!(n(".bashrc", 1), ".bashrc (1)");
+        assert_eq!(n(".tar.gz", 1), ".tar (1).gz");
+        assert_eq!(n("README", 3), "README (3)");
+    }
+
+    #[test]
+    fn publishing_never_replaces_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.txt"), b"mine").unwrap();
+        std::fs::write(d.join("a (1).txt"), b"mine too").unwrap();
+        let part = d.join("a.txt.part");
+        std::fs::write(&part, b"downloaded").unwrap();
+        let got = publish(&part, d, OsStr::new("a.txt")).unwrap();
+        assert_eq!(got, d.join("a (2).txt"));
+        assert_eq!(std::fs::read(&got).unwrap(), b"downloaded");
+        assert_eq!(std::fs::read(d.join("a.txt")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(d.join("a (1).txt")).unwrap(), b"mine too");
+    }
 }
