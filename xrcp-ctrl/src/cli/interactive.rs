@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use xrcp::display::{escape, Escaped};
-use xrcp::session::{RRResult, RemoteFile, RemoteProtocolError};
+use xrcp::session::{RRResult, RemoteProtocolError};
 
 use super::setup::{
     contested_line, establish, relayed_lines, withdrawn_line, Context, Progress, Target,
@@ -372,13 +372,7 @@ impl Console {
             println!("{HELP}");
             Ok(())
         } else if let Some(name) = line.strip_prefix("/set device name ") {
-            self.ctx
-                .app
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .device_name = name.trim().to_owned();
-            println!("ok");
-            Ok(())
+            self.ctx.set_device_name(name).map(|()| println!("ok"))
         } else if line == "/list remote hosts" {
             self.list()
         } else if let Some(rest) = line.strip_prefix("/start remote host ") {
@@ -545,59 +539,46 @@ impl Console {
         let size = std::fs::metadata(path)
             .map_err(|e| format!("{path}: {e}"))?
             .len();
-        let bar = progress_bar(size);
-        let mut progress = |done, _| {
-            if let Some(b) = &bar {
-                b.set_position(done);
-            }
-        };
+        let mut bar = TransferBar::default();
+        let mut progress = |done, _| bar.update(done, size);
         let upload = client.store_file_path(Path::new(path), &mut progress);
-        let stored = match self.interruptible(upload).await {
+        let result = self.interruptible(upload).await;
+        bar.finish();
+        let stored = match result {
             Ok(s) => s,
             Err(e) => {
                 let outcome = "the host did not keep the file";
                 return Err(transfer_error(id, &client, "upload", outcome, e).await);
             }
         };
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
         println!("file {} stored on remote host {id}", Escaped(&stored));
         Ok(())
     }
 
     async fn get_file(&self, rest: &str) -> Result<(), String> {
-        let (id, json) = rest
+        let (id, which) = rest
             .trim()
             .split_once(' ')
-            .ok_or("usage: /get remote file <id> <json>")?;
+            .ok_or("usage: /get remote file <id> <fileId> (from /files), or <id> <file JSON>")?;
         let id: i64 = id.parse().map_err(|_| format!("bad host id {id}"))?;
-        let file: RemoteFile =
-            serde_json::from_str(json).map_err(|e| format!("bad file JSON: {e}"))?;
         let client = self.client(id)?;
+        let file = super::script::remote_file(&client, which)
+            .await
+            .map_err(|e| format!("remote host {id} error: {e}"))?;
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
-        println!("ok");
-        let mut bar: Option<indicatif::ProgressBar> = None;
-        let mut progress = |done, total| {
-            if bar.is_none() {
-                bar = progress_bar(total);
-            }
-            if let Some(b) = bar.as_ref() {
-                b.set_position(done);
-            }
-        };
+        let mut bar = TransferBar::default();
+        let mut progress = |done, total| bar.update(done, total);
         let download = client.get_file_to_dir(&file, &dir, &mut progress);
-        let path = match self.interruptible(download).await {
+        let result = self.interruptible(download).await;
+        bar.finish();
+        let path = match result {
             Ok(p) => p,
             Err(e) => {
                 let outcome = "nothing was saved";
                 return Err(transfer_error(id, &client, "download", outcome, e).await);
             }
         };
-        if let Some(b) = bar {
-            b.finish_and_clear();
-        }
-        println!("file received: {}", Escaped(path.display()));
+        println!("{}", super::script::received_line(&file, &path));
         Ok(())
     }
 
@@ -668,18 +649,66 @@ fn binding_text(b: &Binding) -> String {
     }
 }
 
-fn progress_bar(total: u64) -> Option<indicatif::ProgressBar> {
-    (total >= PROGRESS_BAR_MIN).then(|| {
-        let b = indicatif::ProgressBar::new(total);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    })
+/// The progress bar of one transfer of [`PROGRESS_BAR_MIN`] bytes or more. It appears with
+/// the first bytes that move (not while the host is still opening the file, which would
+/// show as a stall) and shows the average rate since then, once there is enough of it to
+/// mean something: a rate estimated from the first chunk, or across a wait for the host,
+/// swings wildly. Drawn on stderr, and only on a terminal (indicatif hides it otherwise).
+#[derive(Default)]
+struct TransferBar {
+    bar: Option<indicatif::ProgressBar>,
+    /// When the first bytes moved, and how many.
+    first: Option<(std::time::Instant, u64)>,
+    /// When the rate was last shown.
+    shown: Option<std::time::Instant>,
 }
+
+impl TransferBar {
+    /// `done` of `total` bytes have moved.
+    fn update(&mut self, done: u64, total: u64) {
+        use std::time::{Duration, Instant};
+        if total < PROGRESS_BAR_MIN || done == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let (since, base) = *self.first.get_or_insert((now, done));
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:30} {bytes}/{total_bytes} {percent:>3}% {elapsed} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            // Redrawn every second even while no data arrives, so a stall shows as time
+            // passing rather than as a frozen line.
+            b.enable_steady_tick(Duration::from_secs(1));
+            b
+        });
+        bar.set_position(done);
+        let elapsed = now.duration_since(since);
+        if elapsed >= RATE_AFTER
+            && self
+                .shown
+                .is_none_or(|t| now.duration_since(t) >= RATE_EVERY)
+        {
+            let rate = (done - base) as f64 / elapsed.as_secs_f64();
+            bar.set_message(format!("{}/s", indicatif::HumanBytes(rate as u64)));
+            self.shown = Some(now);
+        }
+    }
+
+    /// Removes the bar (the result line follows).
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// How long data must have moved before a rate is shown, and how often it is updated.
+const RATE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+const RATE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {

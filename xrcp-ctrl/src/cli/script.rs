@@ -9,10 +9,11 @@
 //! - `{"event":"connected","host_id":…,"host_device_name":…,"compression":…}`
 //! - `{"event":"response","command":…,"response":{"result":…}|{"error":…}}` for each stdin line
 //! - `{"event":"file_stored","path":…}` / `{"event":"file_received","path":…}` for
-//!   `/store remote file <path>` and `/get remote file <json>` lines
+//!   `/store remote file <path>` and `/get remote file <json>|<fileId>` lines (`path`: where
+//!   the file went; an existing file is never replaced, a taken name gets ` (1)` …)
 //! - `{"event":"host_event","data":{"result"|"error":…}}` with `--events`
-//! - `{"event":"stopped","reason":"eof"|"disconnected"|"interrupted"}` (`interrupted`: Ctrl-C,
-//!   exit status 130)
+//! - `{"event":"stopped","reason":"eof"|"quit"|"disconnected"|"interrupted"}` (`quit`: a
+//!   stdin line `/quit`; `interrupted`: Ctrl-C, exit status 130)
 //! - `{"event":"error","error":<KIND>,"message":…}` (then a non-zero exit)
 //! - `{"event":"error","error":"SESSION","command":…,"message":…}` when one stdin line could
 //!   not be carried out (a failed file transfer, a request that got no answer); the session
@@ -20,7 +21,7 @@
 //!   connection was cut mid-transfer, or Ctrl-C), `stopped` follows and the exit status is
 //!   non-zero
 //!
-//! stdin EOF ends the session cleanly with exit status 0. `list --json` prints one
+//! stdin EOF or a `/quit` line ends the session cleanly with exit status 0. `list --json` prints one
 //! `{"host_id":…,"host_device_name":…}` per paired host (no `event` field).
 
 use std::process::ExitCode;
@@ -203,7 +204,7 @@ async fn drive(ctx: Context, target: Target, listen: &Listen, mode: Mode) -> Exi
     code
 }
 
-/// Sends each stdin line to the host until EOF, the host leaves, or the user interrupts
+/// Sends each stdin line to the host until EOF or `/quit`, the host leaves, or the user interrupts
 /// (Ctrl-C). A line cut off by the end of the session (a file transfer, a command waiting for
 /// its answer) is reported as an `error` event and makes the exit status non-zero: a script
 /// must never take an interrupted `/store` or `/get` for a finished one.
@@ -221,6 +222,11 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                     let line = line.trim_end().to_owned();
                     if line.is_empty() {
                         continue;
+                    }
+                    // Ends the session here, as in the interactive mode; the host has no
+                    // use for it (it would answer "unknown command").
+                    if matches!(line.trim(), "/quit" | "/q") {
+                        break "quit";
                     }
                     let done = tokio::select! {
                         r = run_line(&remote, &line, mode) => Some(r),
@@ -342,8 +348,7 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
         return Ok(());
     }
     if let Some(rest) = line.strip_prefix("/get remote file ") {
-        let file: RemoteFile =
-            serde_json::from_str(rest.trim()).map_err(|e| format!("bad file JSON: {e}"))?;
+        let file = remote_file(&remote.client, rest).await?;
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
         let path = remote
             .client
@@ -353,7 +358,7 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
         if mode.json {
             emit(json!({"event": "file_received", "path": path.display().to_string()}));
         } else {
-            println!("file received: {}", Escaped(path.display()));
+            println!("{}", received_line(&file, &path));
         }
         return Ok(());
     }
@@ -368,6 +373,70 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
         println!("{}", super::interactive::render(&r));
     }
     Ok(())
+}
+
+/// The user whose files a host's `/files` lists: the built-in notes application has one
+/// user, id 1 (a SimpleX host has no `/files`, and its files are given as JSON).
+const LISTED_FILES_USER: i64 = 1;
+
+/// The file a `/get remote file` argument names: the host's `RemoteFile` JSON as it prints
+/// it, or the `fileId` its `/files` lists (looked up there for the file's name, which the
+/// host checks against the id).
+pub(super) async fn remote_file(
+    client: &RemoteHostClient,
+    arg: &str,
+) -> Result<RemoteFile, String> {
+    let arg = arg.trim();
+    if arg.starts_with('{') {
+        return serde_json::from_str(arg).map_err(|e| {
+            format!(
+                "this is not a file's JSON ({e}): copy it whole, or give the file's id from /files"
+            )
+        });
+    }
+    let id: i64 = arg.parse().map_err(|_| {
+        format!("'{arg}' is not a file id: give the number /files shows, or the file's JSON")
+    })?;
+    let listed = client
+        .send_command("/files", 0)
+        .await
+        .map_err(|e| format!("cannot list the host's files to find file {id}: {e}"))?;
+    let files = match &listed {
+        RRResult::Result(v) if v["type"] == "files" => v["files"].as_array(),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        "the host does not list its files by id (/files): give the file's JSON instead".to_owned()
+    })?;
+    let name = files
+        .iter()
+        .find(|f| f["fileId"].as_i64() == Some(id))
+        .and_then(|f| f["fileName"].as_str())
+        .ok_or_else(|| format!("the host has no file {id}: /files lists the ids"))?;
+    Ok(RemoteFile {
+        user_id: LISTED_FILES_USER,
+        file_id: id,
+        sent: false,
+        file_source: xrcp::session::CryptoFile {
+            file_path: name.to_owned(),
+            crypto_args: None,
+        },
+    })
+}
+
+/// The line saying where a download went, and under which name when the file's own name
+/// was taken in that folder.
+pub(super) fn received_line(file: &RemoteFile, path: &std::path::Path) -> String {
+    let wanted = std::path::Path::new(&file.file_source.file_path).file_name();
+    if path.file_name() == wanted || wanted.is_none() {
+        format!("file received: {}", Escaped(path.display()))
+    } else {
+        format!(
+            "file received: {} ({} already exists here; nothing was replaced)",
+            Escaped(path.display()),
+            Escaped(wanted.unwrap_or_default().to_string_lossy())
+        )
+    }
 }
 
 pub(super) fn list(ctx: &Context, json: bool) -> ExitCode {
