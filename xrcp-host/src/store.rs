@@ -213,6 +213,21 @@ impl CtrlStore {
         &self.path
     }
 
+    /// The device name the user set (`/set device name`), kept across restarts in the data
+    /// directory's `settings.json` (`xrcp::pairing::sqlite::SETTINGS_FILE`).
+    pub fn saved_device_name(&self) -> Result<Option<String>, StoreError> {
+        Ok(sqlite::load_device_name(self.dir())?)
+    }
+
+    /// Saves the device name for the next starts.
+    pub fn save_device_name(&self, name: &str) -> Result<(), StoreError> {
+        Ok(sqlite::save_device_name(self.dir(), name)?)
+    }
+
+    fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     fn query<P: rusqlite::Params>(
         &self,
         filter: &str,

@@ -44,6 +44,18 @@ fn default_data_dir() -> PathBuf {
     }
 }
 
+/// This machine's host name (`uname`), if it has a usable one.
+pub(crate) fn machine_name() -> Option<String> {
+    #[cfg(unix)]
+    {
+        let uname = rustix::system::uname();
+        let name = uname.nodename().to_string_lossy().trim().to_owned();
+        (!name.is_empty() && name != "(none)").then_some(name)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
 /// The program's state shared by its tasks.
 #[derive(Clone)]
 pub(super) struct Context {
@@ -59,13 +71,35 @@ impl Context {
         let dir = dir.unwrap_or_else(default_data_dir);
         let store = HostStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let mut app = ControllerApp::default();
-        if let Some(name) = device_name {
+        // `--device-name`, else the name set with `/set device name`, else this machine's
+        // host name: what a person calls this computer is what the host should show.
+        let saved = store.saved_device_name().unwrap_or_else(|e| {
+            tracing::warn!("cannot read the saved device name: {e}");
+            None
+        });
+        if let Some(name) = device_name.or(saved).or_else(machine_name) {
             app.device_name = name;
         }
         Ok(Context {
             store: Arc::new(Mutex::new(store)),
             app: Arc::new(Mutex::new(app)),
         })
+    }
+
+    /// `/set device name`: used from now on and saved for the next starts (a
+    /// `--device-name` given then still wins).
+    pub(crate) fn set_device_name(&self, name: &str) -> Result<(), String> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err("give the name: /set device name <name>".into());
+        }
+        self.app
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .device_name = name.to_owned();
+        self.store()
+            .save_device_name(name)
+            .map_err(|e| format!("the name is used until you quit, but could not be saved: {e}"))
     }
 
     pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, HostStore> {

@@ -107,6 +107,59 @@ pub fn set_mode(path: &Path, mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The file in a data directory that keeps the program's own settings (the device name set
+/// with `/set device name`), as a JSON object. Not in the pairing database: a setting needs
+/// no schema version, and an older build can still open the database.
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// The device name saved in `dir`'s [`SETTINGS_FILE`], if one was set. A file that does not
+/// parse counts as no setting (it is replaced at the next save).
+pub fn load_device_name(dir: &Path) -> std::io::Result<Option<String>> {
+    let text = match fs::read(dir.join(SETTINGS_FILE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let v: serde_json::Value = match serde_json::from_slice(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("{SETTINGS_FILE} is not valid JSON ({e}); ignoring it");
+            return Ok(None);
+        }
+    };
+    Ok(v.get("deviceName")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned))
+}
+
+/// Saves the device name in `dir`'s [`SETTINGS_FILE`], private (`0600`) like everything in
+/// a data directory. Written to a new temporary file, synced, then renamed over the old one:
+/// a crash leaves the old settings or the new, never a torn file.
+pub fn save_device_name(dir: &Path, name: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    private_dir(dir)?;
+    let data = serde_json::to_vec(&serde_json::json!({ "deviceName": name }))
+        .map_err(std::io::Error::other)?;
+    let tmp = dir.join(format!(".{SETTINGS_FILE}.{}.tmp", std::process::id()));
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let written = (|| {
+        let mut f = o.open(&tmp)?;
+        set_mode(&tmp, 0o600)?;
+        f.write_all(&data)?;
+        f.sync_all()?;
+        fs::rename(&tmp, dir.join(SETTINGS_FILE))?;
+        // The rename itself is durable once the folder is synced.
+        fs::File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
 fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), OpenError> {
     let supported = i64::try_from(migrations.len()).unwrap_or(i64::MAX);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -125,6 +178,27 @@ fn migrate(conn: &mut Connection, migrations: &[&str]) -> Result<(), OpenError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_name_is_saved_privately_and_read_back() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        assert_eq!(load_device_name(&dir).unwrap(), None);
+        save_device_name(&dir, "desk \"one\"").unwrap();
+        save_device_name(&dir, "desk 2").unwrap();
+        assert_eq!(load_device_name(&dir).unwrap().as_deref(), Some("desk 2"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(SETTINGS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::write(dir.join(SETTINGS_FILE), b"not json").unwrap();
+        assert_eq!(load_device_name(&dir).unwrap(), None);
+    }
 
     const V1: &str = "CREATE TABLE t (a INTEGER NOT NULL)";
     const V2: &str = "ALTER TABLE t ADD COLUMN b TEXT";
