@@ -1055,6 +1055,23 @@ fn remember_found_source(source: Ipv4Addr) {
     v.push(source);
 }
 
+/// The local address whose interface receives the group's datagrams: the options' interface,
+/// or, when the kernel chooses (unspecified), the source address of its route to the group —
+/// the same route lookup it makes to pick the interface of the membership. `None` when there
+/// is no route to the group (the membership could not be joined either).
+pub fn listening_address(options: &DiscoverOptions) -> Option<Ipv4Addr> {
+    if !options.interface.is_unspecified() {
+        return Some(options.interface);
+    }
+    let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    // A UDP "connect" sends nothing: it only looks up the route.
+    probe.connect((options.group, options.port)).ok()?;
+    match probe.local_addr().ok()?.ip() {
+        std::net::IpAddr::V4(a) if !a.is_unspecified() => Some(a),
+        _ => None,
+    }
+}
+
 /// Listens for an announcement of any of these `(id, pairing)`s (e.g.
 /// [`crate::store::CtrlStore::known`]) for `options.timeout`. Then
 /// [`Discovered::connect`] continues the session.

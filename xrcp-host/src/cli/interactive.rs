@@ -16,7 +16,7 @@ use xrcp::message::SignedInvitation;
 use xrcp::session::RRResult;
 
 use super::setup::{address_warning, ctrl_summary, host_options, known_pairing, serve, Context};
-use crate::discover::{discover, DiscoverOptions, Discovered};
+use crate::discover::{listening_address, DiscoverOptions, Discovered, Listener};
 use crate::error::RemoteCtrlError;
 use crate::PendingConfirmation;
 
@@ -33,6 +33,25 @@ Host commands:
   /notes, /note <text>, /delete note <id>, /files   the local notes
   /help, /quit";
 
+/// How long `/find remote ctrl` listens unless told (`timeout=`).
+const FIND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where a discovery listens, for a person: the interface and its address.
+fn listening_on(options: &DiscoverOptions) -> String {
+    let Some(addr) = listening_address(options) else {
+        return "on the interface the system chooses".into();
+    };
+    let name = if_addrs::get_if_addrs()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|i| i.ip() == std::net::IpAddr::V4(addr))
+        .map(|i| i.name);
+    match name {
+        Some(n) => format!("interface {n}, {addr}"),
+        None => format!("the interface of {addr}"),
+    }
+}
+
 enum UiEvent {
     Line(String),
     /// TLS is up: the session code waits for the user.
@@ -46,6 +65,8 @@ enum UiEvent {
         compression: bool,
     },
     Found(Box<Discovered>),
+    /// `/find remote ctrl` heard no paired controller within this time.
+    NotFound(Duration),
     Failed(RemoteCtrlError),
     Stopped,
     Command(String),
@@ -206,6 +227,16 @@ impl Console {
                 println!("use /confirm remote ctrl {} to connect", found.id);
                 self.state = State::Found(found);
             }
+            UiEvent::NotFound(after) => {
+                self.state = State::Idle;
+                println!(
+                    "no paired controller found within {} s. On the controller, run /start remote \
+                     host <id> multicast=on, on the same local network as this device (multicast \
+                     does not pass routers, VPNs or SSH tunnels); then /find remote ctrl again. \
+                     Or connect with a new link: /connect remote ctrl <link>",
+                    after.as_secs()
+                );
+            }
             UiEvent::Failed(e) => {
                 self.state = State::Idle;
                 match e {
@@ -260,8 +291,11 @@ impl Console {
             self.connect(rest)
         } else if let Some(code) = line.strip_prefix("/verify remote ctrl ") {
             self.verify(code.trim())
-        } else if line == "/find remote ctrl" {
-            self.find()
+        } else if let Some(tail) = (line == "/find remote ctrl")
+            .then_some("")
+            .or_else(|| line.strip_prefix("/find remote ctrl "))
+        {
+            self.find(tail)
         } else if let Some(id) = line.strip_prefix("/confirm remote ctrl ") {
             self.confirm(id.trim())
         } else if line == "/list remote ctrls" {
@@ -269,13 +303,7 @@ impl Console {
         } else if let Some(id) = line.strip_prefix("/delete remote ctrl ") {
             self.delete(id.trim())
         } else if let Some(name) = line.strip_prefix("/set device name ") {
-            self.ctx
-                .settings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .device_name = name.trim().to_owned();
-            println!("ok");
-            Ok(())
+            self.ctx.set_device_name(name).map(|()| println!("ok"))
         } else {
             println!("{}", render(&self.ctx.notes.run(line).await));
             Ok(())
@@ -394,23 +422,52 @@ impl Console {
         Ok(())
     }
 
-    fn find(&mut self) -> Result<(), String> {
+    /// `/find remote ctrl [timeout=<seconds>]`: listens for a paired controller's
+    /// announcement, saying where it listens, and says so when none came in time.
+    fn find(&mut self, tail: &str) -> Result<(), String> {
         if is_busy(&self.state) {
             return Err("remote controller error: RCEBusy".into());
         }
+        let timeout = match tail.trim() {
+            "" => FIND_TIMEOUT,
+            t => t
+                .strip_prefix("timeout=")
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|n| (1..=3600).contains(n))
+                .map(Duration::from_secs)
+                .ok_or("usage: /find remote ctrl [timeout=<seconds, 1 to 3600>]")?,
+        };
         let known = self.ctx.store().known().map_err(|e| e.to_string())?;
         if known.is_empty() {
-            return Err("remote controller error: RCENoKnownControllers".into());
+            return Err(
+                "no paired controllers yet: connect with a link first (/connect remote ctrl <link>)"
+                    .into(),
+            );
         }
-        println!("ok");
+        let options = DiscoverOptions {
+            timeout,
+            ..DiscoverOptions::default()
+        };
+        let mut listener = Listener::join(known, &options).map_err(|e| {
+            format!(
+                "cannot listen for controllers on the local network: {}",
+                Escaped(&e)
+            )
+        })?;
+        println!(
+            "listening for paired controllers on {}:{} ({}) for {} s",
+            options.group,
+            options.port,
+            listening_on(&options),
+            timeout.as_secs()
+        );
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
-            let options = DiscoverOptions {
-                timeout: Duration::from_secs(60),
-                ..DiscoverOptions::default()
-            };
-            let _ = tx.send(match discover(known, &options).await {
+            let _ = tx.send(match listener.find(timeout).await {
                 Ok(found) => UiEvent::Found(Box::new(found)),
+                Err(RemoteCtrlError::Protocol(xrcp::RcError::NotDiscovered)) => {
+                    UiEvent::NotFound(timeout)
+                }
                 Err(e) => UiEvent::Failed(e),
             });
         });

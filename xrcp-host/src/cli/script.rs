@@ -74,6 +74,7 @@ pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
         "protocol_versions": i.version.to_string(),
         "ca_fingerprint": i.ca.to_text(),
         "timestamp": i.ts,
+        "date": utc_date(i.ts, "T", "Z"),
         "session_key_fingerprint": key_fp(i.skey.as_raw()),
         "identity_key_fingerprint": key_fp(i.idkey.as_raw()),
         "dh_key_fingerprint": key_fp(i.dh.as_raw()),
@@ -84,7 +85,17 @@ pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
     } else {
         println!("valid invitation, signatures verified");
         for (k, val) in v.as_object().into_iter().flatten() {
-            if k != "app" {
+            if k == "timestamp" {
+                // When the link was made, as a person reads it (and how long ago).
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+                println!(
+                    "{k}: {} ({})",
+                    utc_date(i.ts, " ", " UTC"),
+                    age(now.saturating_sub(i.ts))
+                );
+            } else if k != "app" && k != "date" {
                 // The link's contents: anyone could have made it.
                 println!(
                     "{k}: {}",
@@ -94,6 +105,50 @@ pub(crate) fn inspect(link: &str, json: bool) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `ts` (seconds since 1970, UTC) as `YYYY-MM-DD<sep>hh:mm:ss<suffix>` (ISO 8601 with
+/// `"T"`/`"Z"`), by the proleptic Gregorian calendar; out-of-range values are clamped to
+/// years 0 to 9999 (a link may carry any number).
+pub(crate) fn utc_date(ts: i64, sep: &str, suffix: &str) -> String {
+    // 0000-01-01 to 9999-12-31 23:59:59.
+    let ts = ts.clamp(-62_167_219_200, 253_402_300_799);
+    let (days, secs) = (ts.div_euclid(86_400), ts.rem_euclid(86_400));
+    // Days since 1970-01-01 to a civil date (the "days from civil" inverse, with eras of
+    // 400 years so that the arithmetic stays exact).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}{sep}{:02}:{:02}:{:02}{suffix}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// How long ago, in the largest whole unit: `just now`, `5 minutes ago`, `in 2 hours` (a
+/// clock ahead of this one).
+pub(crate) fn age(secs: i64) -> String {
+    let (n, ago) = (secs.unsigned_abs(), secs >= 0);
+    let (count, unit) = match n {
+        0..60 => return "just now".into(),
+        60..3600 => (n / 60, "minute"),
+        3600..86_400 => (n / 3600, "hour"),
+        _ => (n / 86_400, "day"),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    if ago {
+        format!("{count} {unit}{plural} ago")
+    } else {
+        format!("in {count} {unit}{plural}")
+    }
 }
 
 /// Session code, confirmation and serving, common to `connect` and `find`.
@@ -300,5 +355,27 @@ pub(crate) fn delete(ctx: &Context, id: i64) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_ages() {
+        assert_eq!(utc_date(0, "T", "Z"), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            utc_date(1_700_000_000, " ", " UTC"),
+            "2023-11-14 22:13:20 UTC"
+        );
+        assert_eq!(utc_date(951_825_600, "T", "Z"), "2000-02-29T12:00:00Z");
+        assert_eq!(utc_date(-1, "T", "Z"), "1969-12-31T23:59:59Z");
+        assert_eq!(utc_date(i64::MAX, "T", "Z"), "9999-12-31T23:59:59Z");
+        assert_eq!(utc_date(i64::MIN, "T", "Z"), "0000-01-01T00:00:00Z");
+        assert_eq!(age(5), "just now");
+        assert_eq!(age(60), "1 minute ago");
+        assert_eq!(age(7_300), "2 hours ago");
+        assert_eq!(age(-90_000), "in 1 day");
     }
 }
