@@ -5,7 +5,9 @@
 //! - `/quit` ends `xrcp-ctrl link` (the host sees the controller leave, nothing is sent);
 //! - device names default to the machine's host name, and `/set device name` is kept;
 //! - `/find remote ctrl` says where it listens and says so when nothing was found;
-//! - `xrcp-host inspect` shows when the link was made as a date.
+//! - `xrcp-host inspect` shows when the link was made as a date;
+//! - a large download shows its progress bar from the first bytes, without a rate guessed
+//!   from them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use xrcp::message::SignedInvitation;
 use xrcp_tests::cli::{binaries, ctrl_cmd, host_cmd, run, Proc, Tmux};
+use xrcp_tests::fault_proxy::{Action, Direction, FaultProxy};
 
 const STEP: Duration = Duration::from_secs(15);
 /// A program's start (a loaded machine may take a while to load a debug binary).
@@ -506,4 +509,85 @@ fn inspect_shows_the_timestamp_as_a_date() {
         v["invitation"]["date"],
         date_of(ts, "%Y-%m-%dT%H:%M:%SZ").as_str()
     );
+}
+
+#[test]
+fn the_progress_bar_shows_from_the_first_bytes() {
+    const SIZE: usize = 16 << 20;
+    let tmp = tempfile::tempdir().unwrap();
+    let (ctrl_dir, host_dir) = (tmp.path().join("ctrl"), tmp.path().join("host"));
+    let downloads = tmp.path().join("downloads");
+    std::fs::create_dir(&downloads).unwrap();
+    let big = tmp.path().join("big.bin");
+    std::fs::write(&big, noise(SIZE)).unwrap();
+    let t = Tmux::new(tmp.path());
+    open_in(
+        &t,
+        "ctrl",
+        &downloads,
+        &binaries().ctrl,
+        &[
+            "--data-dir",
+            ctrl_dir.to_str().unwrap(),
+            "--device-name",
+            "desk",
+        ],
+    );
+    t.wait_for("ctrl", 0, "xrcp-ctrl: /help for commands", START);
+    let m = enter(&t, "ctrl", "/start remote host new addr=127.0.0.1 iface=lo");
+    let (at, line) = t.wait_for("ctrl", m, "started on 127.0.0.1:", STEP);
+    let port: u16 = line.rsplit(':').next().unwrap().parse().unwrap();
+    let link = t.line_after(
+        "ctrl",
+        t.wait_for("ctrl", at, "Remote session invitation:", STEP).0,
+        STEP,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let proxy = rt
+        .block_on(FaultProxy::start(([127, 0, 0, 1], port).into(), None))
+        .unwrap();
+    let via = proxy.addr().to_string();
+    let mut h = Proc::spawn(
+        "xrcp-host connect",
+        host_cmd(
+            &host_dir,
+            &["connect", &link, "--json", "--yes", "--connect-via", &via],
+        ),
+        LIFE,
+    );
+    h.expect("session_code", STEP);
+    h.expect("connected", STEP);
+    t.wait_for("ctrl", at, "remote host 1 connected", STEP);
+    let m = enter(
+        &t,
+        "ctrl",
+        &format!("/store remote file 1 {}", big.display()),
+    );
+    t.wait_for("ctrl", m, "file big.bin stored on remote host 1", STEP);
+
+    // The host's data stops after its first bytes: the bar is there, with what came and the
+    // share of the whole, and no rate worked out from a fraction of a second.
+    proxy.arm(Direction::ToServer, 512 << 10, Action::Stall);
+    let get = r#"/get remote file 1 {"userId":1,"fileId":1,"sent":false,"fileSource":{"filePath":"big.bin"}}"#;
+    let m = enter(&t, "ctrl", get);
+    let end = std::time::Instant::now() + STEP;
+    while proxy.fired().is_none() {
+        assert!(
+            std::time::Instant::now() < end,
+            "the download did not stall"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (_, bar) = t.wait_for("ctrl", m, "/16.00 MiB", STEP);
+    let shown = bar.split_whitespace().collect::<Vec<_>>();
+    assert!(
+        shown.iter().any(|w| w.ends_with('%')) && !bar.contains("/s") && !bar.contains(" 0 B/"),
+        "{bar:?}"
+    );
+    rt.block_on(proxy.shutdown(Duration::from_secs(5))).unwrap();
+    t.wait_for("ctrl", m, "remote host 1 error:", STEP);
 }

@@ -680,8 +680,10 @@ impl TransferBar {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
-            // Redrawn every second even while no data arrives, so a stall shows as time
-            // passing rather than as a frozen line.
+            // The first drawing already shows the first bytes (later positions are drawn at
+            // most 20 times a second). Redrawn every second even while no data arrives, so a
+            // stall shows as time passing rather than as a frozen line.
+            b.set_position(done);
             b.enable_steady_tick(Duration::from_secs(1));
             b
         });
@@ -707,7 +709,7 @@ impl TransferBar {
 }
 
 /// How long data must have moved before a rate is shown, and how often it is updated.
-const RATE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
+const RATE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 const RATE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 #[cfg(test)]
