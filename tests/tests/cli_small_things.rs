@@ -450,6 +450,18 @@ fn find_says_where_it_listens_and_when_it_gives_up() {
     // The console is free again.
     let m = enter(&t, "host", "/list remote ctrls");
     t.wait_for("host", m, "1. desk", STEP);
+    t.type_line("host", "/quit");
+    assert_eq!(t.exit_status("host", STEP), 0);
+
+    // `xrcp-host find` (text) says where it listens too.
+    let out = run(host_cmd(&host_dir, &["find", "--timeout", "1"]), STEP).unwrap();
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("listening for paired controllers on 224.0.0.251:5227 (interface ")
+            && text.trim_end().ends_with(") for 1 s"),
+        "{text}"
+    );
 }
 
 /// `date -u` (an independent calendar) of `ts` in `format`.

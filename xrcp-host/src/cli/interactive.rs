@@ -37,7 +37,7 @@ Host commands:
 const FIND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where a discovery listens, for a person: the interface and its address.
-fn listening_on(options: &DiscoverOptions) -> String {
+pub(crate) fn listening_on(options: &DiscoverOptions) -> String {
     let Some(addr) = listening_address(options) else {
         return "on the interface the system chooses".into();
     };

@@ -28,7 +28,7 @@ use xrcp::session::CtrlAppInfo;
 use xrcp::tls::fingerprint;
 
 use super::setup::{address_warning, host_options, known_pairing, serve, Context};
-use crate::discover::{discover, DiscoverOptions};
+use crate::discover::{DiscoverOptions, Listener};
 use crate::error::RemoteCtrlError;
 use crate::PendingConfirmation;
 
@@ -291,7 +291,20 @@ pub(crate) async fn find(
         timeout,
         ..DiscoverOptions::default()
     };
-    let found = match discover(known, &options).await {
+    let mut listener = match Listener::join(known, &options) {
+        Ok(l) => l,
+        Err(e) => return fail(json, &e),
+    };
+    if !json {
+        println!(
+            "listening for paired controllers on {}:{} ({}) for {} s",
+            options.group,
+            options.port,
+            super::interactive::listening_on(&options),
+            timeout.as_secs()
+        );
+    }
+    let found = match listener.find(timeout).await {
         Ok(f) => f,
         Err(e) => return fail(json, &e),
     };
