@@ -23,7 +23,7 @@ use crate::session::RemoteHostClient;
 use crate::store::Binding;
 
 /// How to ask for the QR code as an image in this mode.
-const QR_FILES_HINT: &str = "qr_png=<file> or qr_svg=<file> on /start remote host new";
+const QR_FILES_HINT: &str = "qr_png=<file> or qr_svg=<file>";
 
 /// Files larger than this get a progress bar.
 const PROGRESS_BAR_MIN: u64 = 4 << 20;

@@ -149,7 +149,7 @@ mod tests {
 
     #[test]
     fn renders_a_real_sized_link() {
-        let link = format!("xrcp:/{}", "A".repeat(LINK_LEN - 6));
+        let link = format!("xrcp:/{}", "a".repeat(LINK_LEN - 6));
         let code = terminal(&link).unwrap();
         assert_eq!(code.text.lines().count(), code.rows);
         assert!(code
@@ -170,7 +170,7 @@ mod tests {
 
     #[test]
     fn drawn_only_where_the_code_and_the_link_fit() {
-        let link = format!("xrcp:/{}", "A".repeat(LINK_LEN - 6));
+        let link = format!("xrcp:/{}", "a".repeat(LINK_LEN - 6));
         assert!(matches!(place(&link, None), Ok(Placement::Draw(_))));
         assert!(matches!(
             place(&link, Some((120, 60))),

@@ -410,8 +410,8 @@ pub(super) fn started_lines(first: String, s: &Started, qr: &QrChoice) -> Vec<St
             Ok(super::qr::Placement::Draw(text)) => out.push(text),
             Ok(super::qr::Placement::TooSmall { .. }) if saved => {}
             Ok(super::qr::Placement::TooSmall { needs, has }) => out.push(format!(
-                "The QR code needs a terminal of {}×{} (this one is {}×{}): enlarge the window \
-                 and start the link again, or save the code as an image with {}.",
+                "The QR code needs a terminal of {}×{} (this one is {}×{}): enlarge it and \
+                 start again, or save the code as an image with {}.",
                 needs.0, needs.1, has.0, has.1, qr.files_hint
             )),
             Err(e) => out.push(format!("cannot make the QR code: {e}")),

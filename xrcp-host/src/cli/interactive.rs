@@ -268,10 +268,10 @@ impl Console {
                     "type the code shown on the controller's screen: /verify remote ctrl <code>"
                 ),
                 CodeCheck::Mismatch { tries_left } => {
-                    let s = if tries_left == 1 { "" } else { "s" };
+                    let tries = if tries_left == 1 { "try" } else { "tries" };
                     println!(
                         "that code does not match this connection's: compare it with the controller's \
-                         screen and type /verify remote ctrl <code> again ({tries_left} try{s} left)"
+                         screen and type /verify remote ctrl <code> again ({tries_left} {tries} left)"
                     )
                 }
                 CodeCheck::Matches | CodeCheck::NoTriesLeft => {}

@@ -212,10 +212,10 @@ async fn ask_code(
             }
             CodeCheck::Empty => println!("Type the code shown on the controller:"),
             CodeCheck::Mismatch { tries_left } => {
-                let s = if tries_left == 1 { "" } else { "s" };
+                let tries = if tries_left == 1 { "try" } else { "tries" };
                 println!(
                     "That code does not match this connection's: compare it with the controller's \
-                     screen and type it again ({tries_left} try{s} left):"
+                     screen and type it again ({tries_left} {tries} left):"
                 );
             }
         }
