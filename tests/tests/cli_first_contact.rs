@@ -32,7 +32,12 @@ fn open_ctrl(t: &Tmux, dir: &Path, size: (u16, u16)) {
         CTRL,
         size,
         &binaries().ctrl,
-        &["--data-dir", data.to_str().unwrap(), "--device-name", "desk"],
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--device-name",
+            "desk",
+        ],
     );
     t.wait_for(CTRL, 0, "xrcp-ctrl: /help for commands", START);
 }
@@ -42,7 +47,12 @@ fn open_host(t: &Tmux, dir: &Path) {
     t.open(
         HOST,
         &binaries().host,
-        &["--data-dir", data.to_str().unwrap(), "--device-name", "phone"],
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--device-name",
+            "phone",
+        ],
     );
     t.wait_for(HOST, 0, "xrcp-host: /help for commands", START);
 }
@@ -61,7 +71,10 @@ fn start_new(t: &Tmux, options: &str) -> (String, usize) {
 fn connect(t: &Tmux, link: &str) -> (String, usize) {
     let m = enter(t, HOST, &format!("/connect remote ctrl {link}"));
     let (at, verify) = t.wait_for(HOST, m, "/verify remote ctrl ", STEP);
-    let code = verify.strip_prefix("/verify remote ctrl ").unwrap().to_owned();
+    let code = verify
+        .strip_prefix("/verify remote ctrl ")
+        .unwrap()
+        .to_owned();
     (code, at + 1)
 }
 
@@ -250,7 +263,10 @@ fn scripts_get_the_code_as_text_and_images_and_the_link_lifetime() {
         Duration::from_secs(60),
     );
     let mut lines = Vec::new();
-    while lines.last().is_none_or(|l: &String| !l.starts_with("xrcp:/")) {
+    while lines
+        .last()
+        .is_none_or(|l: &String| !l.starts_with("xrcp:/"))
+    {
         lines.push(c.line(STEP));
     }
     let link = lines.last().unwrap().clone();
@@ -268,14 +284,24 @@ fn scripts_get_the_code_as_text_and_images_and_the_link_lifetime() {
         ctrl_cmd(
             &tmp.path().join("ctrl"),
             &[
-                "link", "--json", "--addr", "127.0.0.1", "--bind", "127.0.0.1", "--timeout", "2m",
+                "link",
+                "--json",
+                "--addr",
+                "127.0.0.1",
+                "--bind",
+                "127.0.0.1",
+                "--timeout",
+                "2m",
             ],
         ),
         Duration::from_secs(60),
     );
     let inv = j.expect("invitation", STEP);
     assert_eq!(inv["expires_in"], 120, "{inv}");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let at = inv["expires_at"].as_u64().unwrap();
     assert!((now + 110..=now + 121).contains(&at), "{inv}");
 }
@@ -306,13 +332,21 @@ fn the_host_is_told_when_the_controller_stopped_waiting() {
     let (code, hm) = connect(&t, &link);
     t.wait_for(CTRL, cm, "Compare session code with host:", STEP);
     // The person does not type the code; the controller gives up after the link's time.
-    let (hm, _) = t.wait_for(HOST, hm, "remote controller stopped", Duration::from_secs(60));
+    let (hm, _) = t.wait_for(
+        HOST,
+        hm,
+        "remote controller stopped",
+        Duration::from_secs(60),
+    );
     let (_, line) = t.wait_for(HOST, hm, "controller stopped waiting", STEP);
     assert_eq!(
         line,
         "the controller stopped waiting — start a new link on the controller"
     );
-    assert!(started.elapsed() >= Duration::from_secs(30), "not before its time");
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "not before its time"
+    );
 
     // The code now: no prompt any more, a plain answer.
     let m = enter(&t, HOST, &format!("/verify remote ctrl {code}"));
@@ -340,7 +374,12 @@ fn an_empty_or_wrong_code_asks_again() {
     let (cm, _) = t.wait_for(CTRL, cm, "Compare session code with host:", STEP);
 
     let m = enter(&t, HOST, "/verify remote ctrl");
-    t.wait_for(HOST, m, "type the code shown on the controller's screen", STEP);
+    t.wait_for(
+        HOST,
+        m,
+        "type the code shown on the controller's screen",
+        STEP,
+    );
     let m = enter(&t, HOST, "/verify remote ctrl 12345 67890");
     let (_, line) = t.wait_for(HOST, m, "does not match", STEP);
     assert!(line.ends_with("(2 tries left)"), "{line}");
@@ -357,11 +396,70 @@ fn an_empty_or_wrong_code_asks_again() {
     );
     t.wait_for(CTRL, cm, "remote host 1 connected", STEP);
     let ctrl = t.lines(CTRL).join("\n");
-    assert!(!ctrl.contains("ignore its session code"), "the connection stayed:\n{ctrl}");
+    assert!(
+        !ctrl.contains("ignore its session code"),
+        "the connection stayed:\n{ctrl}"
+    );
 
     t.type_line(HOST, "/stop remote ctrl");
     t.type_line(HOST, "/quit");
     t.type_line(CTRL, "/quit");
     assert_eq!(t.exit_status(HOST, STEP), 0);
     assert_eq!(t.exit_status(CTRL, STEP), 0);
+}
+
+/// `xrcp-host connect <link>` in text mode asks for the code on its own line: an empty or
+/// wrong line asks again there too, and the right one connects.
+#[test]
+fn the_host_command_asks_again_for_the_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = Proc::spawn(
+        "xrcp-ctrl link --json",
+        ctrl_cmd(
+            &tmp.path().join("ctrl"),
+            &[
+                "link",
+                "--json",
+                "--addr",
+                "127.0.0.1",
+                "--bind",
+                "127.0.0.1",
+            ],
+        ),
+        Duration::from_secs(60),
+    );
+    let inv = c.expect("invitation", STEP);
+    let link = inv["link"].as_str().unwrap().to_owned();
+    let t = Tmux::new(tmp.path());
+    let data = tmp.path().join("host");
+    t.open(
+        HOST,
+        &binaries().host,
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--device-name",
+            "phone",
+            "connect",
+            &link,
+        ],
+    );
+    let (at, _) = t.wait_for(HOST, 0, "Compare session code with controller:", START);
+    let code = t.line_after(HOST, at, STEP);
+    let (m, _) = t.wait_for(HOST, at, "Type the code shown on the controller:", STEP);
+    t.type_line(HOST, "");
+    let (m, _) = t.wait_for(HOST, m + 1, "Type the code shown on the controller:", STEP);
+    t.type_line(HOST, "12345");
+    let (_, line) = t.wait_for(HOST, m + 1, "does not match", STEP);
+    assert!(line.ends_with("(2 tries left):"), "{line}");
+    t.type_line(HOST, &code);
+    t.wait_for(
+        HOST,
+        m,
+        "remote controller 1 session started with desk",
+        STEP,
+    );
+    let connected = c.expect("session_code", STEP);
+    assert_eq!(connected["code"], code.as_str());
+    c.expect("connected", STEP);
 }

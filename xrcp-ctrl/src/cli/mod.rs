@@ -99,7 +99,9 @@ pub(super) fn parse_seconds(text: &str) -> Result<u64, String> {
         .ok()
         .and_then(|n| n.checked_mul(unit))
         .filter(|s| (1..=86_400).contains(s))
-        .ok_or_else(|| format!("'{text}' is not a time: give seconds (90) or minutes (10m), at most a day"))
+        .ok_or_else(|| {
+            format!("'{text}' is not a time: give seconds (90) or minutes (10m), at most a day")
+        })
 }
 
 /// `ADDR` or `ADDR:PORT` for `--bind`.

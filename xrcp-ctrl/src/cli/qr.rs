@@ -152,10 +152,7 @@ mod tests {
         let link = format!("xrcp:/{}", "a".repeat(LINK_LEN - 6));
         let code = terminal(&link).unwrap();
         assert_eq!(code.text.lines().count(), code.rows);
-        assert!(code
-            .text
-            .lines()
-            .all(|l| l.chars().count() == code.columns));
+        assert!(code.text.lines().all(|l| l.chars().count() == code.columns));
         // Version 18 (89 modules) at level L, plus the 2-module margins.
         assert_eq!((code.columns, code.rows), (93, 47));
         let dir = tempfile::tempdir().unwrap();
@@ -189,6 +186,9 @@ mod tests {
             place(&link, Some((93, 55))),
             Ok(Placement::TooSmall { .. })
         ));
-        assert!(matches!(place(&link, Some((93, 56))), Ok(Placement::Draw(_))));
+        assert!(matches!(
+            place(&link, Some((93, 56))),
+            Ok(Placement::Draw(_))
+        ));
     }
 }

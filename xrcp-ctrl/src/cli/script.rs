@@ -89,7 +89,10 @@ fn report(mode: &Mode, p: Progress) {
                     "expires_at": expires_at.as_secs(),
                 }));
                 for (path, write) in [
-                    (&mode.qr_png, qr::write_png as fn(&str, &std::path::Path) -> _),
+                    (
+                        &mode.qr_png,
+                        qr::write_png as fn(&str, &std::path::Path) -> _,
+                    ),
                     (&mode.qr_svg, qr::write_svg),
                 ] {
                     if let Some(p) = path {

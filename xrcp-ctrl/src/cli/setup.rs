@@ -114,7 +114,10 @@ pub(super) enum Progress {
     /// A connection from this address completed TLS.
     Connecting(SocketAddr),
     /// The session code of the connection from `peer`.
-    SessionCode { peer: SocketAddr, code: String },
+    SessionCode {
+        peer: SocketAddr,
+        code: String,
+    },
     /// The connection from `peer` is gone before proving it holds the invitation; its code
     /// no longer counts.
     Withdrawn {
@@ -271,9 +274,8 @@ pub(super) async fn establish(
                 report(Progress::SessionCode { peer, code });
             }
             WaitEvent::Withdrawn { peer, reason, .. } => {
-                let _ = comparing.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    n.checked_sub(1)
-                });
+                let _ = comparing
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
                 report(Progress::Withdrawn { peer, reason })
             }
         });
@@ -361,7 +363,10 @@ pub(super) fn time_left(left: Duration) -> String {
 
 /// The line that says how long the link still works.
 pub(super) fn waiting_line(left: Duration) -> String {
-    format!("waiting for the host — the link works for {}", time_left(left))
+    format!(
+        "waiting for the host — the link works for {}",
+        time_left(left)
+    )
 }
 
 /// How the QR code is shown when a link starts.
