@@ -174,6 +174,12 @@ struct ConnectArgs {
     /// Do not print the QR code in the terminal.
     #[arg(long)]
     no_qr: bool,
+    /// Also write the QR code as a PNG image.
+    #[arg(long, value_name = "FILE")]
+    qr_png: Option<PathBuf>,
+    /// Also write the QR code as an SVG image.
+    #[arg(long, value_name = "FILE")]
+    qr_svg: Option<PathBuf>,
     /// Print the host's events (JSON mode: `{"event":"host_event",...}` lines).
     #[arg(long)]
     events: bool,

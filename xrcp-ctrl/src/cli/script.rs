@@ -175,8 +175,8 @@ pub(super) async fn connect(ctx: Context, args: ConnectArgs) -> ExitCode {
         json: args.json,
         no_qr: args.no_qr || args.json,
         events: args.events,
-        qr_png: None,
-        qr_svg: None,
+        qr_png: args.qr_png,
+        qr_svg: args.qr_svg,
     };
     let target = Target::Known {
         id: args.id,
