@@ -463,3 +463,59 @@ fn the_host_command_asks_again_for_the_code() {
     assert_eq!(connected["code"], code.as_str());
     c.expect("connected", STEP);
 }
+
+/// The code typed just as the controller gave up (before the host noticed): confirming says
+/// that the controller stopped waiting, not `BLOCK_SIZE`; and a host that waits notices.
+#[tokio::test]
+async fn confirming_after_the_controller_gave_up_says_it_stopped_waiting() {
+    use std::net::Ipv4Addr;
+    use xrcp::message::SignedInvitation;
+    use xrcp::pairing::HostPairing;
+    use xrcp_ctrl::address::LocalAddress;
+    use xrcp_ctrl::ControllerOptions;
+    use xrcp_host::{HostOptions, RemoteCtrlError};
+
+    let options = ControllerOptions {
+        app: serde_json::json!({"deviceName": "desk"}),
+        bind: Ipv4Addr::LOCALHOST,
+        candidates: Some(vec![LocalAddress {
+            address: Ipv4Addr::LOCALHOST,
+            interface: "lo".into(),
+        }]),
+        tls_timeout: Duration::from_millis(500),
+        hello_timeout: Duration::from_millis(500),
+        ..ControllerOptions::default()
+    };
+    for watch in [false, true] {
+        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), options.clone())
+            .await
+            .unwrap();
+        let inv = SignedInvitation::parse(&listening.link()).unwrap();
+        let ctrl = tokio::spawn(listening.connect(|_| {}));
+        let host = HostOptions {
+            app: serde_json::json!({"deviceName": "phone"}),
+            ..HostOptions::default()
+        };
+        let mut pending = xrcp_host::connect(inv, None, host).await.unwrap();
+        let code = pending.session_code().to_owned();
+        // The controller gives up on the code and ends its wait.
+        let gave_up = tokio::time::timeout(STEP, ctrl).await.unwrap().unwrap();
+        assert!(gave_up.is_err());
+        let err = if watch {
+            tokio::time::timeout(STEP, pending.controller_left())
+                .await
+                .expect("the host notices")
+        } else {
+            pending.verify(&code).await.expect_err("no session")
+        };
+        assert!(
+            matches!(err, RemoteCtrlError::ControllerStoppedWaiting),
+            "{err:?}"
+        );
+        assert_eq!(err.kind(), "DISCONNECTED");
+        assert_eq!(
+            err.to_string(),
+            "the controller stopped waiting — start a new link on the controller"
+        );
+    }
+}
