@@ -462,3 +462,33 @@ pub(super) fn contested_line(peer: SocketAddr, others: &[SocketAddr]) -> String 
         others.join(", ")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_reads_naturally() {
+        let s = Duration::from_secs;
+        assert_eq!(time_left(s(600)), "10 more minutes");
+        assert_eq!(time_left(s(180)), "3 more minutes");
+        assert_eq!(time_left(s(119)), "119 more seconds");
+        assert_eq!(time_left(s(60)), "1 more minute");
+        assert_eq!(time_left(s(30)), "30 more seconds");
+        assert_eq!(time_left(Duration::from_millis(1400)), "1 more second");
+        assert_eq!(reminders(s(600)), [s(180), s(120), s(60), s(30)]);
+        assert_eq!(reminders(s(70)), [s(60), s(30)]);
+        assert!(reminders(s(20)).is_empty());
+    }
+
+    #[test]
+    fn timeouts_in_seconds_or_minutes() {
+        use super::super::parse_seconds;
+        assert_eq!(parse_seconds("90"), Ok(90));
+        assert_eq!(parse_seconds("90s"), Ok(90));
+        assert_eq!(parse_seconds("10m"), Ok(600));
+        for bad in ["0", "86401", "ten", "", "-5", "5h"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
+}
