@@ -512,7 +512,13 @@ impl Tmux {
     /// prints its exit status when it ends (tmux's own `pane_dead_status` is unreliable: tmux
     /// sometimes leaves an exited program unreaped for seconds).
     pub fn open(&self, name: &str, program: &Path, args: &[&str]) {
+        self.open_sized(name, (250, 50), program, args);
+    }
+
+    /// [`Tmux::open`] in a terminal of `size` (columns, rows).
+    pub fn open_sized(&self, name: &str, size: (u16, u16), program: &Path, args: &[&str]) {
         let program = program.to_str().expect("UTF-8 path");
+        let (columns, rows) = (size.0.to_string(), size.1.to_string());
         let script = format!(r#""$0" "$@"; echo "{EXIT_MARK}$?]""#);
         let mut a = vec![
             "new-session",
@@ -520,9 +526,9 @@ impl Tmux {
             "-s",
             name,
             "-x",
-            "250",
+            &columns,
             "-y",
-            "50",
+            &rows,
             "--",
             "sh",
             "-c",
@@ -552,6 +558,12 @@ impl Tmux {
             lines.pop();
         }
         lines
+    }
+
+    /// What the terminal shows now (no history), one string per screen row, not joined.
+    pub fn screen(&self, name: &str) -> Vec<String> {
+        let text = self.tmux(&["capture-pane", "-p", "-t", name]);
+        text.lines().map(str::to_owned).collect()
     }
 
     /// A position in the terminal's output: later waits look only at lines after it.

@@ -179,7 +179,8 @@ fn link_verify_drive_stop_and_errors_in_terminals() {
     let (_, line) = expect(&t, HOST, m, "remote controller error: ");
     assert!(line.contains("EXCEPTION"), "{line:?}");
 
-    // A wrong code: the host ends the connection before its HELLO.
+    // A wrong code, three times: the host ends the connection before its HELLO (the first
+    // two ask again).
     let (_, link2) = start(&t, "/start remote host 1", "remote host 1 started on ");
     assert_ne!(link2, link);
     let code = connect(
@@ -189,6 +190,10 @@ fn link_verify_drive_stop_and_errors_in_terminals() {
         "remote controller 1 connected",
     );
     assert_ne!(code.replace(' ', ""), "1234567890");
+    for left in ["2 tries left", "1 try left"] {
+        let m = enter(&t, HOST, "/verify remote ctrl 12345 67890");
+        expect(&t, HOST, m, left);
+    }
     let m = enter(&t, HOST, "/verify remote ctrl 12345 67890");
     let (m, _) = expect(&t, HOST, m, "remote controller stopped");
     let (_, line) = expect(&t, HOST, m, "remote controller error: ");

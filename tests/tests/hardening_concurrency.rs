@@ -96,6 +96,8 @@ async fn fifty_simultaneous_hosts_one_session() {
                         format!("EXCEPTION {}", m.split(':').next().unwrap_or(""))
                     }
                     RemoteCtrlError::Protocol(RcError::BlockSize) => "BLOCK_SIZE".into(),
+                    // Closed before the first byte of an answer to its HELLO.
+                    RemoteCtrlError::ControllerStoppedWaiting => "DISCONNECTED".into(),
                     RemoteCtrlError::Timeout(xrcp_host::Stage::CtrlHello) => {
                         "HELLO never answered".into()
                     }

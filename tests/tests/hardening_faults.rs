@@ -582,13 +582,15 @@ fn host_ctrl_hello_timeout(e: &HostEnd) -> bool {
     )
 }
 /// Closed under the host: its write may fail (`EXCEPTION`), its read sees the end
-/// (`BLOCK_SIZE`) or a reset (`EXCEPTION`).
+/// (`BLOCK_SIZE`) or a reset (`EXCEPTION`); a close before the controller's first HELLO byte
+/// reads as the controller that stopped waiting (`DISCONNECTED`).
 fn host_closed(e: &HostEnd) -> bool {
     matches!(
         e,
-        HostEnd::Handshake(RemoteCtrlError::Protocol(
-            RcError::BlockSize | RcError::Exception(_)
-        ))
+        HostEnd::Handshake(
+            RemoteCtrlError::Protocol(RcError::BlockSize | RcError::Exception(_))
+                | RemoteCtrlError::ControllerStoppedWaiting
+        )
     )
 }
 fn host_http2(e: &HostEnd) -> bool {

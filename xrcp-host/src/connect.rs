@@ -9,14 +9,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use xrcp::crypto::KemKeyPair;
-use xrcp::handshake::io::{read_block, write_block};
+use xrcp::handshake::io::read_block_or_close;
 use xrcp::handshake::{HostHandshake, HostKeys};
-use xrcp::message::{SignedInvitation, TransportHost};
+use xrcp::message::{SignedInvitation, TransportHost, BLOCK_SIZE};
 use xrcp::pairing::CtrlPairing;
 use xrcp::session_code::{same_session_code, session_code};
 use xrcp::tls::{self, TlsError, TlsSession, TlsStream};
@@ -27,6 +27,10 @@ use crate::error::{RemoteCtrlError, Stage};
 /// How long the host waits after its TLS handshake for the controller to object to its
 /// certificate (the reference's post-handshake peek).
 pub const ALERT_PEEK: Duration = Duration::from_millis(100);
+
+/// How many wrong session codes a person may type before the host gives up on the
+/// connection ([`PendingConfirmation::check_code`]).
+pub const CODE_TRIES: u32 = 3;
 
 /// How to connect to a controller.
 #[derive(Clone, Debug)]
@@ -99,6 +103,8 @@ pub async fn connect(
         code,
         peer,
         options,
+        early: Vec::new(),
+        tries_left: CODE_TRIES,
     })
 }
 
@@ -179,6 +185,24 @@ pub struct PendingConfirmation {
     /// The address the TCP connection went to.
     peer: SocketAddr,
     options: HostOptions,
+    /// Bytes the controller sent before our HELLO (it should send none: its HELLO answers
+    /// ours), read while watching for its leaving; served first when its HELLO is read.
+    early: Vec<u8>,
+    /// Wrong codes the person may still type.
+    tries_left: u32,
+}
+
+/// What a typed session code means for the connection ([`PendingConfirmation::check_code`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// The codes match: [`PendingConfirmation::confirm`].
+    Matches,
+    /// Nothing was typed: ask again (this costs no try).
+    Empty,
+    /// Another code: ask again; `tries_left` more wrong codes are allowed.
+    Mismatch { tries_left: u32 },
+    /// The last try was wrong: [`PendingConfirmation::reject`].
+    NoTriesLeft,
 }
 
 /// A host session after the HELLO exchange, ready for the session layer.
@@ -212,6 +236,45 @@ impl PendingConfirmation {
         self.peer
     }
 
+    /// Compares a code the person typed with ours, counting wrong ones: a slip of the finger
+    /// asks again instead of ending the connection, [`CODE_TRIES`] times. Nothing is sent.
+    pub fn check_code(&mut self, typed: &str) -> CodeCheck {
+        if typed.trim().is_empty() {
+            CodeCheck::Empty
+        } else if same_session_code(&self.code, typed) {
+            CodeCheck::Matches
+        } else {
+            self.tries_left = self.tries_left.saturating_sub(1);
+            match self.tries_left {
+                0 => CodeCheck::NoTriesLeft,
+                tries_left => CodeCheck::Mismatch { tries_left },
+            }
+        }
+    }
+
+    /// Completes when the controller closes the connection before our HELLO: it stopped
+    /// waiting (its link expired, or its user stopped it), and the code is no use any more.
+    /// Returns [`RemoteCtrlError::ControllerStoppedWaiting`], or the protocol error when the
+    /// controller sends more than a HELLO's worth before ours. Cancel-safe: race it with the
+    /// person's typing.
+    pub async fn controller_left(&mut self) -> RemoteCtrlError {
+        let mut chunk = [0u8; 1024];
+        loop {
+            match self.stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return RemoteCtrlError::ControllerStoppedWaiting,
+                Ok(n) if self.early.len() + n > BLOCK_SIZE => {
+                    return RemoteCtrlError::Protocol(RcError::BlockSize)
+                }
+                Ok(n) => self.early.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    /// Whether the controller already closed the connection (without waiting).
+    async fn controller_gone(&mut self) -> Option<RemoteCtrlError> {
+        timeout(Duration::ZERO, self.controller_left()).await.ok()
+    }
+
     /// The user typed the controller's code: continue if it matches ours, else end the
     /// connection without sending a HELLO ([`RemoteCtrlError::BadVerificationCode`]).
     pub async fn verify(self, typed: &str) -> Result<Connected, RemoteCtrlError> {
@@ -228,8 +291,13 @@ impl PendingConfirmation {
         let _ = timeout(Duration::from_secs(1), self.stream.shutdown()).await;
     }
 
-    /// The user confirmed the code: send the HELLO and process the controller's answer.
-    pub async fn confirm(self) -> Result<Connected, RemoteCtrlError> {
+    /// The user confirmed the code: send the HELLO and process the controller's answer. A
+    /// controller that stopped waiting meanwhile gives
+    /// [`RemoteCtrlError::ControllerStoppedWaiting`].
+    pub async fn confirm(mut self) -> Result<Connected, RemoteCtrlError> {
+        if let Some(e) = self.controller_gone().await {
+            return Err(e);
+        }
         let PendingConfirmation {
             mut handshake,
             kem,
@@ -237,6 +305,7 @@ impl PendingConfirmation {
             session,
             code,
             options,
+            early,
             ..
         } = self;
         let step = options.step_timeout;
@@ -245,12 +314,28 @@ impl PendingConfirmation {
             .map_err(|e| RcError::Internal(format!("KEM key generation: {e}")))?;
         handshake.set_kem(kem);
         let hello = handshake.hello_block(options.app)?;
-        timeout(step, write_block(&mut stream, &hello))
-            .await
-            .map_err(|_| RemoteCtrlError::Timeout(Stage::HostHello))??;
-        let reply = timeout(step, read_block(&mut stream))
-            .await
-            .map_err(|_| RemoteCtrlError::Timeout(Stage::CtrlHello))??;
+        // Written here rather than with `write_block` to tell a closed connection (the
+        // controller gave up just now) from other failures.
+        let write = async {
+            stream.write_all(&hello).await?;
+            stream.flush().await
+        };
+        match timeout(step, write).await {
+            Err(_) => return Err(RemoteCtrlError::Timeout(Stage::HostHello)),
+            Ok(Err(e)) if closed(&e) => return Err(RemoteCtrlError::ControllerStoppedWaiting),
+            Ok(Err(e)) => return Err(RcError::Exception(e.to_string()).into()),
+            Ok(Ok(())) => {}
+        }
+        let read = async {
+            let mut chained = (&early[..]).chain(&mut stream);
+            read_block_or_close(&mut chained).await
+        };
+        let reply = match timeout(step, read).await {
+            Err(_) => return Err(RemoteCtrlError::Timeout(Stage::CtrlHello)),
+            Ok(Ok(Some(block))) => block,
+            Ok(Ok(None)) => return Err(RemoteCtrlError::ControllerStoppedWaiting),
+            Ok(Err(e)) => return Err(e.into()),
+        };
         let (keys, pairing) = handshake.handle_ctrl_hello(&reply, &session.tls_unique)?;
         Ok(Connected {
             stream,
@@ -259,4 +344,13 @@ impl PendingConfirmation {
             session_code: code,
         })
     }
+}
+
+/// An error that means the peer closed or reset the connection.
+fn closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
+    )
 }

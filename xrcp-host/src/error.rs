@@ -39,6 +39,10 @@ pub enum RemoteCtrlError {
     /// The code the user typed is not this session's.
     #[error("session code does not match")]
     BadVerificationCode,
+    /// The controller closed the connection while the session code was being compared (its
+    /// link expired or its user stopped it); nothing was exchanged.
+    #[error("the controller stopped waiting — start a new link on the controller")]
+    ControllerStoppedWaiting,
     /// The controller's app info is unreadable or its version range does not overlap ours.
     #[error("controller app info: {0}")]
     BadAppInfo(String),
@@ -52,12 +56,13 @@ pub enum RemoteCtrlError {
 
 impl RemoteCtrlError {
     /// A stable name for scripting output: the protocol kind, or `TIMEOUT` /
-    /// `BAD_VERIFICATION_CODE`.
+    /// `BAD_VERIFICATION_CODE` / `DISCONNECTED` (the controller stopped waiting).
     pub fn kind(&self) -> &'static str {
         match self {
             RemoteCtrlError::Protocol(e) => e.kind(),
             RemoteCtrlError::Timeout(_) => "TIMEOUT",
             RemoteCtrlError::BadVerificationCode => "BAD_VERIFICATION_CODE",
+            RemoteCtrlError::ControllerStoppedWaiting => "DISCONNECTED",
             RemoteCtrlError::BadAppInfo(_) => "BAD_APP_INFO",
             RemoteCtrlError::Session(_) => "SESSION",
             RemoteCtrlError::Store(_) => "STORE",

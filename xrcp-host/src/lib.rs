@@ -14,5 +14,5 @@ pub mod remote;
 pub mod session;
 pub mod store;
 
-pub use connect::{connect, Connected, HostOptions, PendingConfirmation};
+pub use connect::{connect, CodeCheck, Connected, HostOptions, PendingConfirmation, CODE_TRIES};
 pub use error::{RemoteCtrlError, Stage};

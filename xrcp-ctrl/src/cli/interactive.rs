@@ -14,13 +14,16 @@ use xrcp::display::{escape, Escaped};
 use xrcp::session::{RRResult, RemoteProtocolError};
 
 use super::setup::{
-    contested_line, establish, relayed_lines, withdrawn_line, Context, Progress, Target,
+    contested_line, establish, started_lines, waiting_line, withdrawn_line, Context, Progress,
+    QrChoice, Target,
 };
-use super::{parse_advertise, parse_bind};
-use super::{qr, Listen};
+use super::{parse_advertise, parse_bind, parse_seconds, Listen, DEFAULT_TIMEOUT};
 use crate::error::RemoteHostError;
 use crate::session::RemoteHostClient;
 use crate::store::Binding;
+
+/// How to ask for the QR code as an image in this mode.
+const QR_FILES_HINT: &str = "qr_png=<file> or qr_svg=<file>";
 
 /// Files larger than this get a progress bar.
 const PROGRESS_BAR_MIN: u64 = 4 << 20;
@@ -28,6 +31,7 @@ const PROGRESS_BAR_MIN: u64 = 4 << 20;
 const HELP: &str = "\
 Controller commands:
   /start remote host new [addr=<ip> iface=<name>] [port=<n>]   link a new host (shows a link and QR code)
+      [timeout=<seconds>|<n>m] [qr_png=<file>] [qr_svg=<file>] how long the link works (10m); QR images
       [advertise=<host>[:<port>]] [bind=<ip>[:<port>]]       link through a relay or port forward
   /start remote host <id> [multicast=on|off] [addr=…] [port=…]  connect a paired host again
   /list remote hosts                                          paired hosts and their state
@@ -146,6 +150,8 @@ struct Console {
     /// Woken on Ctrl-C: a file transfer in progress stops with an error line (a download
     /// leaves no `.part` file; the host discards a partial upload), then the program quits.
     interrupt: std::sync::Arc<tokio::sync::Notify>,
+    /// `qr_png=`/`qr_svg=` of a session being started, used when its link is shown.
+    qr_files: HashMap<Key, QrChoice>,
 }
 
 /// Splits `key=value` options (values may be double-quoted) from a command's tail.
@@ -188,7 +194,11 @@ fn listen_from(opts: &HashMap<String, String>) -> Result<Listen, String> {
             .get("advertise")
             .map(|a| parse_advertise(a))
             .transpose()?,
-        timeout: 60,
+        timeout: opts
+            .get("timeout")
+            .map(|t| parse_seconds(t))
+            .transpose()?
+            .unwrap_or(DEFAULT_TIMEOUT),
         ssh_relay: None,
         relay_port: 0,
         ssh_options: Vec::new(),
@@ -221,6 +231,7 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
         current: None,
         tx,
         interrupt,
+        qr_files: HashMap::new(),
     };
     println!("xrcp-ctrl: /help for commands");
     let mut code = ExitCode::SUCCESS;
@@ -264,32 +275,29 @@ impl Console {
         match ev {
             UiEvent::Line(line) => self.command(line.trim_end()).await,
             UiEvent::Progress(key, p) => match p {
-                Progress::Started {
-                    link,
-                    address,
-                    port,
-                    bound,
-                    relayed,
-                    others,
-                } => {
-                    println!("{} started on {address}:{port}", key_name(key));
-                    if relayed {
-                        for line in relayed_lines(&address, port, bound) {
-                            println!("{line}");
-                        }
-                    }
-                    if !others.is_empty() {
-                        let o: Vec<String> = others.iter().map(|a| a.to_string()).collect();
-                        println!("other addresses: {}", o.join(" "));
-                    }
-                    println!("Remote session invitation:");
-                    println!("{link}");
-                    if key == Key::New {
-                        if let Ok(code) = qr::terminal(&link) {
-                            println!("{code}");
-                        }
+                Progress::Started(started) => {
+                    let qr = QrChoice {
+                        // As before: the code of a new host's link (a known host has its
+                        // pairing and needs no QR code).
+                        terminal: key == Key::New,
+                        ..self.qr_files.remove(&key).unwrap_or(QrChoice {
+                            terminal: false,
+                            png: None,
+                            svg: None,
+                            files_hint: QR_FILES_HINT,
+                        })
+                    };
+                    let first = format!(
+                        "{} started on {}:{}",
+                        key_name(key),
+                        started.address,
+                        started.port
+                    );
+                    for line in started_lines(first, &started, &qr) {
+                        println!("{line}");
                     }
                 }
+                Progress::TimeLeft(left) => println!("{}: {}", key_name(key), waiting_line(left)),
                 Progress::Connecting(peer) => {
                     println!("{} connecting from {peer}", key_name(key))
                 }
@@ -344,6 +352,7 @@ impl Console {
             }
             UiEvent::Failed(key, e) => {
                 self.sessions.remove(&key);
+                self.qr_files.remove(&key);
                 match e {
                     RemoteHostError::Protocol(rc) => {
                         println!("{} error: {}", key_name(key), Escaped(&rc))
@@ -437,6 +446,15 @@ impl Console {
         if self.sessions.contains_key(&key) {
             return Err(format!("{} error: RHEBusy", key_name(key)));
         }
+        self.qr_files.insert(
+            key,
+            QrChoice {
+                terminal: false,
+                png: opts.get("qr_png").map(Into::into),
+                svg: opts.get("qr_svg").map(Into::into),
+                files_hint: QR_FILES_HINT,
+            },
+        );
         let ctx = self.ctx.clone();
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {

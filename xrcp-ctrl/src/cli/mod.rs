@@ -77,10 +77,31 @@ struct Listen {
     /// An extra ssh option for the relay tunnel, as ssh -o takes it (repeatable).
     #[arg(long = "ssh-option", value_name = "KEY=VALUE", requires = "ssh_relay")]
     ssh_options: Vec<String>,
-    /// How many seconds the link takes new connections (a host already comparing the code
-    /// may still finish after it).
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    /// How long the link takes new connections, in seconds or as `<n>m` (a host that
+    /// connected in time has as long again to confirm the session code).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT, value_parser = parse_seconds)]
     timeout: u64,
+}
+
+/// How long a link works by default: a person reads the link or scans the code, starts the
+/// host, and compares a 76-digit code — minutes, not seconds.
+pub(super) const DEFAULT_TIMEOUT: u64 = 600;
+
+/// Seconds for `--timeout`/`timeout=`: `90`, `90s` or `10m`, from 1 s to a day.
+pub(super) fn parse_seconds(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (digits, unit) = match t.strip_suffix('m') {
+        Some(d) => (d, 60),
+        None => (t.strip_suffix('s').unwrap_or(t), 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|s| (1..=86_400).contains(s))
+        .ok_or_else(|| {
+            format!("'{text}' is not a time: give seconds (90) or minutes (10m), at most a day")
+        })
 }
 
 /// `ADDR` or `ADDR:PORT` for `--bind`.
@@ -153,6 +174,12 @@ struct ConnectArgs {
     /// Do not print the QR code in the terminal.
     #[arg(long)]
     no_qr: bool,
+    /// Also write the QR code as a PNG image.
+    #[arg(long, value_name = "FILE")]
+    qr_png: Option<PathBuf>,
+    /// Also write the QR code as an SVG image.
+    #[arg(long, value_name = "FILE")]
+    qr_svg: Option<PathBuf>,
     /// Print the host's events (JSON mode: `{"event":"host_event",...}` lines).
     #[arg(long)]
     events: bool,

@@ -1,7 +1,9 @@
 //! Scripting mode (and the one-shot `link` / `connect` commands in text form).
 //!
 //! The JSON contract, one object per line on stdout:
-//! - `{"event":"invitation","link":…,"address":…,"port":…,"bound":…}`
+//! - `{"event":"invitation","link":…,"address":…,"port":…,"bound":…,"expires_in":…,
+//!   "expires_at":…}` (the link takes new connections for `expires_in` seconds, until the
+//!   Unix time `expires_at`)
 //! - `{"event":"session_code","code":…,"peer":…}` for each connection past TLS, and
 //!   `{"event":"session_code_withdrawn","peer":…,"reason":…}` when one fails before its HELLO
 //! - `{"event":"session_contested","peer":…,"others":[…],"message":…}` when other connections
@@ -32,7 +34,8 @@ use xrcp::display::Escaped;
 use xrcp::session::{RRResult, RemoteFile};
 
 use super::setup::{
-    contested_line, establish, relayed_lines, withdrawn_line, Context, Progress, Target,
+    contested_line, establish, started_lines, waiting_line, withdrawn_line, Context, Progress,
+    QrChoice, Target,
 };
 use super::{qr, ConnectArgs, LinkArgs, Listen};
 use crate::error::RemoteHostError;
@@ -71,51 +74,50 @@ struct Mode {
 
 fn report(mode: &Mode, p: Progress) {
     match p {
-        Progress::Started {
-            link,
-            address,
-            port,
-            bound,
-            relayed,
-            others,
-        } => {
+        Progress::Started(started) => {
             if mode.json {
+                let expires_at = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    + started.lifetime;
                 emit(json!({
                     "event": "invitation",
-                    "link": link,
-                    "address": address.to_string(),
-                    "port": port,
-                    "bound": bound.to_string(),
+                    "link": started.link,
+                    "address": started.address.to_string(),
+                    "port": started.port,
+                    "bound": started.bound.to_string(),
+                    "expires_in": started.lifetime.as_secs(),
+                    "expires_at": expires_at.as_secs(),
                 }));
+                for (path, write) in [
+                    (
+                        &mode.qr_png,
+                        qr::write_png as fn(&str, &std::path::Path) -> _,
+                    ),
+                    (&mode.qr_svg, qr::write_svg),
+                ] {
+                    if let Some(p) = path {
+                        if let Err(e) = write(&started.link, p) {
+                            eprintln!("error: {e}");
+                        }
+                    }
+                }
             } else {
-                println!("started on {address}:{port}");
-                if relayed {
-                    for line in relayed_lines(&address, port, bound) {
-                        println!("{line}");
-                    }
-                }
-                if !others.is_empty() {
-                    let o: Vec<String> = others.iter().map(|a| a.to_string()).collect();
-                    println!("other addresses: {}", o.join(" "));
-                }
-                println!("Remote session invitation:");
-                println!("{link}");
-                if !mode.no_qr {
-                    match qr::terminal(&link) {
-                        Ok(code) => println!("{code}"),
-                        Err(e) => eprintln!("cannot render the QR code: {e}"),
-                    }
+                let choice = QrChoice {
+                    terminal: !mode.no_qr,
+                    png: mode.qr_png.clone(),
+                    svg: mode.qr_svg.clone(),
+                    files_hint: "--qr-png FILE or --qr-svg FILE",
+                };
+                let first = format!("started on {}:{}", started.address, started.port);
+                for line in started_lines(first, &started, &choice) {
+                    println!("{line}");
                 }
             }
-            if let Some(p) = &mode.qr_png {
-                if let Err(e) = qr::write_png(&link, p) {
-                    eprintln!("error: {e}");
-                }
-            }
-            if let Some(p) = &mode.qr_svg {
-                if let Err(e) = qr::write_svg(&link, p) {
-                    eprintln!("error: {e}");
-                }
+        }
+        Progress::TimeLeft(left) => {
+            if !mode.json {
+                println!("{}", waiting_line(left));
             }
         }
         Progress::Connecting(peer) => {
@@ -174,8 +176,8 @@ pub(super) async fn connect(ctx: Context, args: ConnectArgs) -> ExitCode {
         json: args.json,
         no_qr: args.no_qr || args.json,
         events: args.events,
-        qr_png: None,
-        qr_svg: None,
+        qr_png: args.qr_png,
+        qr_svg: args.qr_svg,
     };
     let target = Target::Known {
         id: args.id,

@@ -2,8 +2,10 @@
 //! establishment with progress reports.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use xrcp::pairing::HostPairing;
 
@@ -121,24 +123,35 @@ pub(super) enum Target {
     Known { id: i64, multicast: bool },
 }
 
+/// The listener is up and the link made.
+#[derive(Debug)]
+pub(super) struct Started {
+    pub(super) link: String,
+    /// What the link names.
+    pub(super) address: TransportHost,
+    pub(super) port: u16,
+    /// Where the listener is bound.
+    pub(super) bound: SocketAddr,
+    /// The link names a relay or forward rather than one of this machine's addresses.
+    pub(super) relayed: bool,
+    pub(super) others: Vec<Ipv4Addr>,
+    /// How long the link takes new connections from now (`--timeout`, `timeout=`).
+    pub(super) lifetime: Duration,
+}
+
 /// What happens while a session is set up.
 #[derive(Debug)]
 pub(super) enum Progress {
-    Started {
-        link: String,
-        /// What the link names.
-        address: TransportHost,
-        port: u16,
-        /// Where the listener is bound.
-        bound: SocketAddr,
-        /// The link names a relay or forward rather than one of this machine's addresses.
-        relayed: bool,
-        others: Vec<Ipv4Addr>,
-    },
+    Started(Started),
+    /// Nobody is comparing a code and the link expires in this long: remind the person.
+    TimeLeft(Duration),
     /// A connection from this address completed TLS.
     Connecting(SocketAddr),
     /// The session code of the connection from `peer`.
-    SessionCode { peer: SocketAddr, code: String },
+    SessionCode {
+        peer: SocketAddr,
+        code: String,
+    },
     /// The connection from `peer` is gone before proving it holds the invitation; its code
     /// no longer counts.
     Withdrawn {
@@ -178,7 +191,10 @@ pub(super) fn controller_options(
                 Ipv4Addr::UNSPECIFIED
             },
         ),
-        tls_timeout: std::time::Duration::from_secs(listen.timeout),
+        tls_timeout: Duration::from_secs(listen.timeout),
+        // A person compares a 76-digit code and types it: a connection that came in time may
+        // take as long as the link lasts to send its HELLO.
+        hello_timeout: Duration::from_secs(listen.timeout),
         ..ControllerOptions::default()
     };
     if let Some(binding) = stored {
@@ -256,7 +272,9 @@ pub(super) async fn establish(
         }
     };
     let (advertised, port) = listening.advertised();
-    progress(Progress::Started {
+    let lifetime = Duration::from_secs(listen.timeout);
+    let deadline = tokio::time::Instant::now() + lifetime;
+    progress(Progress::Started(Started {
         link: listening.link(),
         address: advertised.clone(),
         port,
@@ -267,24 +285,55 @@ pub(super) async fn establish(
             .iter()
             .map(|a| a.address)
             .collect(),
-    });
+        lifetime,
+    }));
     let announcer = match target {
         Target::Known {
             multicast: true, ..
         } => Some(Announcer::start(&listening, &AnnounceOptions::default())?),
         _ => None,
     };
-    let connected = listening
-        .connect(|event| match event {
+    // The wait reports codes while the reminders below report the time left: both report
+    // through `progress`, one at a time.
+    let progress = Mutex::new(progress);
+    let report = |p: Progress| (progress.lock().unwrap_or_else(PoisonError::into_inner))(p);
+    let connected = {
+        // Connections showing a code: while someone compares one, reminders would only
+        // distract.
+        let comparing = AtomicUsize::new(0);
+        let wait = listening.connect(|event| match event {
             WaitEvent::Code { peer, code } => {
-                progress(Progress::Connecting(peer));
-                progress(Progress::SessionCode { peer, code });
+                comparing.fetch_add(1, Ordering::Relaxed);
+                report(Progress::Connecting(peer));
+                report(Progress::SessionCode { peer, code });
             }
             WaitEvent::Withdrawn { peer, reason, .. } => {
-                progress(Progress::Withdrawn { peer, reason })
+                let _ = comparing
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                report(Progress::Withdrawn { peer, reason })
             }
-        })
-        .await;
+        });
+        tokio::pin!(wait);
+        let mut reminders = reminders(lifetime).into_iter();
+        let mut next = reminders.next();
+        loop {
+            let at = next.map(|left| deadline - left);
+            tokio::select! {
+                connected = &mut wait => break connected,
+                () = sleep_until_some(at) => {
+                    if let Some(left) = next {
+                        if comparing.load(Ordering::Relaxed) == 0 {
+                            report(Progress::TimeLeft(left));
+                        }
+                    }
+                    next = reminders.next();
+                }
+            }
+        }
+    };
+    let mut progress = progress
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner);
     if let Some(a) = announcer {
         a.stop();
     }
@@ -313,6 +362,103 @@ pub(super) async fn establish(
         result.map_err(|e| RemoteHostError::Store(e.to_string()))?
     };
     Ok((id, remote, relay))
+}
+
+/// When to remind the person how long the link still works (time left, longest first): each
+/// of the last few minutes and half a minute before the end, within the link's lifetime.
+fn reminders(lifetime: Duration) -> Vec<Duration> {
+    [180, 120, 60, 30]
+        .into_iter()
+        .map(Duration::from_secs)
+        .filter(|left| *left < lifetime)
+        .collect()
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// "10 more minutes", "1 more minute", "45 more seconds": minutes from two minutes up.
+pub(super) fn time_left(left: Duration) -> String {
+    let secs = left.as_secs() + u64::from(left.subsec_millis() >= 500);
+    let (n, unit) = if secs >= 120 {
+        ((secs + 30) / 60, "minute")
+    } else if secs == 60 {
+        (1, "minute")
+    } else {
+        (secs, "second")
+    };
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} more {unit}{s}")
+}
+
+/// The line that says how long the link still works.
+pub(super) fn waiting_line(left: Duration) -> String {
+    format!(
+        "waiting for the host — the link works for {}",
+        time_left(left)
+    )
+}
+
+/// How the QR code is shown when a link starts.
+pub(super) struct QrChoice {
+    /// Draw it in the terminal (where it fits).
+    pub(super) terminal: bool,
+    pub(super) png: Option<PathBuf>,
+    pub(super) svg: Option<PathBuf>,
+    /// How to ask for the image files in this mode, for the line that says the code does not
+    /// fit.
+    pub(super) files_hint: &'static str,
+}
+
+/// The start-up block of a link, in order: where it listens (`first`), the notes, the time it
+/// works, the QR code (or what the terminal needs for it, or where its image was saved), and
+/// the link itself last, so that it stays on screen.
+pub(super) fn started_lines(first: String, s: &Started, qr: &QrChoice) -> Vec<String> {
+    let mut out = vec![first];
+    if s.relayed {
+        out.extend(relayed_lines(&s.address, s.port, s.bound));
+    }
+    if !s.others.is_empty() {
+        let o: Vec<String> = s.others.iter().map(|a| a.to_string()).collect();
+        out.push(format!("other addresses: {}", o.join(" ")));
+    }
+    out.push(waiting_line(s.lifetime));
+    let mut saved = false;
+    for (path, write, what) in [
+        (&qr.png, super::qr::write_png as fn(&str, &Path) -> _, "PNG"),
+        (&qr.svg, super::qr::write_svg, "SVG"),
+    ] {
+        if let Some(path) = path {
+            match write(&s.link, path) {
+                Ok(()) => {
+                    saved = true;
+                    out.push(format!("QR code saved as {what}: {}", path.display()));
+                }
+                Err(e) => out.push(format!(
+                    "cannot save the QR code ({e}): check the folder exists and is writable"
+                )),
+            }
+        }
+    }
+    if qr.terminal {
+        match super::qr::place(&s.link, super::qr::terminal_size()) {
+            Ok(super::qr::Placement::Draw(text)) => out.push(text),
+            Ok(super::qr::Placement::TooSmall { .. }) if saved => {}
+            Ok(super::qr::Placement::TooSmall { needs, has }) => out.push(format!(
+                "The QR code needs a terminal of {}×{} (this one is {}×{}): enlarge it and \
+                 start again, or save the code as an image with {}.",
+                needs.0, needs.1, has.0, has.1, qr.files_hint
+            )),
+            Err(e) => out.push(format!("cannot make the QR code: {e}")),
+        }
+    }
+    out.push("Remote session invitation:".to_owned());
+    out.push(s.link.clone());
+    out
 }
 
 /// What a person is told when a connection's session code no longer counts.
@@ -349,4 +495,34 @@ pub(super) fn contested_line(peer: SocketAddr, others: &[SocketAddr]) -> String 
          session now: someone else has your link.",
         others.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_reads_naturally() {
+        let s = Duration::from_secs;
+        assert_eq!(time_left(s(600)), "10 more minutes");
+        assert_eq!(time_left(s(180)), "3 more minutes");
+        assert_eq!(time_left(s(119)), "119 more seconds");
+        assert_eq!(time_left(s(60)), "1 more minute");
+        assert_eq!(time_left(s(30)), "30 more seconds");
+        assert_eq!(time_left(Duration::from_millis(1400)), "1 more second");
+        assert_eq!(reminders(s(600)), [s(180), s(120), s(60), s(30)]);
+        assert_eq!(reminders(s(70)), [s(60), s(30)]);
+        assert!(reminders(s(20)).is_empty());
+    }
+
+    #[test]
+    fn timeouts_in_seconds_or_minutes() {
+        use super::super::parse_seconds;
+        assert_eq!(parse_seconds("90"), Ok(90));
+        assert_eq!(parse_seconds("90s"), Ok(90));
+        assert_eq!(parse_seconds("10m"), Ok(600));
+        for bad in ["0", "86401", "ten", "", "-5", "5h"] {
+            assert!(parse_seconds(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -18,7 +18,7 @@ use xrcp::session::RRResult;
 use super::setup::{address_warning, ctrl_summary, host_options, known_pairing, serve, Context};
 use crate::discover::{listening_address, DiscoverOptions, Discovered, Listener};
 use crate::error::RemoteCtrlError;
-use crate::PendingConfirmation;
+use crate::{CodeCheck, PendingConfirmation};
 
 const HELP: &str = "\
 Host commands:
@@ -68,6 +68,10 @@ enum UiEvent {
     /// `/find remote ctrl` heard no paired controller within this time.
     NotFound(Duration),
     Failed(RemoteCtrlError),
+    /// The typed code was empty or wrong; the connection still waits for the right one.
+    CodeAgain(CodeCheck),
+    /// The code matched: the HELLOs are being exchanged.
+    CodeAccepted,
     Stopped,
     Command(String),
 }
@@ -76,9 +80,11 @@ enum State {
     Idle,
     /// Connecting, verifying or discovering: a task runs.
     Busy(JoinHandle<()>),
+    /// The session code waits for the user; the task holds the connection, watches for the
+    /// controller leaving, and takes the codes typed.
     WaitingCode {
-        id: Option<i64>,
-        pending: Box<PendingConfirmation>,
+        codes: mpsc::UnboundedSender<String>,
+        task: JoinHandle<()>,
     },
     Found(Box<Discovered>),
     Connected(JoinHandle<()>),
@@ -177,6 +183,73 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// Holds a connection while its session code waits for the user: takes the codes typed
+/// (an empty or wrong one asks again, a limited number of times), and notices when the
+/// controller stops waiting, so the prompt does not outlive the controller. A matching code
+/// sends the HELLO and serves the session.
+async fn wait_for_code(
+    ctx: Context,
+    mut pending: PendingConfirmation,
+    mut typed: mpsc::UnboundedReceiver<String>,
+    tx: mpsc::UnboundedSender<UiEvent>,
+) {
+    loop {
+        let code = tokio::select! {
+            code = typed.recv() => code,
+            gone = pending.controller_left() => {
+                let _ = tx.send(UiEvent::Failed(gone));
+                return;
+            }
+        };
+        let Some(code) = code else {
+            // The user stopped (or quit): close without a HELLO.
+            pending.reject().await;
+            return;
+        };
+        match pending.check_code(&code) {
+            CodeCheck::Matches => break,
+            CodeCheck::NoTriesLeft => {
+                pending.reject().await;
+                let _ = tx.send(UiEvent::Failed(RemoteCtrlError::BadVerificationCode));
+                return;
+            }
+            again => {
+                let _ = tx.send(UiEvent::CodeAgain(again));
+            }
+        }
+    }
+    drop(typed);
+    let _ = tx.send(UiEvent::CodeAccepted);
+    let connected = match pending.confirm().await {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = tx.send(UiEvent::Failed(e));
+            return;
+        }
+    };
+    let started_tx = tx.clone();
+    let command_tx = tx.clone();
+    let result = serve(
+        &ctx,
+        connected,
+        move |id, name, compression| {
+            let _ = started_tx.send(UiEvent::Started {
+                id,
+                name: name.to_owned(),
+                compression,
+            });
+        },
+        move |c| {
+            let _ = command_tx.send(UiEvent::Command(c.to_owned()));
+        },
+    )
+    .await;
+    if let Err(e) = result {
+        tracing::debug!("session ended: {e}");
+    }
+    let _ = tx.send(UiEvent::Stopped);
+}
+
 fn is_busy(state: &State) -> bool {
     !matches!(state, State::Idle | State::Found(_))
 }
@@ -185,9 +258,8 @@ impl Console {
     fn reset(&mut self) {
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Busy(t) | State::Connected(t) => t.abort(),
-            State::WaitingCode { pending, .. } => {
-                tokio::spawn(pending.reject());
-            }
+            // Without its sender the task rejects the code and closes the connection.
+            State::WaitingCode { codes, .. } => drop(codes),
             State::Idle | State::Found(_) => {}
         }
     }
@@ -203,7 +275,34 @@ impl Console {
                 println!("Compare session code with controller and use:");
                 println!("/verify remote ctrl {}", pending.session_code());
                 println!("(only type the code you see on the controller's screen; never enter it anywhere else)");
-                self.state = State::WaitingCode { id, pending };
+                let (codes, typed) = mpsc::unbounded_channel();
+                let task = tokio::spawn(wait_for_code(
+                    self.ctx.clone(),
+                    *pending,
+                    typed,
+                    self.tx.clone(),
+                ));
+                self.state = State::WaitingCode { codes, task };
+            }
+            UiEvent::CodeAgain(check) => match check {
+                CodeCheck::Empty => println!(
+                    "type the code shown on the controller's screen: /verify remote ctrl <code>"
+                ),
+                CodeCheck::Mismatch { tries_left } => {
+                    let tries = if tries_left == 1 { "try" } else { "tries" };
+                    println!(
+                        "that code does not match this connection's: compare it with the controller's \
+                         screen and type /verify remote ctrl <code> again ({tries_left} {tries} left)"
+                    )
+                }
+                CodeCheck::Matches | CodeCheck::NoTriesLeft => {}
+            },
+            UiEvent::CodeAccepted => {
+                if let State::WaitingCode { task, .. } =
+                    std::mem::replace(&mut self.state, State::Idle)
+                {
+                    self.state = State::Connected(task);
+                }
             }
             UiEvent::Started {
                 id,
@@ -243,6 +342,10 @@ impl Console {
                     RemoteCtrlError::Protocol(xrcp::RcError::Identity) => println!(
                         "remote controller stopped: this link was used with another controller, please create a new link on the host"
                     ),
+                    RemoteCtrlError::ControllerStoppedWaiting => {
+                        println!("remote controller stopped");
+                        println!("{}", RemoteCtrlError::ControllerStoppedWaiting);
+                    }
                     RemoteCtrlError::BadVerificationCode => {
                         println!("remote controller stopped");
                         println!("remote controller error: RCEProtocolError {{protocolError = PRESessionCode}}");
@@ -289,7 +392,10 @@ impl Console {
             .or_else(|| line.strip_prefix("/crc "))
         {
             self.connect(rest)
-        } else if let Some(code) = line.strip_prefix("/verify remote ctrl ") {
+        } else if let Some(code) = line
+            .strip_prefix("/verify remote ctrl ")
+            .or_else(|| (line == "/verify remote ctrl").then_some(""))
+        {
             self.verify(code.trim())
         } else if let Some(tail) = (line == "/find remote ctrl")
             .then_some("")
@@ -380,46 +486,13 @@ impl Console {
     }
 
     fn verify(&mut self, code: &str) -> Result<(), String> {
-        let State::WaitingCode { id, pending } = std::mem::replace(&mut self.state, State::Idle)
-        else {
-            return Err("remote controller error: RCEBadState".into());
-        };
-        let _ = id;
-        let ctx = self.ctx.clone();
-        let tx = self.tx.clone();
-        let code = code.to_owned();
-        let task = tokio::spawn(async move {
-            let connected = match pending.verify(&code).await {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = tx.send(UiEvent::Failed(e));
-                    return;
-                }
-            };
-            let started_tx = tx.clone();
-            let command_tx = tx.clone();
-            let result = serve(
-                &ctx,
-                connected,
-                move |id, name, compression| {
-                    let _ = started_tx.send(UiEvent::Started {
-                        id,
-                        name: name.to_owned(),
-                        compression,
-                    });
-                },
-                move |c| {
-                    let _ = command_tx.send(UiEvent::Command(c.to_owned()));
-                },
-            )
-            .await;
-            if let Err(e) = result {
-                tracing::debug!("session ended: {e}");
-            }
-            let _ = tx.send(UiEvent::Stopped);
-        });
-        self.state = State::Connected(task);
-        Ok(())
+        match &self.state {
+            State::WaitingCode { codes, .. } if codes.send(code.to_owned()).is_ok() => Ok(()),
+            _ => Err(
+                "no controller is waiting for a code: connect first with /connect remote ctrl <link>"
+                    .into(),
+            ),
+        }
     }
 
     /// `/find remote ctrl [timeout=<seconds>]`: listens for a paired controller's

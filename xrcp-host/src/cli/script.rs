@@ -30,7 +30,7 @@ use xrcp::tls::fingerprint;
 use super::setup::{address_warning, host_options, known_pairing, serve, Context};
 use crate::discover::{DiscoverOptions, Listener};
 use crate::error::RemoteCtrlError;
-use crate::PendingConfirmation;
+use crate::{CodeCheck, PendingConfirmation};
 
 /// How the session code is confirmed.
 pub(crate) enum Confirm {
@@ -177,18 +177,7 @@ async fn finish(
     let connected = match confirm {
         Confirm::Yes => pending.confirm().await,
         Confirm::Code(c) => pending.verify(&c).await,
-        Confirm::Ask => {
-            if !json {
-                println!("Type the code shown on the controller:");
-            }
-            match lines.next_line().await.ok().flatten() {
-                Some(c) => pending.verify(&c).await,
-                None => {
-                    pending.reject().await;
-                    Err(RemoteCtrlError::BadVerificationCode)
-                }
-            }
-        }
+        Confirm::Ask => ask_code(pending, &mut lines, json).await,
     };
     let connected = match connected {
         Ok(c) => c,
@@ -245,6 +234,47 @@ async fn finish(
         println!("remote controller stopped");
     }
     ExitCode::SUCCESS
+}
+
+/// Reads the code the user saw on the controller from stdin, while watching for the
+/// controller to stop waiting. In text mode an empty or wrong line asks again (a limited number
+/// of times); in JSON mode the first line is the answer, as the scripting contract says.
+async fn ask_code(
+    mut pending: PendingConfirmation,
+    lines: &mut tokio::io::Lines<BufReader<tokio::io::Stdin>>,
+    json: bool,
+) -> Result<crate::Connected, RemoteCtrlError> {
+    if !json {
+        println!("Type the code shown on the controller:");
+    }
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line.ok().flatten(),
+            gone = pending.controller_left() => return Err(gone),
+        };
+        let Some(line) = line else {
+            pending.reject().await;
+            return Err(RemoteCtrlError::BadVerificationCode);
+        };
+        if json {
+            return pending.verify(&line).await;
+        }
+        match pending.check_code(&line) {
+            CodeCheck::Matches => return pending.confirm().await,
+            CodeCheck::NoTriesLeft => {
+                pending.reject().await;
+                return Err(RemoteCtrlError::BadVerificationCode);
+            }
+            CodeCheck::Empty => println!("Type the code shown on the controller:"),
+            CodeCheck::Mismatch { tries_left } => {
+                let tries = if tries_left == 1 { "try" } else { "tries" };
+                println!(
+                    "That code does not match this connection's: compare it with the controller's \
+                     screen and type it again ({tries_left} {tries} left):"
+                );
+            }
+        }
+    }
 }
 
 pub(crate) async fn connect(
