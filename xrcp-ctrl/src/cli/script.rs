@@ -52,12 +52,26 @@ fn rr_json(r: &RRResult) -> Value {
 
 fn fail(json: bool, e: &RemoteHostError) -> ExitCode {
     if json {
-        emit(json!({"event": "error", "error": e.kind(), "message": e.to_string()}));
+        emit(error_event(e.kind(), &e.to_string(), e.details()));
     } else {
         // The error may quote the host's text.
         eprintln!("error: {}", Escaped(e));
     }
     ExitCode::FAILURE
+}
+
+/// `{"event":"error","error":<kind>,"message":…}` with structured facts beside the kind
+/// (`port`, `addr`, `response_type`, …); they never replace the contract's fields.
+pub(super) fn error_event(
+    kind: &str,
+    message: &str,
+    details: serde_json::Map<String, Value>,
+) -> Value {
+    let mut o = details;
+    o.insert("event".into(), Value::from("error"));
+    o.insert("error".into(), Value::from(kind));
+    o.insert("message".into(), Value::from(message));
+    Value::Object(o)
 }
 
 struct Mode {

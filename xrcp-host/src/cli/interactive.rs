@@ -33,6 +33,45 @@ Host commands:
   /notes, /note <text>, /delete note <id>, /files   the local notes
   /help, /quit";
 
+/// Said when a command needs the console that a connection in progress holds.
+const BUSY: &str = "remote controller error: a connection is already in progress — end it \
+                    with /stop remote ctrl first";
+
+/// The option `/connect remote ctrl <link>` takes, as the error for a wrong one lists it.
+const CONNECT_OPTIONS: &str = "via=<host>:<port>";
+
+/// `<link> [via=<host>:<port>]`: any other word after the link is an error listing the
+/// valid option (a stray word is never ignored, nor taken as part of the link).
+fn connect_args(rest: &str) -> Result<(&str, Option<SocketAddr>), String> {
+    let mut words = rest.split_whitespace();
+    let link = words.next().ok_or_else(|| {
+        "usage: /connect remote ctrl <link> [via=<host>:<port>] — paste the link the \
+         controller shows"
+            .to_owned()
+    })?;
+    let mut via = None;
+    for w in words {
+        match w.split_once('=') {
+            Some(("via", v)) => {
+                via = Some(v.parse::<SocketAddr>().map_err(|_| {
+                    format!(
+                        "bad value for via=: '{v}' is not <ip>:<port> — the option of \
+                         /connect remote ctrl is: {CONNECT_OPTIONS}"
+                    )
+                })?)
+            }
+            _ => {
+                return Err(format!(
+                    "unknown option '{w}' — the option of /connect remote ctrl is: \
+                     {CONNECT_OPTIONS} (if it is part of the link, the link was split: copy \
+                     all of it)"
+                ))
+            }
+        }
+    }
+    Ok((link, via))
+}
+
 enum UiEvent {
     Line(String),
     /// TLS is up: the session code waits for the user.
@@ -208,19 +247,9 @@ impl Console {
             }
             UiEvent::Failed(e) => {
                 self.state = State::Idle;
-                match e {
-                    RemoteCtrlError::Protocol(xrcp::RcError::Identity) => println!(
-                        "remote controller stopped: this link was used with another controller, please create a new link on the host"
-                    ),
-                    RemoteCtrlError::BadVerificationCode => {
-                        println!("remote controller stopped");
-                        println!("remote controller error: RCEProtocolError {{protocolError = PRESessionCode}}");
-                    }
-                    other => {
-                        println!("remote controller stopped");
-                        println!("remote controller error: {}", Escaped(&other));
-                    }
-                }
+                println!("remote controller stopped");
+                // The message may quote the controller's text.
+                println!("remote controller error: {}", Escaped(&e));
             }
             UiEvent::Stopped => {
                 if !matches!(self.state, State::Idle) {
@@ -240,7 +269,7 @@ impl Console {
             let was_idle = matches!(self.state, State::Idle);
             self.reset();
             if was_idle {
-                println!("remote controller error: RCEInactive");
+                println!("remote controller error: no remote session to stop");
             } else {
                 println!("ok");
             }
@@ -328,21 +357,11 @@ impl Console {
 
     fn connect(&mut self, rest: &str) -> Result<(), String> {
         if is_busy(&self.state) {
-            return Err("remote controller error: RCEBusy".into());
+            return Err(BUSY.into());
         }
-        let (link, via) = match rest.trim().split_once(" via=") {
-            Some((l, v)) => (
-                l,
-                Some(
-                    v.trim()
-                        .parse::<SocketAddr>()
-                        .map_err(|_| format!("bad address {v}"))?,
-                ),
-            ),
-            None => (rest.trim(), None),
-        };
+        let (link, via) = connect_args(rest)?;
         let inv = SignedInvitation::parse_verified(link)
-            .map_err(|e| format!("remote controller error: RCEBadInvitation ({e})"))?;
+            .map_err(|e| format!("remote controller error: {e}"))?;
         if let Some(w) = address_warning(&inv, via) {
             println!("{w}");
         }
@@ -354,7 +373,11 @@ impl Console {
     fn verify(&mut self, code: &str) -> Result<(), String> {
         let State::WaitingCode { id, pending } = std::mem::replace(&mut self.state, State::Idle)
         else {
-            return Err("remote controller error: RCEBadState".into());
+            return Err(
+                "remote controller error: no session code is waiting to be confirmed — connect \
+                 first with /connect remote ctrl <link>"
+                    .into(),
+            );
         };
         let _ = id;
         let ctx = self.ctx.clone();
@@ -396,11 +419,15 @@ impl Console {
 
     fn find(&mut self) -> Result<(), String> {
         if is_busy(&self.state) {
-            return Err("remote controller error: RCEBusy".into());
+            return Err(BUSY.into());
         }
         let known = self.ctx.store().known().map_err(|e| e.to_string())?;
         if known.is_empty() {
-            return Err("remote controller error: RCENoKnownControllers".into());
+            return Err(
+                "remote controller error: no paired controllers to look for — connect with a \
+                 link first (/connect remote ctrl <link>)"
+                    .into(),
+            );
         }
         println!("ok");
         let tx = self.tx.clone();
@@ -419,7 +446,9 @@ impl Console {
     }
 
     fn confirm(&mut self, id: &str) -> Result<(), String> {
-        let id: i64 = id.parse().map_err(|_| format!("bad id {id}"))?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| format!("'{id}' is not a controller id — see /list remote ctrls"))?;
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Found(found) if found.id == id => {
                 let found = *found;
@@ -428,7 +457,10 @@ impl Console {
             }
             other => {
                 self.state = other;
-                Err("remote controller error: RCEBadController".into())
+                Err(format!(
+                    "remote controller error: controller {id} was not found on the network — \
+                     search with /find remote ctrl, then confirm the id it shows"
+                ))
             }
         }
     }
@@ -455,7 +487,7 @@ impl Console {
     fn delete(&mut self, id: &str) -> Result<(), String> {
         let id: i64 = id.parse().map_err(|_| format!("bad id {id}"))?;
         if is_busy(&self.state) {
-            return Err("remote controller error: RCEBusy".into());
+            return Err(BUSY.into());
         }
         match self.ctx.store().delete(id) {
             Ok(true) => {
@@ -465,5 +497,25 @@ impl Console {
             Ok(false) => Err(format!("no remote controller {id}")),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_options_are_checked() {
+        assert_eq!(connect_args(" xrcp:/a ").unwrap(), ("xrcp:/a", None));
+        let (_, via) = connect_args("xrcp:/a via=127.0.0.1:5").unwrap();
+        assert_eq!(via, Some("127.0.0.1:5".parse().unwrap()));
+        let e = connect_args("xrcp:/a bogus=1").unwrap_err();
+        assert!(e.starts_with("unknown option 'bogus=1'"), "{e}");
+        assert!(e.contains("via=<host>:<port>"), "{e}");
+        let e = connect_args("xrcp:/a via=abc").unwrap_err();
+        assert!(
+            e.contains("'abc'") && e.contains("via=<host>:<port>"),
+            "{e}"
+        );
     }
 }
