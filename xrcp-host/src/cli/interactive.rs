@@ -269,7 +269,10 @@ impl Console {
             let was_idle = matches!(self.state, State::Idle);
             self.reset();
             if was_idle {
-                println!("remote controller error: no remote session to stop");
+                println!(
+                    "remote controller error: no remote session to stop — connect with \
+                     /connect remote ctrl <link> or /find remote ctrl"
+                );
             } else {
                 println!("ok");
             }

@@ -194,8 +194,13 @@ impl fmt::Display for RemoteProtocolError {
                 f,
                 "a message came twice or out of order (it may have been replayed) — {RESTART}"
             ),
-            E::UnexpectedResponse(s) => match self.response_type() {
-                Some(t) => write!(
+            E::UnexpectedResponse(s) => match unexpected_response(s) {
+                Some((t, true)) => write!(
+                    f,
+                    "the host answered with an error: {t} — check the command and its \
+                     arguments (file ids are in the host's /files)"
+                ),
+                Some((t, false)) => write!(
                     f,
                     "the host answered with '{t}', which does not fit the command — the host's \
                      app may not support it; update it or try another command"
@@ -226,13 +231,27 @@ impl RemoteProtocolError {
     /// For [`RemoteProtocolError::UnexpectedResponse`]: the response's `"type"` when its text
     /// is the response's JSON (as ours is), for people and for structured error output.
     pub fn response_type(&self) -> Option<String> {
-        let RemoteProtocolError::UnexpectedResponse(s) = self else {
-            return None;
-        };
-        let v: Value = serde_json::from_str(s).ok()?;
-        let t = v.get("type").or_else(|| v.get("result")?.get("type"))?;
-        t.as_str().map(str::to_owned)
+        match self {
+            RemoteProtocolError::UnexpectedResponse(s) => unexpected_response(s).map(|(t, _)| t),
+            _ => None,
+        }
     }
+}
+
+/// The type of a response that did not fit, and whether it is an error: for a chat response
+/// or event, the type of its `result` or `error` (e.g. `fileNotFound`), else the response's.
+fn unexpected_response(text: &str) -> Option<(String, bool)> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let name = |v: &Value| v.get("type")?.as_str().map(str::to_owned);
+    if let Some(inner) = v.get("chatResponse").or_else(|| v.get("chatEvent")) {
+        if let Some(e) = inner.get("error") {
+            return Some((name(e)?, true));
+        }
+        if let Some(r) = inner.get("result") {
+            return Some((name(r)?, false));
+        }
+    }
+    Some((name(&v)?, false))
 }
 
 impl Serialize for RemoteProtocolError {
