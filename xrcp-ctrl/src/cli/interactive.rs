@@ -677,7 +677,7 @@ impl Console {
             serde_json::from_str(json).map_err(|e| format!("bad file JSON: {e}"))?;
         let client = self.client(id)?;
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
-        println!("ok");
+        // No `ok` here: the download can still fail, and `ok` then an error reads as both.
         let mut bar: Option<indicatif::ProgressBar> = None;
         let mut progress = |done, total| {
             if bar.is_none() {
