@@ -268,6 +268,15 @@ fn a_paired_host_gets_plain_errors() {
     let message = e["message"].as_str().unwrap();
     assert_plain(message);
     assert!(message.contains("differentActiveUser"), "{message}");
+    assert_eq!(e["response_type"], "differentActiveUser", "{e}");
+    assert_eq!(e["protocol_error"], "unexpectedResponse", "{e}");
+    assert!(
+        e["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("/get remote file "),
+        "{e}"
+    );
     c.close_stdin();
     c.expect("stopped", STEP);
     assert!(c.wait(STEP).success());
