@@ -351,3 +351,51 @@ fn interactive_refusals_say_what_to_do() {
     );
     assert!(line.contains("copy all of it"), "{line:?}");
 }
+
+/// A host on a server whose own address is public (a VPS, reached through its own address or
+/// a tunnel) is not warned that the link points outside its local network: the address is its
+/// own machine's. Run in a network namespace holding 203.0.113.5 (a documentation address).
+#[test]
+fn the_hosts_own_address_is_not_called_foreign() {
+    use xrcp_tests::netns::{skip_or_panic, Namespaces};
+    const TEST: &str = "the_hosts_own_address_is_not_called_foreign";
+    let ns = match Namespaces::create(&["vps"]) {
+        Ok(ns) => ns,
+        Err(e) => match skip_or_panic(TEST, e) {
+            Some(ns) => ns,
+            None => return,
+        },
+    };
+    if let Err(e) = ns.ip("vps", &["addr", "add", "203.0.113.5/32", "dev", "lo"]) {
+        skip_or_panic(TEST, e);
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let in_ns = |program: &std::path::Path, data: &str, args: &[&str]| {
+        let mut c = ns.command("vps", program);
+        c.arg("--data-dir").arg(tmp.path().join(data)).args(args);
+        c
+    };
+    let bins = binaries();
+    let mut c = Proc::spawn(
+        "xrcp-ctrl link",
+        in_ns(
+            &bins.ctrl,
+            "ctrl",
+            &["link", "--json", "--addr", "203.0.113.5"],
+        ),
+        LIFE,
+    );
+    let inv = c.expect("invitation", STEP);
+    assert_eq!(inv["address"], "203.0.113.5", "{inv}");
+    let link = inv["link"].as_str().unwrap().to_owned();
+    let mut h = Proc::spawn(
+        "xrcp-host connect",
+        in_ns(&bins.host, "host", &["connect", &link, "--json", "--yes"]),
+        LIFE,
+    );
+    h.expect("session_code", STEP);
+    h.expect("connected", STEP);
+    let stderr = h.stderr();
+    assert!(!stderr.contains("local network"), "{stderr}");
+}

@@ -193,3 +193,19 @@ pub(crate) async fn serve(
         .await
         .map_err(RemoteCtrlError::Session)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link to this machine's own address is not "outside your local network", whatever
+    /// the address (a server's public one, say); an address this machine does not have is
+    /// judged by its range.
+    #[test]
+    fn own_addresses_are_recognised() {
+        assert!(is_own_address(Ipv4Addr::LOCALHOST));
+        // 192.0.2.0/24 is reserved for documentation: no machine has it.
+        assert!(!is_own_address(Ipv4Addr::new(192, 0, 2, 7)));
+        assert!(!is_local_address(Ipv4Addr::new(192, 0, 2, 7)));
+    }
+}
