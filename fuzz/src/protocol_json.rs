@@ -10,7 +10,7 @@
 //! - `RemoteProtocolError`'s serde form and `from_json` agree, and its JSON carries its tag;
 //! - `owsf_to_tagged` leaves JSON without any `"_owsf"` key unchanged, and its output never
 //!   nests deeper than its input;
-//! - `RcError::parse(s) == Some(e)` implies `e.to_string() == s`.
+//! - `RcError::parse(s) == Some(e)` implies `e.text_form() == s`.
 
 use serde_json::Value;
 use xrcp::session::{
@@ -32,7 +32,7 @@ pub fn run(data: &[u8]) {
     }
     if let Ok(text) = std::str::from_utf8(data) {
         if let Some(e) = RcError::parse(text) {
-            assert_eq!(e.to_string(), text);
+            assert_eq!(e.text_form(), text);
         }
     }
     let Ok(v) = serde_json::from_slice::<Value>(data) else {
@@ -53,7 +53,7 @@ pub fn run(data: &[u8]) {
     }
     if let Ok(e) = rc_error_from_json(&v) {
         assert_eq!(rc_error_from_json(&rc_error_to_json(&e)), Ok(e.clone()));
-        assert_eq!(RcError::parse(&e.to_string()), Some(e));
+        assert_eq!(RcError::parse(&e.text_form()), Some(e));
     }
     let tagged = owsf_to_tagged(v.clone());
     if !has_owsf(&v) {

@@ -177,7 +177,10 @@ fn link_verify_drive_stop_and_errors_in_terminals() {
     );
     let (m, _) = expect(&t, HOST, m, "remote controller stopped");
     let (_, line) = expect(&t, HOST, m, "remote controller error: ");
-    assert!(line.contains("EXCEPTION"), "{line:?}");
+    assert!(
+        line.starts_with("remote controller error: nothing answers at 127.0.0.1:"),
+        "{line:?}"
+    );
 
     // A wrong code, three times: the host ends the connection before its HELLO (the first
     // two ask again).
@@ -197,12 +200,15 @@ fn link_verify_drive_stop_and_errors_in_terminals() {
     let m = enter(&t, HOST, "/verify remote ctrl 12345 67890");
     let (m, _) = expect(&t, HOST, m, "remote controller stopped");
     let (_, line) = expect(&t, HOST, m, "remote controller error: ");
-    assert_eq!(
-        line,
-        "remote controller error: RCEProtocolError {protocolError = PRESessionCode}"
+    assert!(
+        line.starts_with("remote controller error: the code typed is not this session's code"),
+        "{line:?}"
     );
     let (_, line) = expect(&t, CTRL, 0, "remote host 1 error:");
-    assert_eq!(line, "remote host 1 error: host disconnected");
+    assert!(
+        line.starts_with("remote host 1 error: host disconnected"),
+        "{line:?}"
+    );
 
     // /quit ends both programs (without the next line or EOF on stdin), with status 0.
     t.type_line(HOST, "/quit");

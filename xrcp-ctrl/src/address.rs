@@ -1,7 +1,8 @@
 //! Which local address goes into the invitation (spec/xrcp.md §4.3), following the
 //! reference's rules: IPv4 only; no 0.0.0.0, broadcast or link-local; 127.0.0.1 last; a
-//! preferred address, else a preferred interface, moved to the front. The listener itself
-//! binds the wildcard address, so the choice only decides what the host dials.
+//! preferred address, else a preferred interface, moved to the front. [`check`] is stricter,
+//! for what a person typed: an address or interface this machine does not have is an error
+//! rather than a silent fallback.
 
 use std::net::Ipv4Addr;
 
@@ -92,6 +93,39 @@ pub fn choose(
     Ok((first, ordered))
 }
 
+/// Checks what the user typed with `addr=` / `iface=` against this machine's usable
+/// addresses: an address it does not have, or an interface without a usable address, is an
+/// error that lists what there is (the reference silently falls back to another address,
+/// which puts an address nobody asked for into the link).
+pub fn check(
+    pref: &AddressPreference,
+    candidates: &[LocalAddress],
+) -> Result<(), crate::RemoteHostError> {
+    if let Some(addr) = pref.address {
+        if !candidates.iter().any(|c| c.address == addr) {
+            return Err(crate::RemoteHostError::AddressNotLocal {
+                addr,
+                local: candidates.iter().map(|c| c.address).collect(),
+            });
+        }
+    }
+    if let Some(iface) = &pref.interface {
+        if !candidates.iter().any(|c| &c.interface == iface) {
+            let mut interfaces: Vec<String> = Vec::new();
+            for c in candidates {
+                if !interfaces.contains(&c.interface) {
+                    interfaces.push(c.interface.clone());
+                }
+            }
+            return Err(crate::RemoteHostError::UnknownInterface {
+                iface: iface.clone(),
+                interfaces,
+            });
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,6 +201,28 @@ mod tests {
             prefer(&pref("0.0.0.0", "eth0"), iface_dups.clone()),
             iface_dups
         );
+    }
+
+    #[test]
+    fn typed_addresses_and_interfaces_must_exist() {
+        let ordered = order_candidates(addrs());
+        assert!(check(&pref("10.20.30.42", "wlan0"), &ordered).is_ok());
+        assert!(check(&AddressPreference::default(), &ordered).is_ok());
+        let e = check(&pref("10.9.9.9", "eth0"), &ordered).unwrap_err();
+        assert!(matches!(
+            e,
+            crate::RemoteHostError::AddressNotLocal { ref local, .. } if local.len() == 3
+        ));
+        let only_iface = AddressPreference {
+            address: None,
+            interface: Some("nosuch".into()),
+        };
+        match check(&only_iface, &ordered).unwrap_err() {
+            crate::RemoteHostError::UnknownInterface { interfaces, .. } => {
+                assert_eq!(interfaces, ["eth0", "wlan0", "lo"])
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -158,7 +158,11 @@ pub async fn start(
 ) -> Result<Listening, RemoteHostError> {
     let listener = TcpListener::bind(SocketAddrV4::new(options.bind, options.port))
         .await
-        .map_err(|_| RcError::TlsStartFailed)?;
+        .map_err(|e| RemoteHostError::Listen {
+            addr: options.bind,
+            port: options.port,
+            failure: crate::error::ListenFailure::of(&e),
+        })?;
     start_on(listener, pairing, options).await
 }
 

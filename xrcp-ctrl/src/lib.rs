@@ -19,4 +19,4 @@ pub use connect::{
     start, start_on, Admission, Connected, ControllerOptions, Listening, PendingHello, WaitEvent,
     Withdrawal,
 };
-pub use error::{RemoteHostError, Stage};
+pub use error::{ListenFailure, RemoteHostError, Stage};

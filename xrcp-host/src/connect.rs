@@ -160,7 +160,16 @@ async fn dial_one(addr: SocketAddr, step: Duration) -> Result<TcpStream, RemoteC
     Ok(timeout(step, TcpStream::connect(addr))
         .await
         .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
-        .map_err(|e| RcError::Exception(format!("connect {addr}: {e}")))?)
+        .map_err(|e| {
+            RcError::Exception(match e.kind() {
+                // What a used or expired link meets: say so in plain words.
+                std::io::ErrorKind::ConnectionRefused => format!(
+                    "nothing answers at {addr}: the link was already used or has expired, or \
+                     the controller stopped (make a new link on the controller)"
+                ),
+                _ => format!("connect {addr}: {e}"),
+            })
+        })?)
 }
 
 /// A controller whose CA is not the invitation's is an identity failure. The reference

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use serde_json::{json, Map, Value};
 use xrcp::session::RemoteProtocolError;
 use xrcp::RcError;
 
@@ -28,30 +29,63 @@ impl fmt::Display for Stage {
     }
 }
 
+/// Every message is one line for a person: what happened, then (after " — ") what to do.
+/// Programs use [`RemoteCtrlError::kind`] and [`RemoteCtrlError::details`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteCtrlError {
     /// A protocol error, with the reference's kind.
     #[error("{0}")]
     Protocol(#[from] RcError),
-    #[error("timeout: {0}")]
+    #[error("{}", timeout_text(*.0))]
     Timeout(Stage),
     /// The code the user typed is not this session's.
-    #[error("session code does not match")]
+    #[error(
+        "the code typed is not this session's code, so nothing was sent — connect again and \
+         type the code shown on the controller's screen"
+    )]
     BadVerificationCode,
     /// The controller closed the connection while the session code was being compared (its
     /// link expired or its user stopped it); nothing was exchanged.
     #[error("the controller stopped waiting — start a new link on the controller")]
     ControllerStoppedWaiting,
     /// The controller's app info is unreadable or its version range does not overlap ours.
-    #[error("controller app info: {0}")]
+    #[error("the controller's app does not work with this host ({0}) — update the older one")]
     BadAppInfo(String),
     /// The session layer failed.
-    #[error("session: {0:?}")]
+    #[error("{0}")]
     Session(RemoteProtocolError),
     /// The pairing store failed.
-    #[error("pairing store: {0}")]
+    #[error(
+        "the pairing store failed ({0}) — check the data directory (--data-dir) and its \
+         permissions"
+    )]
     Store(String),
+}
+
+fn timeout_text(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Connect => {
+            "the controller did not answer in time — check that the link's address is reachable \
+             from here (through a tunnel: via= / --connect-via)"
+        }
+        Stage::Tls => {
+            "the secure connection to the controller was not set up in time — try again, or \
+             make a new link on the controller"
+        }
+        Stage::HostHello => {
+            "sending the confirmation to the controller took too long — make a new link on the \
+             controller and connect again"
+        }
+        Stage::CtrlHello => {
+            "the controller stopped waiting — start a new link on the controller and connect \
+             again"
+        }
+        Stage::Discovery => {
+            "no paired controller announced itself in time — start the session on the \
+             controller with multicast on, then search again, or connect with a link"
+        }
+    }
 }
 
 impl RemoteCtrlError {
@@ -67,5 +101,62 @@ impl RemoteCtrlError {
             RemoteCtrlError::Session(_) => "SESSION",
             RemoteCtrlError::Store(_) => "STORE",
         }
+    }
+
+    /// Structured facts for scripting output beside the kind, so that programs need not
+    /// read the message.
+    pub fn details(&self) -> Map<String, Value> {
+        let v = match self {
+            RemoteCtrlError::Timeout(stage) => json!({"stage": match stage {
+                Stage::Connect => "connect",
+                Stage::Tls => "tls",
+                Stage::HostHello => "host_hello",
+                Stage::CtrlHello => "ctrl_hello",
+                Stage::Discovery => "discovery",
+            }}),
+            RemoteCtrlError::Session(e) => {
+                let mut v = json!({"protocol_error": e.tag()});
+                if let Some(t) = e.response_type() {
+                    v["response_type"] = Value::from(t);
+                }
+                v
+            }
+            RemoteCtrlError::Protocol(RcError::Syntax(detail)) => json!({"detail": detail}),
+            RemoteCtrlError::Protocol(RcError::CtrlError(text)) => {
+                json!({"controller_error": text})
+            }
+            _ => json!({}),
+        };
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_plain_words() {
+        let all = [
+            RemoteCtrlError::Protocol(RcError::Invitation),
+            RemoteCtrlError::Protocol(RcError::NotDiscovered),
+            RemoteCtrlError::Timeout(Stage::CtrlHello),
+            RemoteCtrlError::BadVerificationCode,
+            RemoteCtrlError::Session(RemoteProtocolError::SessionCode),
+        ];
+        for e in all {
+            let text = e.to_string();
+            assert!(text.contains(" — "), "{text}");
+            for leak in [e.kind(), "RCE", "PRE", "{"] {
+                assert!(!text.contains(leak), "{text}");
+            }
+        }
+        assert_eq!(
+            RemoteCtrlError::Timeout(Stage::Discovery).details()["stage"],
+            "discovery"
+        );
     }
 }

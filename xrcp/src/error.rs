@@ -8,8 +8,10 @@
 
 use std::fmt;
 
-/// One XRCP error kind. `Display` gives the reference's text form (`strEncode`), e.g.
-/// `IDENTITY` or `SYNTAX bad block`; [`RcError::parse`] reads it back.
+/// One XRCP error kind. [`RcError::text_form`] gives the reference's text form
+/// (`strEncode`), e.g. `IDENTITY` or `SYNTAX bad block`, which goes on the wire in a
+/// controller's `ERROR` block; [`RcError::parse`] reads it back. `Display` is for people: one
+/// line saying what happened and what to do next (the kind's code is [`RcError::kind`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RcError {
@@ -48,7 +50,8 @@ pub enum RcError {
 }
 
 impl RcError {
-    /// The reference's text forms, parsed back; `None` for anything else.
+    /// The reference's text forms ([`RcError::text_form`]), parsed back; `None` for anything
+    /// else.
     pub fn parse(s: &str) -> Option<RcError> {
         let (tag, rest) = match s.split_once(' ') {
             Some((t, r)) => (t, Some(r)),
@@ -105,15 +108,110 @@ impl RcError {
     }
 }
 
-impl fmt::Display for RcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl RcError {
+    /// The reference's text form (`strEncode`): the kind, then the detail if it has one. This
+    /// is what a controller's `ERROR` block carries (spec/xrcp.md §7).
+    pub fn text_form(&self) -> String {
         match self {
             RcError::Internal(m)
             | RcError::Exception(m)
             | RcError::CtrlError(m)
-            | RcError::Syntax(m) => write!(f, "{} {}", self.kind(), m),
-            _ => f.write_str(self.kind()),
+            | RcError::Syntax(m) => format!("{} {}", self.kind(), m),
+            _ => self.kind().to_owned(),
         }
+    }
+}
+
+/// One line for a person: what happened, then (after " — ") what to do. Details that come
+/// from the peer (`CTRL_ERROR`, `EXCEPTION` texts) are included as they are: whoever prints
+/// this on a terminal escapes it (`crate::display`).
+impl fmt::Display for RcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RcError::Internal(m) => write!(
+                f,
+                "internal error ({m}) — this is a bug; please report it with what you did"
+            ),
+            RcError::Identity => f.write_str(
+                "the other side is not the device this link or pairing is for (the link was \
+                 used with another host or controller) — make a new link on the controller",
+            ),
+            RcError::NoLocalAddress => f.write_str(
+                "this machine has no network address to put in the link — connect to a \
+                 network, or name an address with addr= / --addr",
+            ),
+            RcError::NewController => f.write_str(
+                "this host was never linked, so the controller cannot announce itself to it — \
+                 link it first with a new link",
+            ),
+            RcError::NotDiscovered => f.write_str(
+                "no paired controller announced itself in time — start the session on the \
+                 controller with multicast on, then search again, or connect with a link",
+            ),
+            RcError::TlsStartFailed => f.write_str(
+                "the controller could not start listening — pick another port with port= / \
+                 --port, or another address",
+            ),
+            RcError::Exception(m) => write!(
+                f,
+                "{} — check that the other side is running and reachable, then try again",
+                plain(m)
+            ),
+            RcError::CtrlAuth => f.write_str(
+                "a command's signature did not verify — end this session and link again",
+            ),
+            RcError::CtrlNotFound => f.write_str(
+                "an announcement came from a controller that is not paired with this host — \
+                 connect with a link instead",
+            ),
+            RcError::CtrlError(m) => match RcError::parse(m) {
+                Some(RcError::CtrlError(_)) | None => {
+                    write!(f, "the controller refused the connection ({m})")
+                }
+                Some(e) => write!(f, "the controller refused the connection: {e}"),
+            },
+            RcError::Invitation => f.write_str(
+                "this link is damaged or was changed (its signatures do not verify) — copy \
+                 all of it again (quote it on a command line), or make a new link on the \
+                 controller",
+            ),
+            RcError::Version => f.write_str(
+                "the two programs have no protocol version in common — update the older one",
+            ),
+            RcError::Encrypt => f.write_str(
+                "a message could not be encrypted (it is too large) — try something smaller",
+            ),
+            RcError::Decrypt => f.write_str(
+                "a message could not be decrypted: it was not made for this session — make a \
+                 new link on the controller and connect again",
+            ),
+            RcError::BlockSize => f.write_str(
+                "the other side sent a malformed handshake message, or gave up and closed \
+                 the connection — make a new link on the controller and connect again",
+            ),
+            RcError::Syntax(m) => write!(
+                f,
+                "this cannot be read ({m}) — if it is a link, copy all of it (quote it on a \
+                 command line)"
+            ),
+        }
+    }
+}
+
+/// An error text from a lower layer in plain words: rustls's hint for a connection closed
+/// without `close_notify` points to its manual, which means nothing to a user.
+pub fn plain(detail: &str) -> String {
+    const NO_CLOSE_NOTIFY: &str = "peer closed connection without sending TLS close_notify";
+    if let Some(i) = detail.find(NO_CLOSE_NOTIFY) {
+        return format!(
+            "{}the connection was cut (the other side did not end the session)",
+            &detail[..i]
+        );
+    }
+    // Drop a trailing link to documentation, whatever the library.
+    match detail.find(": https://") {
+        Some(i) => detail[..i].to_owned(),
+        None => detail.to_owned(),
     }
 }
 
@@ -143,10 +241,38 @@ mod tests {
         ];
         assert_eq!(all.len(), 16);
         for e in all {
-            assert_eq!(RcError::parse(&e.to_string()), Some(e.clone()), "{e}");
+            assert_eq!(RcError::parse(&e.text_form()), Some(e.clone()), "{e}");
+            // The human form never shows the code or Rust's Debug text.
+            let human = e.to_string();
+            assert!(!human.starts_with(e.kind()), "{human}");
+            assert!(!human.contains('"') && !human.contains('{'), "{human}");
+            assert!(
+                human.contains(" — ") || matches!(e, RcError::CtrlError(_)),
+                "{human}"
+            );
         }
-        assert_eq!(RcError::Syntax("bad".into()).to_string(), "SYNTAX bad");
+        assert_eq!(RcError::Syntax("bad".into()).text_form(), "SYNTAX bad");
         assert_eq!(RcError::parse("IDENTITY extra"), None);
         assert_eq!(RcError::parse("NOPE"), None);
+    }
+
+    #[test]
+    fn controller_refusals_are_explained() {
+        let e = RcError::CtrlError("IDENTITY".into()).to_string();
+        assert!(
+            e.starts_with("the controller refused the connection: the other side"),
+            "{e}"
+        );
+        let e = RcError::Exception(
+            "connect 1.2.3.4:5: peer closed connection without sending TLS close_notify: \
+             https://docs.rs/rustls/latest/rustls/manual/_03_howto/index.html#unexpected-eof"
+                .into(),
+        )
+        .to_string();
+        assert!(!e.contains("docs.rs") && !e.contains("close_notify"), "{e}");
+        assert!(
+            e.starts_with("connect 1.2.3.4:5: the connection was cut"),
+            "{e}"
+        );
     }
 }

@@ -154,16 +154,61 @@ struct Console {
     qr_files: HashMap<Key, QrChoice>,
 }
 
-/// Splits `key=value` options (values may be double-quoted) from a command's tail.
-fn options(tail: &str) -> Result<HashMap<String, String>, String> {
+/// The options of `/start remote host new`, as the error for a wrong one lists them.
+const NEW_HOST_OPTIONS: &[&str] = &[
+    "addr=<ip>",
+    "iface=<name>",
+    "port=<n>",
+    "bind=<ip>[:<port>]",
+    "advertise=<host>[:<port>]",
+    "timeout=<seconds>|<n>m",
+    "qr_png=<file>",
+    "qr_svg=<file>",
+];
+/// The options of `/start remote host <id>`.
+const KNOWN_HOST_OPTIONS: &[&str] = &[
+    "multicast=on|off",
+    "addr=<ip>",
+    "iface=<name>",
+    "port=<n>",
+    "bind=<ip>[:<port>]",
+    "advertise=<host>[:<port>]",
+    "timeout=<seconds>|<n>m",
+    "qr_png=<file>",
+    "qr_svg=<file>",
+];
+
+/// What follows an option error: the options `command` takes.
+fn valid_options(command: &str, valid: &[&str]) -> String {
+    format!("the options of {command} are: {}", valid.join(" "))
+}
+
+/// Splits `key=value` options (values may be double-quoted) from a command's tail. A key
+/// that is not in `valid` (`name=<placeholder>` entries) or text that is not `key=value` is
+/// an error listing the valid options: a wrong option is never silently ignored.
+fn options(tail: &str, command: &str, valid: &[&str]) -> Result<HashMap<String, String>, String> {
+    let known = |key: &str| valid.iter().any(|v| v.split('=').next() == Some(key));
     let mut out = HashMap::new();
     let mut rest = tail.trim();
     while !rest.is_empty() {
-        let (key, after) = rest
-            .split_once('=')
-            .ok_or_else(|| format!("expected key=value: {rest}"))?;
+        let word = rest.split(' ').next().unwrap_or(rest);
+        let Some((key, after)) = rest.split_once('=').filter(|(k, _)| !k.contains(' ')) else {
+            return Err(format!(
+                "'{word}' is not an option (key=value) — {}",
+                valid_options(command, valid)
+            ));
+        };
+        let key = key.trim();
+        if !known(key) {
+            return Err(format!(
+                "unknown option '{word}' — {}",
+                valid_options(command, valid)
+            ));
+        }
         let (value, next) = if let Some(q) = after.strip_prefix('"') {
-            let end = q.find('"').ok_or("unterminated quote")?;
+            let end = q.find('"').ok_or_else(|| {
+                format!("the value of {key}= has no closing quote — write {key}=\"…\"")
+            })?;
             (&q[..end], &q[end + 1..])
         } else {
             match after.find(' ') {
@@ -171,32 +216,53 @@ fn options(tail: &str) -> Result<HashMap<String, String>, String> {
                 None => (after, ""),
             }
         };
-        out.insert(key.trim().to_owned(), value.to_owned());
+        out.insert(key.to_owned(), value.to_owned());
         rest = next.trim_start();
     }
     Ok(out)
 }
 
-fn listen_from(opts: &HashMap<String, String>) -> Result<Listen, String> {
+/// The listen options of `/start remote host`; a malformed value is an error naming the
+/// option and listing the valid ones.
+fn listen_from(
+    opts: &HashMap<String, String>,
+    command: &str,
+    valid: &[&str],
+) -> Result<Listen, String> {
+    let bad = |option: &str, value: &str, why: String| {
+        format!(
+            "bad value for {option}=: '{value}' {why} — {}",
+            valid_options(command, valid)
+        )
+    };
     Ok(Listen {
         addr: opts
             .get("addr")
-            .map(|a| a.parse().map_err(|_| format!("bad address {a}")))
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| bad("addr", a, "is not an IPv4 address".into()))
+            })
             .transpose()?,
         iface: opts.get("iface").cloned(),
         port: opts
             .get("port")
-            .map(|p| p.parse().map_err(|_| format!("bad port {p}")))
+            .map(|p| {
+                p.parse()
+                    .map_err(|_| bad("port", p, "is not a port number (0 to 65535)".into()))
+            })
             .transpose()?
             .unwrap_or(0),
-        bind: opts.get("bind").map(|b| parse_bind(b)).transpose()?,
+        bind: opts
+            .get("bind")
+            .map(|b| parse_bind(b).map_err(|e| bad("bind", b, format!("({e})"))))
+            .transpose()?,
         advertise: opts
             .get("advertise")
-            .map(|a| parse_advertise(a))
+            .map(|a| parse_advertise(a).map_err(|e| bad("advertise", a, format!("({e})"))))
             .transpose()?,
         timeout: opts
             .get("timeout")
-            .map(|t| parse_seconds(t))
+            .map(|t| parse_seconds(t).map_err(|e| bad("timeout", t, format!("({e})"))))
             .transpose()?
             .unwrap_or(DEFAULT_TIMEOUT),
         ssh_relay: None,
@@ -261,6 +327,14 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
         }
     }
     code
+}
+
+/// `new` or the id, as commands take it.
+fn key_word(key: Key) -> String {
+    match key {
+        Key::New => "new".into(),
+        Key::Id(id) => id.to_string(),
+    }
 }
 
 fn key_name(key: Key) -> String {
@@ -430,21 +504,41 @@ impl Console {
 
     fn start(&mut self, rest: &str) -> Result<(), String> {
         let (which, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-        let opts = options(tail)?;
-        let listen = listen_from(&opts)?;
+        let (command, valid) = if which == "new" {
+            ("/start remote host new", NEW_HOST_OPTIONS)
+        } else {
+            ("/start remote host <id>", KNOWN_HOST_OPTIONS)
+        };
+        let opts = options(tail, command, valid)?;
+        let listen = listen_from(&opts, command, valid)?;
         let (key, target) = if which == "new" {
             (Key::New, Target::New)
         } else {
-            let id: i64 = which.parse().map_err(|_| format!("bad host id {which}"))?;
+            let id: i64 = which.parse().map_err(|_| {
+                format!(
+                    "'{which}' is not a host id — use /start remote host new, or an id from \
+                     /list remote hosts"
+                )
+            })?;
             let multicast = match opts.get("multicast").map(String::as_str) {
                 None | Some("off") => false,
                 Some("on") => true,
-                Some(other) => return Err(format!("multicast must be on or off, not {other}")),
+                Some(other) => {
+                    return Err(format!(
+                        "bad value for multicast=: '{other}' is not on or off — {}",
+                        valid_options(command, valid)
+                    ))
+                }
             };
             (Key::Id(id), Target::Known { id, multicast })
         };
         if self.sessions.contains_key(&key) {
-            return Err(format!("{} error: RHEBusy", key_name(key)));
+            return Err(format!(
+                "{} error: a session is already running or starting — end it first with \
+                 /stop remote host {}",
+                key_name(key),
+                key_word(key)
+            ));
         }
         self.qr_files.insert(
             key,
@@ -489,7 +583,12 @@ impl Console {
         match self.sessions.remove(&key) {
             Some(Session::Starting(task)) => task.abort(),
             Some(Session::Connected { forwarder, .. }) => forwarder.abort(),
-            None => return Err(format!("{} error: RHEInactive", key_name(key))),
+            None => {
+                return Err(format!(
+                    "{} error: no session is running — see /list remote hosts",
+                    key_name(key)
+                ))
+            }
         }
         if let Key::Id(id) = key {
             if self.current == Some(id) {
@@ -503,7 +602,10 @@ impl Console {
     fn delete(&mut self, which: &str) -> Result<(), String> {
         let id: i64 = which.parse().map_err(|_| format!("bad host id {which}"))?;
         if self.sessions.contains_key(&Key::Id(id)) {
-            return Err(format!("remote host {id} error: RHEBusy"));
+            return Err(format!(
+                "remote host {id} error: it is in a session — end it first with /stop remote \
+                 host {id}"
+            ));
         }
         match self.ctx.store().delete(id) {
             Ok(true) => {
@@ -529,7 +631,10 @@ impl Console {
                 Ok(())
             }
             _ => match self.ctx.store().get(id) {
-                Ok(Some(_)) => Err(format!("remote host {id} error: RHEInactive")),
+                Ok(Some(_)) => Err(format!(
+                    "remote host {id} error: not connected — connect it with /start remote \
+                     host {id}"
+                )),
                 _ => Err(format!("no remote host {id}")),
             },
         }
@@ -538,7 +643,9 @@ impl Console {
     fn client(&self, id: i64) -> Result<RemoteHostClient, String> {
         match self.sessions.get(&Key::Id(id)) {
             Some(Session::Connected { client, .. }) => Ok(client.clone()),
-            _ => Err(format!("remote host {id} error: RHEInactive")),
+            _ => Err(format!(
+                "remote host {id} error: not connected — connect it with /start remote host {id}"
+            )),
         }
     }
 
@@ -584,6 +691,7 @@ impl Console {
             .await
             .map_err(|e| format!("remote host {id} error: {e}"))?;
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
+        // No `ok` here: the download can still fail, and `ok` then an error reads as both.
         let mut bar = TransferBar::default();
         let mut progress = |done, total| bar.update(done, total);
         let download = client.get_file_to_dir(&file, &dir, &mut progress);
@@ -622,7 +730,7 @@ impl Console {
         let r = client
             .send_command(line, 0)
             .await
-            .map_err(|e| format!("remote host {id} error: {e:?}"))?;
+            .map_err(|e| format!("remote host {id} error: {e}"))?;
         println!("{}", render(&r));
         Ok(())
     }
@@ -737,20 +845,59 @@ mod tests {
 
     #[test]
     fn option_parsing_handles_quotes() {
-        let o = options(r#"addr=127.0.0.1 iface="my lo" port=52230"#).unwrap();
+        let o = opts(r#"addr=127.0.0.1 iface="my lo" port=52230"#).unwrap();
         assert_eq!(o["addr"], "127.0.0.1");
         assert_eq!(o["iface"], "my lo");
         assert_eq!(o["port"], "52230");
-        assert!(options("addr").is_err());
-        assert!(options(r#"iface="x"#).is_err());
-        let l = listen_from(&o).unwrap();
+        assert!(opts("addr").is_err());
+        assert!(opts(r#"iface="x"#).is_err());
+        let l = listen(&o).unwrap();
         assert_eq!(l.port, 52230);
+    }
+
+    fn opts(tail: &str) -> Result<HashMap<String, String>, String> {
+        options(tail, "/start remote host new", NEW_HOST_OPTIONS)
+    }
+
+    fn listen(o: &HashMap<String, String>) -> Result<Listen, String> {
+        listen_from(o, "/start remote host new", NEW_HOST_OPTIONS)
+    }
+
+    #[test]
+    fn wrong_options_are_refused_with_the_valid_ones() {
+        let list = "the options of /start remote host new are: addr=<ip> iface=<name> \
+                    port=<n> bind=<ip>[:<port>] advertise=<host>[:<port>]";
+        assert_eq!(
+            opts("bogus=1").unwrap_err(),
+            format!("unknown option 'bogus=1' — {list}")
+        );
+        // multicast= is for a paired host only.
+        assert!(opts("multicast=on")
+            .unwrap_err()
+            .starts_with("unknown option"));
+        assert!(options(
+            "multicast=on",
+            "/start remote host <id>",
+            KNOWN_HOST_OPTIONS
+        )
+        .is_ok());
+        assert_eq!(
+            opts("port").unwrap_err(),
+            format!("'port' is not an option (key=value) — {list}")
+        );
+        assert_eq!(
+            listen(&opts("port=abc").unwrap()).unwrap_err(),
+            format!("bad value for port=: 'abc' is not a port number (0 to 65535) — {list}")
+        );
+        assert!(listen(&opts("addr=1.2.3").unwrap())
+            .unwrap_err()
+            .ends_with(list));
     }
 
     #[test]
     fn advertise_and_bind_options() {
-        let o = options("advertise=relay.example.com:5225 bind=127.0.0.1:41000").unwrap();
-        let l = listen_from(&o).unwrap();
+        let o = opts("advertise=relay.example.com:5225 bind=127.0.0.1:41000").unwrap();
+        let l = listen(&o).unwrap();
         let (host, port) = l.advertise.unwrap();
         assert_eq!(
             (host.to_string(), port),
@@ -762,7 +909,7 @@ mod tests {
             "advertise=x.onion",
             "bind=relay:1",
         ] {
-            assert!(listen_from(&options(bad).unwrap()).is_err(), "{bad}");
+            assert!(listen(&opts(bad).unwrap()).is_err(), "{bad}");
         }
     }
 

@@ -57,8 +57,8 @@ struct Listen {
     /// TCP port to listen on (0 = any free port).
     #[arg(long, default_value_t = 0)]
     port: u16,
-    /// The address (and port) the listener binds (default: all addresses, like the SimpleX
-    /// apps; loopback with --advertise).
+    /// The address (and port) the listener binds (default: the address put in the link;
+    /// loopback with --advertise or --ssh-relay). 0.0.0.0 listens on every interface.
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_bind)]
     bind: Option<(Ipv4Addr, Option<u16>)>,
     /// Put this host name or address (and port) into the link instead of one of this
@@ -191,7 +191,17 @@ pub fn main() -> ExitCode {
     if let Err(e) = xrcp::hardening::disable_core_dumps() {
         eprintln!("warning: cannot turn off core dumps ({e}); a crash could write keys to disk");
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Scripts read stdout: in JSON mode a refused command line is an `error` event
+            // there too (clap's usage text still goes to stderr, with its exit status).
+            if e.use_stderr() && json_requested() {
+                script::emit(usage_error(&e));
+            }
+            e.exit();
+        }
+    };
     setup::init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -211,11 +221,45 @@ pub fn main() -> ExitCode {
     code
 }
 
+/// Whether the command line asks for JSON output (looked at before it parses).
+fn json_requested() -> bool {
+    std::env::args_os().skip(1).any(|a| a == "--json")
+}
+
+/// The JSON `error` event for a command line clap refused: kind `BAD_OPTION`, clap's first
+/// line as the message, and the argument it is about.
+fn usage_error(e: &clap::Error) -> serde_json::Value {
+    use clap::error::{ContextKind, ContextValue};
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut details = serde_json::Map::new();
+    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+        details.insert("argument".into(), serde_json::Value::from(arg.clone()));
+    }
+    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
+        details.insert("value".into(), serde_json::Value::from(value.clone()));
+    }
+    script::error_event(
+        "BAD_OPTION",
+        &format!("{first} — see xrcp-ctrl help for the valid options"),
+        details,
+    )
+}
+
 async fn run(cli: Cli) -> ExitCode {
     let ctx = match setup::Context::open(cli.data_dir.clone(), cli.device_name.clone()) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: {e}");
+            let message = format!(
+                "cannot open the data directory {e} — choose another with --data-dir (or \
+                 XRCP_CTRL_DATA_DIR), or fix its permissions"
+            );
+            if json_requested() {
+                script::emit(script::error_event("STORE", &message, Default::default()));
+            } else {
+                eprintln!("error: {message}");
+            }
             return ExitCode::FAILURE;
         }
     };

@@ -56,12 +56,26 @@ fn rr_json(r: &RRResult) -> Value {
 
 fn fail(json: bool, e: &RemoteHostError) -> ExitCode {
     if json {
-        emit(json!({"event": "error", "error": e.kind(), "message": e.to_string()}));
+        emit(error_event(e.kind(), &e.to_string(), e.details()));
     } else {
         // The error may quote the host's text.
         eprintln!("error: {}", Escaped(e));
     }
     ExitCode::FAILURE
+}
+
+/// `{"event":"error","error":<kind>,"message":…}` with structured facts beside the kind
+/// (`port`, `addr`, `response_type`, …); they never replace the contract's fields.
+pub(super) fn error_event(
+    kind: &str,
+    message: &str,
+    details: serde_json::Map<String, Value>,
+) -> Value {
+    let mut o = details;
+    o.insert("event".into(), Value::from("error"));
+    o.insert("error".into(), Value::from(kind));
+    o.insert("message".into(), Value::from(message));
+    Value::Object(o)
 }
 
 struct Mode {
@@ -240,18 +254,18 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                             report_error(mode, &line, &format!(
                                 "{}: the connection to the host ended ({e})",
                                 cut_off(&line)
-                            ));
+                            ), e.details);
                             code = ExitCode::FAILURE;
                             break "disconnected";
                         }
-                        Some(Err(e)) => report_error(mode, &line, &e),
+                        Some(Err(e)) => report_error(mode, &line, &e.message, e.details),
                         None => {
                             // Dropping the line's future stopped it: a download's `.part`
                             // file is removed, and the host discards a partial upload when
                             // the session closes below.
                             report_error(mode, &line, &format!(
                                 "{}: interrupted by the user", cut_off(&line)
-                            ));
+                            ), Default::default());
                             code = ExitCode::from(INTERRUPTED);
                             break "interrupted";
                         }
@@ -325,23 +339,59 @@ fn stopped(mode: &Mode, id: i64, reason: &str) {
     }
 }
 
-fn report_error(mode: &Mode, line: &str, e: &str) {
+/// Why one stdin line could not be carried out: a message for people and, for JSON mode,
+/// structured facts (e.g. `response_type` when the host's answer did not fit the command).
+struct LineError {
+    message: String,
+    details: serde_json::Map<String, Value>,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for LineError {
+    fn from(message: String) -> Self {
+        LineError {
+            message,
+            details: Default::default(),
+        }
+    }
+}
+
+impl From<xrcp::session::RemoteProtocolError> for LineError {
+    fn from(e: xrcp::session::RemoteProtocolError) -> Self {
+        let details = match crate::error::session_details(&e) {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        };
+        LineError {
+            message: e.to_string(),
+            details,
+        }
+    }
+}
+
+fn report_error(mode: &Mode, line: &str, e: &str, details: serde_json::Map<String, Value>) {
     if mode.json {
-        emit(json!({"event": "error", "error": "SESSION", "command": line, "message": e}));
+        let mut event = error_event("SESSION", e, details);
+        event["command"] = Value::from(line);
+        emit(event);
     } else {
         eprintln!("error: {}", Escaped(e));
     }
 }
 
 /// One stdin line: a file transfer, or a command for the host.
-async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), String> {
+async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), LineError> {
     if let Some(rest) = line.strip_prefix("/store remote file ") {
         let path = rest.trim_start_matches("encrypt=off ").trim();
         let stored = remote
             .client
             .store_file_path(std::path::Path::new(path), &mut |_, _| {})
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if mode.json {
             emit(json!({"event": "file_stored", "path": stored}));
         } else {
@@ -355,8 +405,7 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
         let path = remote
             .client
             .get_file_to_dir(&file, &dir, &mut |_, _| {})
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if mode.json {
             emit(json!({"event": "file_received", "path": path.display().to_string()}));
         } else {
@@ -364,11 +413,7 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), St
         }
         return Ok(());
     }
-    let r = remote
-        .client
-        .send_command(line, 0)
-        .await
-        .map_err(|e| e.to_string())?;
+    let r = remote.client.send_command(line, 0).await?;
     if mode.json {
         emit(json!({"event": "response", "command": line, "response": rr_json(&r)}));
     } else {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use xrcp::pairing::HostPairing;
 
 use super::Listen;
-use crate::address::AddressPreference;
+use crate::address::{choose, local_addresses, AddressPreference};
 use crate::announce::{AnnounceOptions, Announcer};
 use crate::connect::{WaitEvent, Withdrawal};
 use crate::error::RemoteHostError;
@@ -183,7 +183,9 @@ pub(super) fn controller_options(
             .and_then(|(_, port)| port)
             .unwrap_or(listen.port),
         advertise: listen.advertise.clone(),
-        // A listener behind a relay or tunnel only needs to be reachable from this machine.
+        // A listener behind a relay or tunnel only needs to be reachable from this machine;
+        // otherwise `establish` binds the address put into the link (never every interface
+        // by surprise).
         bind: listen.bind.map(|(addr, _)| addr).unwrap_or(
             if listen.advertise.is_some() || listen.ssh_relay.is_some() {
                 Ipv4Addr::LOCALHOST
@@ -221,6 +223,24 @@ pub(super) async fn establish(
     mut progress: impl FnMut(Progress) + Send,
 ) -> Result<(i64, RemoteHost, Option<SshRelay>), RemoteHostError> {
     let app = ctx.app();
+    // What the user typed is checked before anything else, so a wrong option is reported at
+    // once (not after the link's lifetime).
+    let candidates = local_addresses();
+    let typed = AddressPreference {
+        address: listen.addr,
+        interface: listen.iface.clone(),
+    };
+    crate::address::check(&typed, &candidates)?;
+    let multicast = matches!(
+        target,
+        Target::Known {
+            multicast: true,
+            ..
+        }
+    );
+    if let Some(addr) = listen.addr.filter(|a| multicast && a.is_loopback()) {
+        return Err(RemoteHostError::MulticastOnLoopback { addr });
+    }
     let (pairing, stored_binding) = match target {
         Target::New => (HostPairing::new()?, None),
         Target::Known { id, .. } => {
@@ -234,13 +254,33 @@ pub(super) async fn establish(
     };
     let mut options = controller_options(&app, listen, stored_binding.as_ref());
     let binding = Binding::of(&options);
+    if options.advertise.is_none() && listen.ssh_relay.is_none() {
+        // The address the link names (a stored one may have gone: then the reference's
+        // fallback applies) is also the one the listener binds, unless --bind/bind= says
+        // otherwise.
+        let (chosen, _) = choose(&options.address, candidates.clone())?;
+        if multicast && chosen.address.is_loopback() {
+            return Err(RemoteHostError::MulticastOnLoopback {
+                addr: chosen.address,
+            });
+        }
+        options.address.address = Some(chosen.address);
+        if listen.bind.is_none() {
+            options.bind = chosen.address;
+        }
+        options.candidates = Some(candidates);
+    }
     let mut relay = None;
     let listening = match &listen.ssh_relay {
         None => crate::connect::start(pairing, options).await?,
         Some(relay_options) => {
             let listener = TcpListener::bind((options.bind, options.port))
                 .await
-                .map_err(|_| RcError::TlsStartFailed)?;
+                .map_err(|e| RemoteHostError::Listen {
+                    addr: options.bind,
+                    port: options.port,
+                    failure: crate::error::ListenFailure::of(&e),
+                })?;
             let local = listener.local_addr().map_err(|_| RcError::TlsStartFailed)?;
             // ssh connects to the listener from this machine: its own address, or loopback
             // when it listens on every address.

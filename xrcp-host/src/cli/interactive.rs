@@ -52,6 +52,45 @@ pub(crate) fn listening_on(options: &DiscoverOptions) -> String {
     }
 }
 
+/// Said when a command needs the console that a connection in progress holds.
+const BUSY: &str = "remote controller error: a connection is already in progress — end it \
+                    with /stop remote ctrl first";
+
+/// The option `/connect remote ctrl <link>` takes, as the error for a wrong one lists it.
+const CONNECT_OPTIONS: &str = "via=<host>:<port>";
+
+/// `<link> [via=<host>:<port>]`: any other word after the link is an error listing the
+/// valid option (a stray word is never ignored, nor taken as part of the link).
+fn connect_args(rest: &str) -> Result<(&str, Option<SocketAddr>), String> {
+    let mut words = rest.split_whitespace();
+    let link = words.next().ok_or_else(|| {
+        "usage: /connect remote ctrl <link> [via=<host>:<port>] — paste the link the \
+         controller shows"
+            .to_owned()
+    })?;
+    let mut via = None;
+    for w in words {
+        match w.split_once('=') {
+            Some(("via", v)) => {
+                via = Some(v.parse::<SocketAddr>().map_err(|_| {
+                    format!(
+                        "bad value for via=: '{v}' is not <ip>:<port> — the option of \
+                         /connect remote ctrl is: {CONNECT_OPTIONS}"
+                    )
+                })?)
+            }
+            _ => {
+                return Err(format!(
+                    "unknown option '{w}' — the option of /connect remote ctrl is: \
+                     {CONNECT_OPTIONS} (if it is part of the link, the link was split: copy \
+                     all of it)"
+                ))
+            }
+        }
+    }
+    Ok((link, via))
+}
+
 enum UiEvent {
     Line(String),
     /// TLS is up: the session code waits for the user.
@@ -338,22 +377,15 @@ impl Console {
             }
             UiEvent::Failed(e) => {
                 self.state = State::Idle;
+                println!("remote controller stopped");
                 match e {
-                    RemoteCtrlError::Protocol(xrcp::RcError::Identity) => println!(
-                        "remote controller stopped: this link was used with another controller, please create a new link on the host"
-                    ),
+                    // Not a failure of this device: the controller's link ran out or its user
+                    // stopped it; the line says what to do.
                     RemoteCtrlError::ControllerStoppedWaiting => {
-                        println!("remote controller stopped");
-                        println!("{}", RemoteCtrlError::ControllerStoppedWaiting);
+                        println!("{}", RemoteCtrlError::ControllerStoppedWaiting)
                     }
-                    RemoteCtrlError::BadVerificationCode => {
-                        println!("remote controller stopped");
-                        println!("remote controller error: RCEProtocolError {{protocolError = PRESessionCode}}");
-                    }
-                    other => {
-                        println!("remote controller stopped");
-                        println!("remote controller error: {}", Escaped(&other));
-                    }
+                    // The message may quote the controller's text.
+                    other => println!("remote controller error: {}", Escaped(&other)),
                 }
             }
             UiEvent::Stopped => {
@@ -374,7 +406,10 @@ impl Console {
             let was_idle = matches!(self.state, State::Idle);
             self.reset();
             if was_idle {
-                println!("remote controller error: RCEInactive");
+                println!(
+                    "remote controller error: no remote session to stop — connect with \
+                     /connect remote ctrl <link> or /find remote ctrl"
+                );
             } else {
                 println!("ok");
             }
@@ -462,21 +497,11 @@ impl Console {
 
     fn connect(&mut self, rest: &str) -> Result<(), String> {
         if is_busy(&self.state) {
-            return Err("remote controller error: RCEBusy".into());
+            return Err(BUSY.into());
         }
-        let (link, via) = match rest.trim().split_once(" via=") {
-            Some((l, v)) => (
-                l,
-                Some(
-                    v.trim()
-                        .parse::<SocketAddr>()
-                        .map_err(|_| format!("bad address {v}"))?,
-                ),
-            ),
-            None => (rest.trim(), None),
-        };
+        let (link, via) = connect_args(rest)?;
         let inv = SignedInvitation::parse_verified(link)
-            .map_err(|e| format!("remote controller error: RCEBadInvitation ({e})"))?;
+            .map_err(|e| format!("remote controller error: {e}"))?;
         if let Some(w) = address_warning(&inv, via) {
             println!("{w}");
         }
@@ -489,7 +514,7 @@ impl Console {
         match &self.state {
             State::WaitingCode { codes, .. } if codes.send(code.to_owned()).is_ok() => Ok(()),
             _ => Err(
-                "no controller is waiting for a code: connect first with /connect remote ctrl <link>"
+                "no controller is waiting for a code — connect first with /connect remote ctrl <link>"
                     .into(),
             ),
         }
@@ -499,7 +524,7 @@ impl Console {
     /// announcement, saying where it listens, and says so when none came in time.
     fn find(&mut self, tail: &str) -> Result<(), String> {
         if is_busy(&self.state) {
-            return Err("remote controller error: RCEBusy".into());
+            return Err(BUSY.into());
         }
         let timeout = match tail.trim() {
             "" => FIND_TIMEOUT,
@@ -513,7 +538,8 @@ impl Console {
         let known = self.ctx.store().known().map_err(|e| e.to_string())?;
         if known.is_empty() {
             return Err(
-                "no paired controllers yet: connect with a link first (/connect remote ctrl <link>)"
+                "remote controller error: no paired controllers to look for — connect with a \
+                 link first (/connect remote ctrl <link>)"
                     .into(),
             );
         }
@@ -549,7 +575,9 @@ impl Console {
     }
 
     fn confirm(&mut self, id: &str) -> Result<(), String> {
-        let id: i64 = id.parse().map_err(|_| format!("bad id {id}"))?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| format!("'{id}' is not a controller id — see /list remote ctrls"))?;
         match std::mem::replace(&mut self.state, State::Idle) {
             State::Found(found) if found.id == id => {
                 let found = *found;
@@ -558,7 +586,10 @@ impl Console {
             }
             other => {
                 self.state = other;
-                Err("remote controller error: RCEBadController".into())
+                Err(format!(
+                    "remote controller error: controller {id} was not found on the network — \
+                     search with /find remote ctrl, then confirm the id it shows"
+                ))
             }
         }
     }
@@ -585,7 +616,7 @@ impl Console {
     fn delete(&mut self, id: &str) -> Result<(), String> {
         let id: i64 = id.parse().map_err(|_| format!("bad id {id}"))?;
         if is_busy(&self.state) {
-            return Err("remote controller error: RCEBusy".into());
+            return Err(BUSY.into());
         }
         match self.ctx.store().delete(id) {
             Ok(true) => {
@@ -595,5 +626,25 @@ impl Console {
             Ok(false) => Err(format!("no remote controller {id}")),
             Err(e) => Err(e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_options_are_checked() {
+        assert_eq!(connect_args(" xrcp:/a ").unwrap(), ("xrcp:/a", None));
+        let (_, via) = connect_args("xrcp:/a via=127.0.0.1:5").unwrap();
+        assert_eq!(via, Some("127.0.0.1:5".parse().unwrap()));
+        let e = connect_args("xrcp:/a bogus=1").unwrap_err();
+        assert!(e.starts_with("unknown option 'bogus=1'"), "{e}");
+        assert!(e.contains("via=<host>:<port>"), "{e}");
+        let e = connect_args("xrcp:/a via=abc").unwrap_err();
+        assert!(
+            e.contains("'abc'") && e.contains("via=<host>:<port>"),
+            "{e}"
+        );
     }
 }

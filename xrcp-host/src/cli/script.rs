@@ -46,9 +46,23 @@ pub(crate) fn emit(v: Value) {
     let _ = out.flush();
 }
 
+/// `{"event":"error","error":<kind>,"message":…}` with structured facts beside the kind;
+/// they never replace the contract's fields.
+pub(crate) fn error_event(
+    kind: &str,
+    message: &str,
+    details: serde_json::Map<String, Value>,
+) -> Value {
+    let mut o = details;
+    o.insert("event".into(), Value::from("error"));
+    o.insert("error".into(), Value::from(kind));
+    o.insert("message".into(), Value::from(message));
+    Value::Object(o)
+}
+
 fn fail(json: bool, e: &RemoteCtrlError) -> ExitCode {
     if json {
-        emit(json!({"event": "error", "error": e.kind(), "message": e.to_string()}));
+        emit(error_event(e.kind(), &e.to_string(), e.details()));
     } else {
         // The error may quote the controller's text.
         eprintln!("error: {}", Escaped(e));
@@ -314,7 +328,17 @@ pub(crate) async fn find(
         Err(e) => return fail(json, &RemoteCtrlError::Store(e.to_string())),
     };
     if known.is_empty() {
-        eprintln!("no paired controllers: connect with a link first");
+        let message = "no paired controllers to look for — connect with a link first \
+                       (xrcp-host connect '<link>')";
+        if json {
+            emit(error_event(
+                "NO_PAIRED_CONTROLLERS",
+                message,
+                Default::default(),
+            ));
+        } else {
+            eprintln!("error: {message}");
+        }
         return ExitCode::FAILURE;
     }
     let options = DiscoverOptions {

@@ -119,10 +119,18 @@ pub(crate) fn is_local_address(ip: Ipv4Addr) -> bool {
         || (ip.octets()[0] == 100 && (ip.octets()[1] & 0xc0) == 64)
 }
 
+/// Whether `ip` is one of this machine's addresses: only those can be bound.
+fn is_own_address(ip: Ipv4Addr) -> bool {
+    std::net::UdpSocket::bind((ip, 0)).is_ok()
+}
+
 /// The warning shown before connecting to a non-local address.
 pub(crate) fn address_warning(inv: &SignedInvitation, via: Option<SocketAddr>) -> Option<String> {
     let host = &inv.invitation.host;
-    let local = host.ipv4().is_some_and(is_local_address);
+    // This machine's own address (a server's public address, say) is as trusted as loopback.
+    let local = host
+        .ipv4()
+        .is_some_and(|ip| is_local_address(ip) || is_own_address(ip));
     if via.is_none() && !local {
         Some(format!(
             "warning: this link points to {host}, which is not on your local network. \
@@ -218,4 +226,20 @@ pub(crate) async fn serve(
         .serve(Arc::new(app), events)
         .await
         .map_err(RemoteCtrlError::Session)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A link to this machine's own address is not "outside your local network", whatever
+    /// the address (a server's public one, say); an address this machine does not have is
+    /// judged by its range.
+    #[test]
+    fn own_addresses_are_recognised() {
+        assert!(is_own_address(Ipv4Addr::LOCALHOST));
+        // 192.0.2.0/24 is reserved for documentation: no machine has it.
+        assert!(!is_own_address(Ipv4Addr::new(192, 0, 2, 7)));
+        assert!(!is_local_address(Ipv4Addr::new(192, 0, 2, 7)));
+    }
 }

@@ -226,7 +226,7 @@ impl ControllerHandshake {
 
 /// An ERROR block telling the host why its (readable) HELLO was refused.
 fn refusal(error: RcError, hello_key: &BoxKey) -> HelloRejected {
-    let reply = CtrlEncHello::seal_error(&error.to_string(), hello_key, Nonce::random())
+    let reply = CtrlEncHello::seal_error(&error.text_form(), hello_key, Nonce::random())
         .encode()
         .and_then(|c| encode_block(&c))
         .ok();

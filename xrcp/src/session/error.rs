@@ -20,8 +20,8 @@ use serde_json::{json, Map, Value};
 use crate::error::RcError;
 
 /// A failure of the session protocol (framing, keys, crypto, files, JSON), named after the
-/// reference's `RemoteProtocolError` constructor. `Display` imitates the reference's `show`
-/// (e.g. `RPEManySkippedIds 300`), which is what its CLI prints inside error messages.
+/// reference's `RemoteProtocolError` constructor. `Display` is one line for a person (what
+/// happened, what to do); the wire form is the JSON ([`RemoteProtocolError::to_json`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RemoteProtocolError {
     /// `RPEInvalidSize`: a length prefix is malformed or beyond our bound.
@@ -152,29 +152,106 @@ fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, String> 
         .ok_or_else(|| format!("missing string field {k:?}"))
 }
 
+/// One line for a person: what happened and what to do next. The reference's constructor
+/// names and Haskell `show` stay out of it: the JSON form ([`RemoteProtocolError::to_json`])
+/// is what goes on the wire, [`RemoteProtocolError::tag`] names the kind for programs.
 impl fmt::Display for RemoteProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use RemoteProtocolError as E;
+        const RESTART: &str = "end this session and start a new one";
         match self {
-            E::InvalidSize => f.write_str("RPEInvalidSize"),
-            E::InvalidJson(s) => write!(f, "RPEInvalidJSON {{invalidJSON = {s:?}}}"),
-            E::InvalidBody(s) => write!(f, "RPEInvalidBody {{invalidBody = {s:?}}}"),
-            E::SessionCode => f.write_str("PRESessionCode"),
-            E::IncompatibleEncoding => f.write_str("RPEIncompatibleEncoding"),
-            E::UnexpectedFile => f.write_str("RPEUnexpectedFile"),
-            E::NoFile => f.write_str("RPENoFile"),
-            E::FileSize => f.write_str("RPEFileSize"),
-            E::FileDigest => f.write_str("RPEFileDigest"),
-            E::ManySkippedIds(n) => write!(f, "RPEManySkippedIds {n}"),
-            E::EarlierId(n) => write!(f, "PREEarlierId {n}"),
-            E::DuplicateId => f.write_str("PREDuplicateId"),
-            E::UnexpectedResponse(s) => write!(f, "RPEUnexpectedResponse {{response = {s:?}}}"),
-            E::StoredFileExists => f.write_str("RPEStoredFileExists"),
-            E::RemoteControl(e) => write!(f, "PRERemoteControl {{rcError = {}}}", rc_error_show(e)),
-            E::Http2(s) => write!(f, "RPEHTTP2 {{http2Error = {s:?}}}"),
-            E::Exception(s) => write!(f, "RPEException {{someException = {s:?}}}"),
+            E::InvalidSize => write!(f, "a message had an impossible length — {RESTART}"),
+            E::InvalidJson(s) => write!(f, "a message could not be read as JSON ({s}) — {RESTART}"),
+            E::InvalidBody(s) => write!(f, "a message was malformed ({s}) — {RESTART}"),
+            E::SessionCode => write!(
+                f,
+                "a message was not made for this session (its session code does not match) — \
+                 {RESTART}"
+            ),
+            E::IncompatibleEncoding => f.write_str(
+                "the host and the controller encode messages differently (apps for different \
+                 platforms) — update the older app",
+            ),
+            E::UnexpectedFile => {
+                write!(f, "a file came with a message that takes none — {RESTART}")
+            }
+            E::NoFile => write!(f, "a file was announced but did not come — try again"),
+            E::FileSize => f.write_str(
+                "the file's size is not the one announced (the transfer was cut or changed) — \
+                 try again",
+            ),
+            E::FileDigest => f.write_str(
+                "the file's checksum is not the one announced (it was damaged on the way) — \
+                 try again",
+            ),
+            E::ManySkippedIds(n) => {
+                write!(
+                    f,
+                    "{n} messages went missing (the session is out of step) — {RESTART}"
+                )
+            }
+            E::EarlierId(_) | E::DuplicateId => write!(
+                f,
+                "a message came twice or out of order (it may have been replayed) — {RESTART}"
+            ),
+            E::UnexpectedResponse(s) => match unexpected_response(s) {
+                Some((t, true)) => write!(
+                    f,
+                    "the host answered with an error: {t} — check the command and its \
+                     arguments (file ids are in the host's /files)"
+                ),
+                Some((t, false)) => write!(
+                    f,
+                    "the host answered with '{t}', which does not fit the command — the host's \
+                     app may not support it; update it or try another command"
+                ),
+                None => write!(
+                    f,
+                    "the host answered something that does not fit the command ({} bytes) — the \
+                     host's app may not support it; update it or try another command",
+                    s.len()
+                ),
+            },
+            E::StoredFileExists => f.write_str(
+                "a file of that name is already stored there — delete or rename it, then try \
+                 again",
+            ),
+            E::RemoteControl(e) => write!(f, "{e}"),
+            E::Http2(s) => write!(
+                f,
+                "the session's connection failed ({}) — {RESTART}",
+                crate::error::plain(s)
+            ),
+            E::Exception(s) => write!(f, "{}", crate::error::plain(s)),
         }
     }
+}
+
+impl RemoteProtocolError {
+    /// For [`RemoteProtocolError::UnexpectedResponse`]: the response's `"type"` when its text
+    /// is the response's JSON (as ours is), for people and for structured error output.
+    pub fn response_type(&self) -> Option<String> {
+        match self {
+            RemoteProtocolError::UnexpectedResponse(s) => unexpected_response(s).map(|(t, _)| t),
+            _ => None,
+        }
+    }
+}
+
+/// The type of a response that did not fit, and whether it is an error: for a chat response
+/// or event, the type of its `result` or `error` (e.g. `fileNotFound`), else the response's.
+fn unexpected_response(text: &str) -> Option<(String, bool)> {
+    let v: Value = serde_json::from_str(text).ok()?;
+    let name = |v: &Value| v.get("type")?.as_str().map(str::to_owned);
+    if let Some(inner) = v.get("chatResponse").or_else(|| v.get("chatEvent")) {
+        if let Some(e) = inner.get("error") {
+            return Some((name(e)?, true));
+        }
+        if let Some(r) = inner.get("result") {
+            return Some((name(r)?, false));
+        }
+    }
+    Some((name(&v)?, false))
 }
 
 impl Serialize for RemoteProtocolError {
@@ -263,26 +340,6 @@ fn rc_error_text(e: &RcError) -> Option<&str> {
     }
 }
 
-/// Haskell `show` of an `RCErrorType`, e.g. `RCECtrlAuth`, `RCESyntax {syntaxErr = "x"}`.
-fn rc_error_show(e: &RcError) -> String {
-    let (tag, field) = rc_error_tag(e);
-    let mut name = String::from("RCE");
-    match tag {
-        "tLSStartFailed" => name.push_str("TLSStartFailed"),
-        _ => {
-            let mut cs = tag.chars();
-            if let Some(c) = cs.next() {
-                name.push(c.to_ascii_uppercase());
-                name.push_str(cs.as_str());
-            }
-        }
-    }
-    match (field, rc_error_text(e)) {
-        (Some(k), Some(t)) => format!("{name} {{{k} = {t:?}}}"),
-        _ => name,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,16 +365,37 @@ mod tests {
             E::CTRL_AUTH,
             E::RemoteControl(RcError::Syntax("bad".into())),
             E::RemoteControl(RcError::TlsStartFailed),
-            E::Http2("closed".into()),
+            E::Http2(
+                "peer closed connection without sending TLS close_notify: https://docs.rs/x".into(),
+            ),
             E::Exception("io".into()),
         ];
         for e in all {
+            // People get plain words: no constructor names, Debug quotes or JSON.
+            let human = e.to_string();
+            for leak in ["RPE", "PRE", "RCE", "{", "\"", "docs.rs"] {
+                assert!(!human.contains(leak), "{human}");
+            }
             let v = e.to_json();
             assert_eq!(v["type"], e.tag());
             assert_eq!(E::from_json(&v).unwrap(), e, "{v}");
             let text = serde_json::to_string(&e).unwrap();
             assert_eq!(serde_json::from_str::<E>(&text).unwrap(), e);
         }
+    }
+
+    #[test]
+    fn an_unexpected_response_is_named_by_its_type() {
+        let e = RemoteProtocolError::UnexpectedResponse(r#"{"type":"chatCmdError","x":1}"#.into());
+        assert_eq!(e.response_type().as_deref(), Some("chatCmdError"));
+        let text = e.to_string();
+        assert!(
+            text.contains("'chatCmdError'") && !text.contains('{'),
+            "{text}"
+        );
+        let odd = RemoteProtocolError::UnexpectedResponse("CRSomething {x = 1}".into());
+        assert_eq!(odd.response_type(), None);
+        assert!(!odd.to_string().contains('{'), "{odd}");
     }
 
     #[test]
@@ -343,15 +421,6 @@ mod tests {
         assert_eq!(
             rc_error_to_json(&RcError::CtrlError("no".into())),
             json!({"type": "ctrlError", "ctrlErr": "no"})
-        );
-        assert_eq!(E::ManySkippedIds(300).to_string(), "RPEManySkippedIds 300");
-        assert_eq!(
-            E::DECRYPT.to_string(),
-            "PRERemoteControl {rcError = RCEDecrypt}"
-        );
-        assert_eq!(
-            E::RemoteControl(RcError::Syntax("x".into())).to_string(),
-            "PRERemoteControl {rcError = RCESyntax {syntaxErr = \"x\"}}"
         );
         assert!(E::from_json(&json!({"type": "nope"})).is_err());
         assert!(E::from_json(&json!({"type": "manySkippedIds"})).is_err());
