@@ -97,7 +97,8 @@ fn wrong_interactive_options_are_refused_with_the_valid_ones() {
     t.wait_for("host", 0, "xrcp-host: /help for commands", START);
 
     let valid = "the options of /start remote host new are: addr=<ip> iface=<name> port=<n> \
-                 bind=<ip>[:<port>] advertise=<host>[:<port>]";
+                 bind=<ip>[:<port>] advertise=<host>[:<port>] timeout=<seconds>|<n>m \
+                 qr_png=<file> qr_svg=<file>";
     for (typed, answer) in [
         (
             "/start remote host new bogus=1",

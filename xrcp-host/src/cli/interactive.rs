@@ -514,7 +514,7 @@ impl Console {
         match &self.state {
             State::WaitingCode { codes, .. } if codes.send(code.to_owned()).is_ok() => Ok(()),
             _ => Err(
-                "no controller is waiting for a code — connect first with /connect remote ctrl <link>"
+                "remote controller error: no controller is waiting for a code — connect first with /connect remote ctrl <link>"
                     .into(),
             ),
         }
