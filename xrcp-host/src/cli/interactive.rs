@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use xrcp::console::{self, Input};
 use xrcp::display::{escape, Escaped};
 use xrcp::message::SignedInvitation;
 use xrcp::session::RRResult;
@@ -20,18 +20,57 @@ use crate::discover::{discover, DiscoverOptions, Discovered};
 use crate::error::RemoteCtrlError;
 use crate::PendingConfirmation;
 
+// Every line of this mode goes through the line editor's printer ([`xrcp::console::say`]):
+// a line printed while the user types (a controller's command, the end of a session)
+// appears above the input line, and what was typed stays intact.
+macro_rules! println {
+    () => {
+        console::say("")
+    };
+    ($($arg:tt)*) => {
+        console::say(&format!($($arg)*))
+    };
+}
+
 const HELP: &str = "\
 Host commands:
   /connect remote ctrl <link> [via=<host>:<port>]   connect to a controller (alias /crc)
   /verify remote ctrl <code>                        confirm the session code shown by the controller
   /find remote ctrl                                 find a paired controller on the LAN
   /confirm remote ctrl <id>                         connect to a found controller
-  /stop remote ctrl                                 end the remote session
+  /stop remote ctrl                                 end the remote session (also while a controller drives this device)
   /list remote ctrls                                paired controllers
   /delete remote ctrl <id>                          forget a controller
   /set device name <name>                           the name controllers see
-  /notes, /note <text>, /delete note <id>, /files   the local notes
-  /help, /quit";
+  /notes, /note <text>, /delete note <id>           the local notes
+  /files, /delete file <id>                         the files that controllers stored here
+  /help                                             this list
+  /quit                                             end the session and leave (or Ctrl-D)
+Up and Down recall earlier lines, Ctrl-R searches them, Tab completes a command.
+Session codes and links are not kept in the history file.";
+
+/// What Tab completes.
+const COMMANDS: &[&str] = &[
+    "/connect remote ctrl ",
+    "/verify remote ctrl ",
+    "/find remote ctrl",
+    "/confirm remote ctrl ",
+    "/stop remote ctrl",
+    "/list remote ctrls",
+    "/delete remote ctrl ",
+    "/set device name ",
+    "/notes",
+    "/note ",
+    "/delete note ",
+    "/files",
+    "/delete file ",
+    "/help",
+    "/quit",
+];
+
+/// Lines that stay out of the history file: a session code, an invitation link (a link can
+/// still be used while its controller waits).
+const PRIVATE: &[&str] = &["/verify remote ctrl ", "/connect remote ctrl ", "/crc "];
 
 enum UiEvent {
     Line(String),
@@ -49,6 +88,8 @@ enum UiEvent {
     Failed(RemoteCtrlError),
     Stopped,
     Command(String),
+    /// Ctrl-C at the prompt: quit.
+    Interrupted,
 }
 
 enum State {
@@ -128,15 +169,18 @@ fn render(r: &RRResult) -> String {
 
 pub(crate) async fn run(ctx: Context) -> ExitCode {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let stdin_tx = tx.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if stdin_tx.send(UiEvent::Line(line)).is_err() {
-                break;
-            }
-        }
-        let _ = stdin_tx.send(UiEvent::Line("/quit".into()));
+    let input_tx = tx.clone();
+    let options = console::Options {
+        commands: COMMANDS,
+        private: PRIVATE,
+        history: ctx.store().path().parent().map(|d| d.join("history")),
+    };
+    let reader = console::start(options, move |input| {
+        let _ = input_tx.send(match input {
+            Input::Line(line) => UiEvent::Line(line),
+            Input::Eof => UiEvent::Line("/quit".into()),
+            Input::Interrupt => UiEvent::Interrupted,
+        });
     });
     let mut console = Console {
         ctx,
@@ -144,16 +188,25 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
         tx,
     };
     println!("xrcp-host: /help for commands");
+    let mut code = ExitCode::SUCCESS;
     while let Some(ev) = rx.recv().await {
-        if let UiEvent::Line(l) = &ev {
-            if matches!(l.trim(), "/quit" | "/q") {
+        match &ev {
+            UiEvent::Line(l) if matches!(l.trim(), "/quit" | "/q") => break,
+            UiEvent::Interrupted => {
+                // As the terminal's SIGINT would have ended the program.
+                code = ExitCode::from(130);
                 break;
             }
+            _ => {}
         }
+        let line = matches!(ev, UiEvent::Line(_));
         console.handle(ev).await;
+        if line {
+            reader.next();
+        }
     }
     console.reset();
-    ExitCode::SUCCESS
+    code
 }
 
 fn is_busy(state: &State) -> bool {
@@ -229,6 +282,7 @@ impl Console {
                 }
             }
             UiEvent::Command(c) => println!("[controller] {}", Escaped(&c)),
+            UiEvent::Interrupted => {}
         }
     }
 
@@ -464,6 +518,18 @@ impl Console {
             }
             Ok(false) => Err(format!("no remote controller {id}")),
             Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_shows_every_command_that_tab_completes() {
+        for c in COMMANDS {
+            assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
         }
     }
 }
