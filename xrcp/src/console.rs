@@ -7,13 +7,13 @@
 //! that [`say`] goes through while a line is being read.
 //!
 //! How reading works: [`start`] runs a blocking reader thread that hands each line to the
-//! program's `sink`. On a terminal, the thread reads one line, hands it over, and waits until
-//! the program calls [`Reader::next`] after it handled the line: while a command runs (a
-//! download with its progress bar, say) the terminal is the program's, and the editor does
-//! not draw over it. While a line is being read, [`say`] prints above the input line and the
-//! editor redraws what was typed. When stdin or stdout is not a terminal (scripts, tests
-//! piping into the program), lines are read as they come, without editing, and [`say`] is a
-//! plain `println!`.
+//! program's `sink` as soon as it is entered, and reads the next one: the user can type
+//! while a command runs, as before line editing. While a line is being read, [`say`] prints
+//! above the input line and the editor redraws what was typed. The thread stops reading
+//! after one of the program's `quit` lines, Ctrl-C or Ctrl-D, which hands the terminal back
+//! in its normal mode before the program ends. When stdin or stdout is not a terminal
+//! (scripts, tests piping into the program), lines are read as they come, without editing,
+//! and [`say`] is a plain `println!`.
 //!
 //! History: each entered line is recalled with the arrow keys during the session. The
 //! history file (`history` in the data directory, mode 0600, the last [`HISTORY_LEN`]
@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
@@ -56,23 +56,11 @@ pub struct Options {
     pub commands: &'static [&'static str],
     /// Lines that start with one of these stay out of the history file.
     pub private: &'static [&'static str],
+    /// Lines after which the program ends: the editor reads no more (and so leaves the
+    /// terminal as it found it).
+    pub quit: &'static [&'static str],
     /// The history file; `None` keeps history in memory only.
     pub history: Option<PathBuf>,
-}
-
-/// The program's side of the reader thread.
-pub struct Reader {
-    /// On a terminal: wakes the thread for the next line.
-    next: Option<mpsc::Sender<()>>,
-}
-
-impl Reader {
-    /// The line handed over last was handled: read the next one.
-    pub fn next(&self) {
-        if let Some(n) = &self.next {
-            let _ = n.send(());
-        }
-    }
 }
 
 /// The printer of the editor while it runs on a terminal.
@@ -98,22 +86,21 @@ pub fn say(text: &str) {
 
 /// Starts the reader thread: each line, Ctrl-C and the end of input go to `sink`. After
 /// [`Input::Interrupt`] or [`Input::Eof`] the thread ends.
-pub fn start(options: Options, sink: impl Fn(Input) + Send + 'static) -> Reader {
+pub fn start(options: Options, sink: impl Fn(Input) + Send + 'static) {
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if !terminal {
-        std::thread::spawn(move || read_plain(sink));
-        return Reader { next: None };
-    }
-    let (next, wait) = mpsc::channel();
     std::thread::spawn(move || {
-        if let Err(e) = read_terminal(options, &sink, &wait) {
-            tracing::debug!("line editor: {e}");
-            // Not usable after all (an odd terminal): read plainly.
-            *PRINTER.lock().unwrap_or_else(PoisonError::into_inner) = None;
-            read_plain(sink);
+        if terminal {
+            match read_terminal(options, &sink) {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::debug!("line editor: {e}");
+                    // Not usable after all (an odd terminal): read plainly.
+                    *PRINTER.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                }
+            }
         }
+        read_plain(sink);
     });
-    Reader { next: Some(next) }
 }
 
 fn read_plain(sink: impl Fn(Input)) {
@@ -126,11 +113,7 @@ fn read_plain(sink: impl Fn(Input)) {
     sink(Input::Eof);
 }
 
-fn read_terminal(
-    options: Options,
-    sink: &impl Fn(Input),
-    wait: &mpsc::Receiver<()>,
-) -> Result<(), ReadlineError> {
+fn read_terminal(options: Options, sink: &impl Fn(Input)) -> Result<(), ReadlineError> {
     let config = Config::builder()
         .max_history_size(HISTORY_LEN)?
         .history_ignore_dups(true)?
@@ -157,22 +140,25 @@ fn read_terminal(
                         }
                     }
                 }
+                let quit = options.quit.contains(&line.trim());
                 sink(Input::Line(line));
-                if wait.recv().is_err() {
-                    return Ok(());
+                if quit {
+                    break None;
                 }
             }
-            Err(ReadlineError::Interrupted) => break Input::Interrupt,
-            Err(ReadlineError::Eof) => break Input::Eof,
+            Err(ReadlineError::Interrupted) => break Some(Input::Interrupt),
+            Err(ReadlineError::Eof) => break Some(Input::Eof),
             Err(e) => {
                 tracing::debug!("line editor: {e}");
-                break Input::Eof;
+                break Some(Input::Eof);
             }
         }
     };
     // The editor no longer reads: whatever is printed from now on goes straight out.
     *PRINTER.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    sink(end);
+    if let Some(end) = end {
+        sink(end);
+    }
     Ok(())
 }
 
@@ -209,6 +195,9 @@ impl HistoryFile {
     }
 
     fn push(&mut self, line: &str) {
+        if self.lines.back().is_some_and(|l| l == line) {
+            return;
+        }
         self.lines.push_back(line.to_owned());
         while self.lines.len() > HISTORY_LEN {
             self.lines.pop_front();

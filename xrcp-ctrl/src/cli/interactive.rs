@@ -242,9 +242,10 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
     let options = console::Options {
         commands: COMMANDS,
         private: &[],
+        quit: &["/quit", "/q"],
         history: ctx.store().path().parent().map(|d| d.join("history")),
     };
-    let reader = console::start(options, move |input| {
+    console::start(options, move |input| {
         let _ = match input {
             Input::Line(line) => input_tx.send(UiEvent::Line(line)),
             Input::Eof => input_tx.send(UiEvent::Line("/quit".into())),
@@ -281,11 +282,7 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
             }
             _ => {}
         }
-        let line = matches!(ev, UiEvent::Line(_));
         console.handle(ev).await;
-        if line {
-            reader.next();
-        }
     }
     for (_, s) in console.sessions.drain() {
         match s {

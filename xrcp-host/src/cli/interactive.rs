@@ -173,9 +173,10 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
     let options = console::Options {
         commands: COMMANDS,
         private: PRIVATE,
+        quit: &["/quit", "/q"],
         history: ctx.store().path().parent().map(|d| d.join("history")),
     };
-    let reader = console::start(options, move |input| {
+    console::start(options, move |input| {
         let _ = input_tx.send(match input {
             Input::Line(line) => UiEvent::Line(line),
             Input::Eof => UiEvent::Line("/quit".into()),
@@ -199,11 +200,7 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
             }
             _ => {}
         }
-        let line = matches!(ev, UiEvent::Line(_));
         console.handle(ev).await;
-        if line {
-            reader.next();
-        }
     }
     console.reset();
     code
