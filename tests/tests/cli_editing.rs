@@ -152,8 +152,14 @@ fn history_survives_a_restart_in_a_private_file_without_codes() {
     assert_eq!(mode & 0o777, 0o600, "history file mode {mode:o}");
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.contains("/list remote ctrls"), "{text:?}");
-    assert!(!text.contains("12345"), "a typed code is in the history: {text:?}");
-    assert!(!text.contains("24680"), "a typed code is in the history: {text:?}");
+    assert!(
+        !text.contains("12345"),
+        "a typed code is in the history: {text:?}"
+    );
+    assert!(
+        !text.contains("24680"),
+        "a typed code is in the history: {text:?}"
+    );
 
     // A new run recalls the last session's commands (the last one was /quit).
     open_host(&t, tmp.path(), "host2");
@@ -179,7 +185,7 @@ fn link(t: &Tmux) {
 }
 
 #[test]
-fn background_lines_keep_the_typed_line_and_results_show_once() {
+fn each_result_is_shown_once() {
     let tmp = tempfile::tempdir().unwrap();
     let t = Tmux::new(tmp.path());
     open_ctrl(&t, tmp.path());
@@ -200,6 +206,15 @@ fn background_lines_keep_the_typed_line_and_results_show_once() {
         .filter(|l| l.contains("note 1 added"))
         .collect();
     assert_eq!(said, ["note 1 added"], "{}", lines.join("\n"));
+}
+
+#[test]
+fn background_lines_keep_the_line_being_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = Tmux::new(tmp.path());
+    open_ctrl(&t, tmp.path());
+    open_host(&t, tmp.path(), HOST);
+    link(&t);
 
     // The host ends the session while a line is half typed on the controller: the
     // controller's line about it appears above, the typed text stays and can be finished.

@@ -825,7 +825,12 @@ mod tests {
             assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
         }
         // How to end a session, and the file commands.
-        for c in ["/stop remote host", "/quit", "/store remote file", "/get remote file"] {
+        for c in [
+            "/stop remote host",
+            "/quit",
+            "/store remote file",
+            "/get remote file",
+        ] {
             assert!(HELP.contains(c), "{c}");
         }
     }
