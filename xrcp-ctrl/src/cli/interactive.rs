@@ -51,8 +51,8 @@ Controller commands:
   /set device name <name>                                     the name hosts see
   /help                                                       this list
   /quit                                                       end all sessions and leave (or Ctrl-D)
-Any other input is sent to the current remote host: /notes, /note <text>, /delete note <id>,
-/files, /delete file <id> with the notes app (its /help lists them).
+Any other input is sent to the current remote host, whose notes app knows
+/notes, /note <text>, /delete note <id>, /files and /delete file <id>.
 Up and Down recall earlier lines, Ctrl-R searches them, Tab completes a command.";
 
 /// What Tab completes: this program's commands and the notes app's (sent to the host).

@@ -38,7 +38,7 @@ Host commands:
   /verify remote ctrl <code>                        confirm the session code shown by the controller
   /find remote ctrl                                 find a paired controller on the LAN
   /confirm remote ctrl <id>                         connect to a found controller
-  /stop remote ctrl                                 end the remote session (also while a controller drives this device)
+  /stop remote ctrl                                 end the remote session
   /list remote ctrls                                paired controllers
   /delete remote ctrl <id>                          forget a controller
   /set device name <name>                           the name controllers see
