@@ -545,6 +545,18 @@ impl Tmux {
         self.tmux(&["send-keys", "-t", name, "Enter"]);
     }
 
+    /// Types `text` without Enter.
+    pub fn type_text(&self, name: &str, text: &str) {
+        self.tmux(&["send-keys", "-t", name, "-l", "--", text]);
+    }
+
+    /// Presses keys by their tmux names (`Up`, `Left`, `Tab`, `Enter`, `C-c`…).
+    pub fn keys(&self, name: &str, keys: &[&str]) {
+        let mut a = vec!["send-keys", "-t", name];
+        a.extend_from_slice(keys);
+        self.tmux(&a);
+    }
+
     /// Presses Ctrl-D (EOF on the terminal).
     pub fn ctrl_d(&self, name: &str) {
         self.tmux(&["send-keys", "-t", name, "C-d"]);

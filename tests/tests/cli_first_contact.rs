@@ -115,7 +115,7 @@ fn decode_terminal_text(rows: &[String]) -> String {
     let width = rows.iter().map(Vec::len).max().unwrap();
     let light = |x: usize, y: usize| {
         let c = rows[y / 2].get(x).copied().unwrap_or(' ');
-        if y % 2 == 0 {
+        if y.is_multiple_of(2) {
             c == '█' || c == '▀'
         } else {
             c == '█' || c == '▄'

@@ -714,7 +714,7 @@ impl AnnouncementMatcher {
     /// pairing `i`); `None` if the pairing has no such key or the announced key is low-order.
     fn dh_slot(&mut self, j: usize, announced: &X25519PublicKey) -> Option<BoxKey> {
         let pairing = &self.known[j / 2].1;
-        let private = if j % 2 == 0 {
+        let private = if j.is_multiple_of(2) {
             Some(&pairing.dh)
         } else {
             pairing.prev_dh.as_ref()
@@ -735,7 +735,7 @@ impl AnnouncementMatcher {
         let mut entry = Matched {
             key: ann.dh_key,
             index: j / 2,
-            used: if j % 2 == 0 {
+            used: if j.is_multiple_of(2) {
                 DhKeyUsed::Current
             } else {
                 DhKeyUsed::Previous
@@ -1422,7 +1422,7 @@ mod tests {
         let mut m = budgeted(known, t0);
         let mut i = 0;
         let spoofed = |i: u32| {
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 CTRL_ADDR
             } else {
                 Ipv4Addr::new(10, 78, (i >> 8) as u8, i as u8)

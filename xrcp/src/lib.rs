@@ -12,6 +12,8 @@
 //! - [`handshake`]: the XRCP handshake for each role.
 
 pub mod codec;
+#[cfg(feature = "console")]
+pub mod console;
 pub mod crypto;
 pub mod display;
 pub mod error;

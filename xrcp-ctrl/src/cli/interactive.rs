@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use xrcp::console::{self, Input};
 use xrcp::display::{escape, Escaped};
 use xrcp::session::{RRResult, RemoteProtocolError};
 
@@ -24,6 +24,18 @@ use crate::store::Binding;
 
 /// How to ask for the QR code as an image in this mode.
 const QR_FILES_HINT: &str = "qr_png=<file> or qr_svg=<file>";
+
+// Every line of this mode goes through the line editor's printer ([`xrcp::console::say`]):
+// a line printed while the user types (a host's event, a session's progress) appears above
+// the input line, and what was typed stays intact.
+macro_rules! println {
+    () => {
+        console::say("")
+    };
+    ($($arg:tt)*) => {
+        console::say(&format!($($arg)*))
+    };
+}
 
 /// Files larger than this get a progress bar.
 const PROGRESS_BAR_MIN: u64 = 4 << 20;
@@ -41,8 +53,33 @@ Controller commands:
   /store remote file <id> [encrypt=on|off] <path>             upload a file to a host
   /get remote file <id> <json>                                download a host's file
   /set device name <name>                                     the name hosts see
-  /help, /quit
-Any other input is sent to the current remote host (e.g. /notes, /note <text>, /files).";
+  /help                                                       this list
+  /quit                                                       end all sessions and leave (or Ctrl-D)
+Any other input is sent to the current remote host, whose notes app knows
+/notes, /note <text>, /delete note <id>, /files and /delete file <id>.
+Up and Down recall earlier lines, Ctrl-R searches them, Tab completes a command.";
+
+/// What Tab completes: this program's commands and the notes app's (sent to the host).
+const COMMANDS: &[&str] = &[
+    "/start remote host new",
+    "/start remote host ",
+    "/list remote hosts",
+    "/switch remote host local",
+    "/switch remote host ",
+    "/stop remote host new",
+    "/stop remote host ",
+    "/delete remote host ",
+    "/store remote file ",
+    "/get remote file ",
+    "/set device name ",
+    "/help",
+    "/quit",
+    "/notes",
+    "/note ",
+    "/delete note ",
+    "/files",
+    "/delete file ",
+];
 
 /// A human rendering of a host's response: the notes app's results as lines, anything else
 /// as compact JSON. All of it is the host's text: each line is escaped for the terminal
@@ -152,6 +189,9 @@ struct Console {
     interrupt: std::sync::Arc<tokio::sync::Notify>,
     /// `qr_png=`/`qr_svg=` of a session being started, used when its link is shown.
     qr_files: HashMap<Key, QrChoice>,
+    /// The last results this console printed, as rendered: a host's event that repeats one
+    /// of them (the note a command of ours added, say) is not shown a second time.
+    shown: std::sync::Mutex<std::collections::VecDeque<(i64, String)>>,
 }
 
 /// The options of `/start remote host new`, as the error for a wrong one lists them.
@@ -273,17 +313,25 @@ fn listen_from(
 
 pub(super) async fn run(ctx: Context) -> ExitCode {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let stdin_tx = tx.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if stdin_tx.send(UiEvent::Line(line)).is_err() {
-                break;
-            }
-        }
-        let _ = stdin_tx.send(UiEvent::Line("/quit".into()));
-    });
     let interrupt = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (input_tx, notify) = (tx.clone(), std::sync::Arc::clone(&interrupt));
+    let options = console::Options {
+        commands: COMMANDS,
+        private: &[],
+        quit: &["/quit", "/q"],
+        history: ctx.store().path().parent().map(|d| d.join("history")),
+    };
+    console::start(options, move |input| {
+        let _ = match input {
+            Input::Line(line) => input_tx.send(UiEvent::Line(line)),
+            Input::Eof => input_tx.send(UiEvent::Line("/quit".into())),
+            // Ctrl-C at the prompt: as SIGINT below.
+            Input::Interrupt => {
+                notify.notify_waiters();
+                input_tx.send(UiEvent::Interrupted)
+            }
+        };
+    });
     let (signal_tx, notify) = (tx.clone(), std::sync::Arc::clone(&interrupt));
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -298,6 +346,7 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
         tx,
         interrupt,
         qr_files: HashMap::new(),
+        shown: Default::default(),
     };
     println!("xrcp-ctrl: /help for commands");
     let mut code = ExitCode::SUCCESS;
@@ -434,7 +483,12 @@ impl Console {
                     other => println!("{} error: {}", key_name(key), Escaped(&other)),
                 }
             }
-            UiEvent::HostEvent(id, r) => println!("[remote: {id}] {}", render(&r)),
+            UiEvent::HostEvent(id, r) => {
+                let text = render(&r);
+                if !self.repeats_shown(id, &text) {
+                    println!("[remote: {id}] {text}");
+                }
+            }
             UiEvent::Interrupted => {}
             UiEvent::Stopped(id) => {
                 if self.sessions.remove(&Key::Id(id)).is_some() {
@@ -677,6 +731,9 @@ impl Console {
             }
         };
         println!("file {} stored on remote host {id}", Escaped(&stored));
+        // The host also announces the file as an event: said once is enough.
+        let event = serde_json::json!({"type": "fileStored", "file": {"fileName": stored}});
+        self.show(id, render(&RRResult::Result(event)));
         Ok(())
     }
 
@@ -731,8 +788,33 @@ impl Console {
             .send_command(line, 0)
             .await
             .map_err(|e| format!("remote host {id} error: {e}"))?;
-        println!("{}", render(&r));
+        let text = render(&r);
+        println!("{text}");
+        self.show(id, text);
         Ok(())
+    }
+
+    /// Remembers a result printed for host `id` (the last few).
+    fn show(&self, id: i64, text: String) {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        if shown.len() >= 32 {
+            shown.pop_front();
+        }
+        shown.push_back((id, text));
+    }
+
+    /// Whether a host's event says what a result printed for it said (the host emits an
+    /// event for each change, also for the changes this console asked for); each printed
+    /// result stands for one event.
+    fn repeats_shown(&self, id: i64, text: &str) -> bool {
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
+        match shown.iter().position(|(i, t)| *i == id && t == text) {
+            Some(at) => {
+                shown.remove(at);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -931,6 +1013,22 @@ mod tests {
         assert_eq!(binding_text(&b(None, Some("eth0"), None)), " [eth0]");
         assert_eq!(binding_text(&b(None, None, Some(5))), " [port 5]");
         assert_eq!(binding_text(&b(None, None, None)), "");
+    }
+
+    #[test]
+    fn help_shows_every_command_that_tab_completes() {
+        for c in COMMANDS {
+            assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
+        }
+        // How to end a session, and the file commands.
+        for c in [
+            "/stop remote host",
+            "/quit",
+            "/store remote file",
+            "/get remote file",
+        ] {
+            assert!(HELP.contains(c), "{c}");
+        }
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use xrcp::console::{self, Input};
 use xrcp::display::{escape, Escaped};
 use xrcp::message::SignedInvitation;
 use xrcp::session::RRResult;
@@ -19,6 +19,18 @@ use super::setup::{address_warning, ctrl_summary, host_options, known_pairing, s
 use crate::discover::{listening_address, DiscoverOptions, Discovered, Listener};
 use crate::error::RemoteCtrlError;
 use crate::{CodeCheck, PendingConfirmation};
+
+// Every line of this mode goes through the line editor's printer ([`xrcp::console::say`]):
+// a line printed while the user types (a controller's command, the end of a session)
+// appears above the input line, and what was typed stays intact.
+macro_rules! println {
+    () => {
+        console::say("")
+    };
+    ($($arg:tt)*) => {
+        console::say(&format!($($arg)*))
+    };
+}
 
 const HELP: &str = "\
 Host commands:
@@ -30,8 +42,35 @@ Host commands:
   /list remote ctrls                                paired controllers
   /delete remote ctrl <id>                          forget a controller
   /set device name <name>                           the name controllers see
-  /notes, /note <text>, /delete note <id>, /files   the local notes
-  /help, /quit";
+  /notes, /note <text>, /delete note <id>           the local notes
+  /files, /delete file <id>                         the files that controllers stored here
+  /help                                             this list
+  /quit                                             end the session and leave (or Ctrl-D)
+Up and Down recall earlier lines, Ctrl-R searches them, Tab completes a command.
+Session codes and links are not kept in the history file.";
+
+/// What Tab completes.
+const COMMANDS: &[&str] = &[
+    "/connect remote ctrl ",
+    "/verify remote ctrl ",
+    "/find remote ctrl",
+    "/confirm remote ctrl ",
+    "/stop remote ctrl",
+    "/list remote ctrls",
+    "/delete remote ctrl ",
+    "/set device name ",
+    "/notes",
+    "/note ",
+    "/delete note ",
+    "/files",
+    "/delete file ",
+    "/help",
+    "/quit",
+];
+
+/// Lines that stay out of the history file: a session code, an invitation link (a link can
+/// still be used while its controller waits).
+const PRIVATE: &[&str] = &["/verify remote ctrl ", "/connect remote ctrl ", "/crc "];
 
 /// How long `/find remote ctrl` listens unless told (`timeout=`).
 const FIND_TIMEOUT: Duration = Duration::from_secs(60);
@@ -113,6 +152,8 @@ enum UiEvent {
     CodeAccepted,
     Stopped,
     Command(String),
+    /// Ctrl-C at the prompt: quit.
+    Interrupted,
 }
 
 enum State {
@@ -194,15 +235,19 @@ fn render(r: &RRResult) -> String {
 
 pub(crate) async fn run(ctx: Context) -> ExitCode {
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let stdin_tx = tx.clone();
-    tokio::spawn(async move {
-        let mut lines = BufReader::new(tokio::io::stdin()).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if stdin_tx.send(UiEvent::Line(line)).is_err() {
-                break;
-            }
-        }
-        let _ = stdin_tx.send(UiEvent::Line("/quit".into()));
+    let input_tx = tx.clone();
+    let options = console::Options {
+        commands: COMMANDS,
+        private: PRIVATE,
+        quit: &["/quit", "/q"],
+        history: ctx.store().path().parent().map(|d| d.join("history")),
+    };
+    console::start(options, move |input| {
+        let _ = input_tx.send(match input {
+            Input::Line(line) => UiEvent::Line(line),
+            Input::Eof => UiEvent::Line("/quit".into()),
+            Input::Interrupt => UiEvent::Interrupted,
+        });
     });
     let mut console = Console {
         ctx,
@@ -210,16 +255,21 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
         tx,
     };
     println!("xrcp-host: /help for commands");
+    let mut code = ExitCode::SUCCESS;
     while let Some(ev) = rx.recv().await {
-        if let UiEvent::Line(l) = &ev {
-            if matches!(l.trim(), "/quit" | "/q") {
+        match &ev {
+            UiEvent::Line(l) if matches!(l.trim(), "/quit" | "/q") => break,
+            UiEvent::Interrupted => {
+                // As the terminal's SIGINT would have ended the program.
+                code = ExitCode::from(130);
                 break;
             }
+            _ => {}
         }
         console.handle(ev).await;
     }
     console.reset();
-    ExitCode::SUCCESS
+    code
 }
 
 /// Holds a connection while its session code waits for the user: takes the codes typed
@@ -395,6 +445,7 @@ impl Console {
                 }
             }
             UiEvent::Command(c) => println!("[controller] {}", Escaped(&c)),
+            UiEvent::Interrupted => {}
         }
     }
 
@@ -646,5 +697,12 @@ mod tests {
             e.contains("'abc'") && e.contains("via=<host>:<port>"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn help_shows_every_command_that_tab_completes() {
+        for c in COMMANDS {
+            assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
+        }
     }
 }
