@@ -41,23 +41,25 @@ macro_rules! println {
 const PROGRESS_BAR_MIN: u64 = 4 << 20;
 
 const HELP: &str = "\
-Controller commands:
-  /start remote host new [addr=<ip> iface=<name>] [port=<n>]   link a new host (shows a link and QR code)
-      [timeout=<seconds>|<n>m] [qr_png=<file>] [qr_svg=<file>] how long the link works (10m); QR images
-      [advertise=<host>[:<port>]] [bind=<ip>[:<port>]]       link through a relay or port forward
-  /start remote host <id> [multicast=on|off] [addr=…] [port=…]  connect a paired host again
-  /list remote hosts                                          paired hosts and their state
-  /switch remote host local|<id>                              where other input goes
-  /stop remote host new|<id>                                  end a session
-  /delete remote host <id>                                    forget a host
-  /store remote file <id> [encrypt=on|off] <path>             upload a file to a host
-  /get remote file <id> <json>                                download a host's file
-  /set device name <name>                                     the name hosts see
-  /help                                                       this list
-  /quit                                                       end all sessions and leave (or Ctrl-D)
-Any other input is sent to the current remote host, whose notes app knows
-/notes, /note <text>, /delete note <id>, /files and /delete file <id>.
-Up and Down recall earlier lines, Ctrl-R searches them, Tab completes a command.";
+Link a host:
+  /start remote host new          show a link and QR code for a new host
+      options: addr=<ip> iface=<name> port=<n> timeout=<seconds>|<n>m
+               qr_png=<file> qr_svg=<file> advertise=<host>[:<port>] bind=<ip>
+  /start remote host <id>         connect a paired host again [multicast=on]
+  /list remote hosts              paired hosts and their state
+  /switch remote host local|<id>  where other input goes
+  /stop remote host new|<id>      end a session
+  /delete remote host <id>        forget a host
+Files:
+  /store remote file <id> <path>  upload a file to host <id>
+  /get remote file <id> <fileId>  download a file (ids: /files); never replaces
+Other:
+  /set device name <name>         the name hosts see
+  /help                           this list
+  /quit                           end all sessions and leave (or Ctrl-D)
+Any other line goes to the current host; its notes app knows /notes,
+/note <text>, /delete note <id>, /files and /delete file <id>.
+Up/Down recall lines, Ctrl-R searches them, Tab completes a command.";
 
 /// What Tab completes: this program's commands and the notes app's (sent to the host).
 const COMMANDS: &[&str] = &[
@@ -948,7 +950,8 @@ mod tests {
     #[test]
     fn wrong_options_are_refused_with_the_valid_ones() {
         let list = "the options of /start remote host new are: addr=<ip> iface=<name> \
-                    port=<n> bind=<ip>[:<port>] advertise=<host>[:<port>]";
+                    port=<n> bind=<ip>[:<port>] advertise=<host>[:<port>] \
+                    timeout=<seconds>|<n>m qr_png=<file> qr_svg=<file>";
         assert_eq!(
             opts("bogus=1").unwrap_err(),
             format!("unknown option 'bogus=1' — {list}")
@@ -1017,6 +1020,10 @@ mod tests {
 
     #[test]
     fn help_shows_every_command_that_tab_completes() {
+        // It is read at 80×24: no line may wrap.
+        for l in HELP.lines() {
+            assert!(l.chars().count() <= 80, "/help line wider than 80: {l:?}");
+        }
         for c in COMMANDS {
             assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
         }

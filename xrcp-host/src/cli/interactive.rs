@@ -33,20 +33,24 @@ macro_rules! println {
 }
 
 const HELP: &str = "\
-Host commands:
-  /connect remote ctrl <link> [via=<host>:<port>]   connect to a controller (alias /crc)
-  /verify remote ctrl <code>                        confirm the session code shown by the controller
-  /find remote ctrl                                 find a paired controller on the LAN
-  /confirm remote ctrl <id>                         connect to a found controller
-  /stop remote ctrl                                 end the remote session
-  /list remote ctrls                                paired controllers
-  /delete remote ctrl <id>                          forget a controller
-  /set device name <name>                           the name controllers see
-  /notes, /note <text>, /delete note <id>           the local notes
-  /files, /delete file <id>                         the files that controllers stored here
-  /help                                             this list
-  /quit                                             end the session and leave (or Ctrl-D)
-Up and Down recall earlier lines, Ctrl-R searches them, Tab completes a command.
+Link to a controller:
+  /connect remote ctrl <link>     connect with the controller's link (/crc)
+                                  [via=<host>:<port>] through an SSH tunnel
+  /verify remote ctrl <code>      confirm the code the controller shows
+  /find remote ctrl               find a paired controller on the LAN
+                                  [timeout=<seconds>]
+  /confirm remote ctrl <id>       connect to a found controller
+  /stop remote ctrl               end the remote session
+  /list remote ctrls              paired controllers
+  /delete remote ctrl <id>        forget a controller
+Local notes and files:
+  /notes, /note <text>, /delete note <id>
+  /files, /delete file <id>       files that controllers stored here
+Other:
+  /set device name <name>         the name controllers see
+  /help                           this list
+  /quit                           end the session and leave (or Ctrl-D)
+Up/Down recall lines, Ctrl-R searches them, Tab completes a command.
 Session codes and links are not kept in the history file.";
 
 /// What Tab completes.
@@ -701,6 +705,10 @@ mod tests {
 
     #[test]
     fn help_shows_every_command_that_tab_completes() {
+        // It is read at 80×24: no line may wrap.
+        for l in HELP.lines() {
+            assert!(l.chars().count() <= 80, "/help line wider than 80: {l:?}");
+        }
         for c in COMMANDS {
             assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
         }
