@@ -285,6 +285,36 @@ impl Highlighter for Commands {}
 impl Validator for Commands {}
 impl Helper for Commands {}
 
+/// Whether the program's command line asks for JSON output (looked at before it parses, so
+/// that a command line the parser refuses is reported in the form the caller reads).
+pub fn json_requested() -> bool {
+    std::env::args_os().skip(1).any(|a| a == "--json")
+}
+
+/// The fields of the JSON `error` event (kind `BAD_OPTION`) for a command line `program`'s
+/// parser refused: the parser's first line with where to look next as the message, and the
+/// argument and value it is about.
+pub fn usage_error(
+    program: &str,
+    e: &clap::Error,
+) -> (String, serde_json::Map<String, serde_json::Value>) {
+    use clap::error::{ContextKind, ContextValue};
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let mut details = serde_json::Map::new();
+    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
+        details.insert("argument".into(), serde_json::Value::from(arg.clone()));
+    }
+    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
+        details.insert("value".into(), serde_json::Value::from(value.clone()));
+    }
+    (
+        format!("{first} — see {program} help for the valid options"),
+        details,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

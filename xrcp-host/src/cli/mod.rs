@@ -87,7 +87,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Scripts read stdout: in JSON mode a refused command line is an `error` event
             // there too (clap's usage text still goes to stderr, with its exit status).
-            if e.use_stderr() && json_requested() {
+            if e.use_stderr() && xrcp::console::json_requested() {
                 script::emit(usage_error(&e));
             }
             e.exit();
@@ -112,30 +112,10 @@ pub fn main() -> ExitCode {
     code
 }
 
-/// Whether the command line asks for JSON output (looked at before it parses).
-fn json_requested() -> bool {
-    std::env::args_os().skip(1).any(|a| a == "--json")
-}
-
-/// The JSON `error` event for a command line clap refused: kind `BAD_OPTION`, clap's first
-/// line as the message, and the argument it is about.
+/// The JSON `error` event for a command line clap refused (kind `BAD_OPTION`).
 fn usage_error(e: &clap::Error) -> serde_json::Value {
-    use clap::error::{ContextKind, ContextValue};
-    let rendered = e.render().to_string();
-    let first = rendered.lines().next().unwrap_or_default();
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    let mut details = serde_json::Map::new();
-    if let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) {
-        details.insert("argument".into(), serde_json::Value::from(arg.clone()));
-    }
-    if let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue) {
-        details.insert("value".into(), serde_json::Value::from(value.clone()));
-    }
-    script::error_event(
-        "BAD_OPTION",
-        &format!("{first} — see xrcp-host help for the valid options"),
-        details,
-    )
+    let (message, details) = xrcp::console::usage_error("xrcp-host", e);
+    script::error_event("BAD_OPTION", &message, details)
 }
 
 async fn run(cli: Cli) -> ExitCode {
@@ -149,7 +129,7 @@ async fn run(cli: Cli) -> ExitCode {
                 "cannot open the data directory {e} — choose another with --data-dir (or \
                  XRCP_HOST_DATA_DIR), or fix its permissions"
             );
-            if json_requested() {
+            if xrcp::console::json_requested() {
                 script::emit(script::error_event("STORE", &message, Default::default()));
             } else {
                 eprintln!("error: {message}");
