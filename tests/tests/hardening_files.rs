@@ -25,7 +25,7 @@ use xrcp_tests::fault_proxy::{Action, Direction, FaultProxy};
 
 /// Bound on each expected output line.
 const STEP: Duration = Duration::from_secs(20);
-/// Bound on each program's whole life (the controller's TLS wait is 60 s).
+/// Bound on each program's whole life.
 const LIFE: Duration = Duration::from_secs(120);
 /// Size of the file transferred: large enough that a stall after [`STALL_AFTER`] bytes
 /// catches it mid-way.
@@ -440,12 +440,15 @@ fn connect_to_a_host_that_lost_the_pairing_says_how_to_pair_again() {
     // The host forgets the controller; the controller still knows host 1.
     let out = run(host(&host_dir, &["delete", "1"]), STEP).unwrap();
     assert!(out.status.success(), "{out:?}");
-    let (mut c, mut h) = session(&[&["connect", "1"][..], &listen[..]].concat(), &host_dir);
+    let (mut c, mut h) = session(
+        &[&["connect", "1", "--timeout", "15"][..], &listen[..]].concat(),
+        &host_dir,
+    );
     // The host answers the link as a new controller's, with a new identity, which the
     // controller's TLS refuses (the host reports `IDENTITY`). The controller keeps waiting for
-    // the paired host until its TLS wait (60 s) ends, then says what happened.
+    // the paired host until its link's lifetime (here 15 s) ends, then says what happened.
     assert_eq!(h.expect("error", STEP)["error"], "IDENTITY");
-    let ev = c.expect("error", Duration::from_secs(80));
+    let ev = c.expect("error", Duration::from_secs(40));
     assert_eq!(ev["error"], "PAIRING_LOST", "{ev}");
     let msg = ev["message"].as_str().unwrap_or_default();
     assert!(
