@@ -439,7 +439,7 @@ fn both(input: &BothInput) {
             // The ERROR is sealed under the key of the DH key the controller read, so it only
             // reads back when that was the host's.
             if reply_intact && same_dh_key(&to_ctrl, &hello) {
-                assert_eq!(e, RcError::CtrlError(rejected.error.to_string()));
+                assert_eq!(e, RcError::CtrlError(rejected.error.text_form()));
             }
         }
     }
@@ -590,7 +590,7 @@ fn controller(input: &CtrlInput) {
                         };
                         let text = CtrlEncHello::open_error(&ciphertext, &hello_key, &nonce)
                             .expect("the host opens the ERROR");
-                        assert_eq!(text, rejected.error.to_string());
+                        assert_eq!(text, rejected.error.text_form());
                     }
                 }
                 None => assert!(!intact, "no ERROR block for a readable HELLO"),
