@@ -143,6 +143,15 @@ impl std::fmt::Debug for HostRecord {
     }
 }
 
+/// What listing a pairing needs: no key decoded ([`HostStore::summaries`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostSummary {
+    pub id: i64,
+    pub device_name: String,
+    /// SHA-256 of the host's CA certificate.
+    pub host_ca: KeyHash,
+}
+
 /// The `deviceName` of an app info object, or an empty name.
 pub fn device_name(app: &Value) -> String {
     app.get("deviceName")
@@ -182,8 +191,21 @@ fn key32(id: i64, column: &str, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     })
 }
 
+/// How much of a row's CA [`record`] checks.
+#[derive(Clone, Copy)]
+enum Check {
+    /// The CA key must belong to the CA certificate (a signature made and verified): for the
+    /// one record about to be used.
+    Now,
+    /// The CA checked when first used ([`TlsIdentity::from_der_parts_unchecked`]).
+    OnUse,
+}
+
 /// Decodes one row; secrets are held in zeroizing buffers while decoding.
-fn record(row: &Row<'_>) -> Result<Result<HostRecord, StoreError>, rusqlite::Error> {
+fn record(
+    row: &Row<'_>,
+    check: Check,
+) -> Result<Result<HostRecord, StoreError>, rusqlite::Error> {
     let id: i64 = row.get(0)?;
     let device_name: String = row.get(1)?;
     let store_path: String = row.get(2)?;
@@ -200,8 +222,11 @@ fn record(row: &Row<'_>) -> Result<Result<HostRecord, StoreError>, rusqlite::Err
             id,
             detail: detail.into(),
         };
-        let ca = TlsIdentity::from_der_parts(&ca_key, &ca_cert)
-            .map_err(|_| corrupt("ca_key/ca_cert"))?;
+        let ca = match check {
+            Check::Now => TlsIdentity::from_der_parts(&ca_key, &ca_cert)
+                .map_err(|_| corrupt("ca_key/ca_cert"))?,
+            Check::OnUse => TlsIdentity::from_der_parts_unchecked(&ca_key, &ca_cert),
+        };
         let identity = Ed25519SecretKey::from_bytes(*Zeroizing::new(key32(id, "id_key", &id_key)?));
         let address = bind_addr
             .map(|a| a.parse().map_err(|_| corrupt("bind_addr")))
@@ -269,26 +294,61 @@ impl HostStore {
         &self,
         filter: &str,
         args: P,
+        check: Check,
     ) -> Result<Vec<HostRecord>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM remote_hosts {filter} ORDER BY remote_host_id");
         let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(args, record)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = st
+            .query_map(args, |r| record(r, check))?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().collect()
     }
 
-    /// All pairings, oldest first.
+    /// All pairings, oldest first. Each CA is checked when it is first used (a corrupt one
+    /// fails that session, not the listing); the identity keys are decoded (an Ed25519
+    /// public key derived per record) — [`HostStore::summaries`] decodes none.
     pub fn list(&self) -> Result<Vec<HostRecord>, StoreError> {
-        self.query("", [])
+        self.query("", [], Check::OnUse)
+    }
+
+    /// Id, device name and host CA fingerprint of every pairing, oldest first: what `list`
+    /// shows, without touching a key (O(1) per record).
+    pub fn summaries(&self) -> Result<Vec<HostSummary>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT remote_host_id, host_device_name, host_fingerprint \
+             FROM remote_hosts ORDER BY remote_host_id",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                let id: i64 = r.get(0)?;
+                Ok((id, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, device_name, fp)| {
+                Ok(HostSummary {
+                    id,
+                    device_name,
+                    host_ca: KeyHash(key32(id, "host_fingerprint", &fp)?),
+                })
+            })
+            .collect()
     }
 
     pub fn get(&self, id: i64) -> Result<Option<HostRecord>, StoreError> {
-        Ok(self.query("WHERE remote_host_id = ?1", [id])?.pop())
+        Ok(self
+            .query("WHERE remote_host_id = ?1", [id], Check::Now)?
+            .pop())
     }
 
     /// The pairing of the host whose CA has this fingerprint.
     pub fn find_by_fingerprint(&self, host_ca: &KeyHash) -> Result<Option<HostRecord>, StoreError> {
         Ok(self
-            .query("WHERE host_fingerprint = ?1", [host_ca.0.as_slice()])?
+            .query(
+                "WHERE host_fingerprint = ?1",
+                [host_ca.0.as_slice()],
+                Check::Now,
+            )?
             .pop())
     }
 
@@ -405,6 +465,49 @@ mod tests {
         assert_eq!(a.ca.to_der_parts().0, b.ca.to_der_parts().0);
         assert_eq!(a.identity.public(), b.identity.public());
         assert_eq!(a.known_host, b.known_host);
+    }
+
+    /// `summaries` decodes no key: a record whose identity key is not 32 bytes is listed
+    /// with the others and reported only when used (`get`, `list`). Eager decoding fails the
+    /// listing.
+    #[test]
+    fn corrupt_key_is_reported_on_use_not_by_summaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = HostStore::open(dir.path()).unwrap();
+        let ids: Vec<i64> = (0..3)
+            .map(|i| {
+                store
+                    .insert(&format!("phone {i}"), &paired(), &Binding::default())
+                    .unwrap()
+            })
+            .collect();
+        store
+            .conn
+            .execute(
+                "UPDATE remote_hosts SET id_key = x'00' WHERE remote_host_id = ?1",
+                [ids[1]],
+            )
+            .unwrap();
+        let listed: Vec<(i64, String)> = store
+            .summaries()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id, s.device_name))
+            .collect();
+        assert_eq!(
+            listed,
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| (*id, format!("phone {i}")))
+                .collect::<Vec<_>>()
+        );
+        assert!(store.get(ids[0]).unwrap().is_some());
+        for used in [store.get(ids[1]).map(|_| ()), store.list().map(|_| ())] {
+            match used {
+                Err(StoreError::Corrupt { id, .. }) => assert_eq!(id, ids[1]),
+                other => panic!("expected a corrupt record, got {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -31,7 +31,15 @@
 //! - *unmatched* keys: the X25519 outputs for every pairing key are kept, so a repeated
 //!   unknown (or tampered) key costs box openings but **no further DH** — each
 //!   (announced key, pairing key) pair is computed once while the key is cached. A tampered
-//!   copy of a genuine datagram therefore never blacklists the genuine key.
+//!   copy of a genuine datagram therefore never blacklists the genuine key at once;
+//! - *unknown* keys (the negative cache, 4,096 keys, O(1) per datagram): a key whose
+//!   datagrams opened under no pairing key for [`CONFIRM_UNKNOWN`] (3 s: three of a
+//!   controller's once-a-second announcements) is dropped after one hash lookup from then on,
+//!   however many pairings there are — the repeated announcements of a controller paired with
+//!   somebody else. A genuine announcement of a key that tampered copies got there first is
+//!   still tried for those 3 s (each second brings one); an attacker who outruns all three
+//!   has to spend the shared and per-source budgets as well, which already lets it delay
+//!   discovery.
 //!
 //! # Bounded work per second (a flood of unknown keys)
 //!
@@ -77,8 +85,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::broadcast;
-use xrcp::crypto::secretbox::open_padded;
-use xrcp::crypto::{BoxKey, CryptoError, X25519PublicKey};
+use xrcp::crypto::{BoxKey, X25519PublicKey};
 use xrcp::message::announcement::{check_source, MAX_DATAGRAM};
 use xrcp::message::{Announcement, DhKeyUsed, SignedInvitation};
 use xrcp::pairing::CtrlPairing;
@@ -96,6 +103,11 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default sizes of the two key caches.
 pub const MATCHED_CACHE: usize = 8;
 pub const UNMATCHED_CACHE: usize = 256;
+/// Keys remembered as opening under no pairing key (the negative cache): 48 bytes each.
+pub const NEGATIVE_CACHE: usize = 4096;
+/// How long a key's datagrams must fail every pairing key before the key is dropped unopened
+/// (module docs): a controller announces once a second (spec/xrcp.md §5).
+pub const CONFIRM_UNKNOWN: Duration = Duration::from_secs(3);
 /// The unmatched cache keeps one X25519 output per pairing key per cached key; with many
 /// pairings it holds fewer keys so that it never holds more outputs than this (2 MiB).
 const MAX_CACHED_SECRETS: usize = 65_536;
@@ -195,6 +207,9 @@ pub struct DiscoveryStats {
     pub dh_operations: u64,
     /// Dropped unexamined: the work budget for this source or key was spent.
     pub over_budget: u64,
+    /// Dropped after one hash lookup: the key opened under no pairing key for
+    /// [`CONFIRM_UNKNOWN`] (also counted in `cache_hits` and `not_found`).
+    pub unknown_dropped: u64,
 }
 
 /// A datagram that passed every check.
@@ -443,8 +458,12 @@ pub struct AnnouncementMatcher {
     /// The negative cache: O(1) lookup, oldest entry evicted first.
     unmatched: HashMap<X25519PublicKey, Unmatched>,
     unmatched_order: VecDeque<X25519PublicKey>,
+    /// Keys that opened under no pairing key, with when that was first seen.
+    negative: HashMap<X25519PublicKey, Instant>,
+    negative_order: VecDeque<X25519PublicKey>,
     matched_capacity: usize,
     unmatched_capacity: usize,
+    negative_capacity: usize,
     limiter: Option<Limiter>,
     stats: DiscoveryStats,
 }
@@ -484,7 +503,8 @@ impl AnnouncementMatcher {
         AnnouncementMatcher::with_cache(known, MATCHED_CACHE, UNMATCHED_CACHE)
     }
 
-    /// Cache sizes of 0 disable the respective cache. No work budget (see
+    /// Cache sizes of 0 disable the respective cache (an unmatched size of 0 the negative
+    /// cache too). No work budget (see
     /// [`AnnouncementMatcher::with_budget`]).
     pub fn with_cache(
         known: Vec<(i64, CtrlPairing)>,
@@ -497,8 +517,16 @@ impl AnnouncementMatcher {
             matched: Vec::new(),
             unmatched: HashMap::new(),
             unmatched_order: VecDeque::new(),
+            negative: HashMap::new(),
+            negative_order: VecDeque::new(),
             matched_capacity,
             unmatched_capacity: unmatched_capacity.min(MAX_CACHED_SECRETS / slots),
+            // Disabled with the other caches (the reference's behaviour, for comparison).
+            negative_capacity: if unmatched_capacity == 0 {
+                0
+            } else {
+                NEGATIVE_CACHE
+            },
             limiter: None,
             stats: DiscoveryStats::default(),
         }
@@ -608,12 +636,21 @@ impl AnnouncementMatcher {
         if let Some(pos) = self.matched.iter().position(|m| m.key == ann.dh_key) {
             self.stats.cache_hits += 1;
             let m = touch(&mut self.matched, pos);
-            return match open_padded(&m.shared, &ann.nonce, &ann.ciphertext) {
-                Ok(plain) => accept(m, plain, &ann, source),
-                Err(CryptoError::InvalidPadding) => Err(bad_padding()),
+            return match ann.open_with(&m.shared) {
+                Ok(Some(plain)) => accept(m, plain, &ann, source),
+                Err(e) => Err(Rejection::Invalid(e)),
                 // Only the key's owner could have made a box another pairing opens.
-                Err(_) => Err(Rejection::NotFound),
+                Ok(None) => Err(Rejection::NotFound),
             };
+        }
+
+        // A key that opened under no pairing key for long enough: one hash lookup.
+        if let Some(first) = self.negative.get(&ann.dh_key) {
+            if now.saturating_duration_since(*first) >= CONFIRM_UNKNOWN {
+                self.stats.cache_hits += 1;
+                self.stats.unknown_dropped += 1;
+                return Err(Rejection::NotFound);
+            }
         }
 
         // Everything below costs box openings or X25519: paid from the budget first.
@@ -628,13 +665,14 @@ impl AnnouncementMatcher {
             };
             let opened = u.shared.iter().enumerate().find_map(|(j, k)| {
                 let k = k.as_ref()?;
-                match open_padded(k, &ann.nonce, &ann.ciphertext) {
-                    Ok(plain) => Some((j, k.clone(), Ok(plain))),
-                    Err(CryptoError::InvalidPadding) => Some((j, k.clone(), Err(()))),
-                    Err(_) => None,
+                match ann.open_with(k) {
+                    Ok(Some(plain)) => Some((j, k.clone(), Ok(plain))),
+                    Err(e) => Some((j, k.clone(), Err(e))),
+                    Ok(None) => None,
                 }
             });
             let Some((j, shared, plain)) = opened else {
+                self.note_unknown(ann.dh_key, now);
                 return Err(Rejection::NotFound);
             };
             let result = self.promote(&ann, j, shared, plain, source);
@@ -642,6 +680,9 @@ impl AnnouncementMatcher {
                 // The key turned out to be a known controller's: it moved to `matched`.
                 self.unmatched.remove(&ann.dh_key);
                 self.unmatched_order.retain(|k| *k != ann.dh_key);
+                if self.negative.remove(&ann.dh_key).is_some() {
+                    self.negative_order.retain(|k| *k != ann.dh_key);
+                }
             }
             return result;
         }
@@ -659,10 +700,10 @@ impl AnnouncementMatcher {
         for j in 0..slots {
             let k = self.dh_slot(j, &ann.dh_key);
             if let Some(k) = &k {
-                match open_padded(k, &ann.nonce, &ann.ciphertext) {
-                    Ok(plain) => opened = Some((j, k.clone(), Ok(plain))),
-                    Err(CryptoError::InvalidPadding) => opened = Some((j, k.clone(), Err(()))),
-                    Err(_) => {}
+                match ann.open_with(k) {
+                    Ok(Some(plain)) => opened = Some((j, k.clone(), Ok(plain))),
+                    Err(e) => opened = Some((j, k.clone(), Err(e))),
+                    Ok(None) => {}
                 }
             }
             shared.push(k);
@@ -674,6 +715,9 @@ impl AnnouncementMatcher {
             Some((j, k, plain)) => {
                 let result = self.promote(&ann, j, k, plain, source);
                 if self.is_matched(&ann.dh_key) {
+                    if self.negative.remove(&ann.dh_key).is_some() {
+                        self.negative_order.retain(|k| *k != ann.dh_key);
+                    }
                     return result;
                 }
                 // A box we can open but whose content is not a valid invitation for the
@@ -684,10 +728,29 @@ impl AnnouncementMatcher {
                 }
                 result
             }
-            None => Err(Rejection::NotFound),
+            None => {
+                self.note_unknown(ann.dh_key, now);
+                Err(Rejection::NotFound)
+            }
         };
         self.remember_unmatched(ann.dh_key, shared);
         result
+    }
+
+    /// Notes that `key` opened under no pairing key at `now` (the first time counts), evicting
+    /// the oldest entry of the negative cache if it is full.
+    fn note_unknown(&mut self, key: X25519PublicKey, now: Instant) {
+        if self.negative_capacity == 0 || self.negative.contains_key(&key) {
+            return;
+        }
+        while self.negative.len() >= self.negative_capacity {
+            let Some(old) = self.negative_order.pop_front() else {
+                break;
+            };
+            self.negative.remove(&old);
+        }
+        self.negative.insert(key, now);
+        self.negative_order.push_back(key);
     }
 
     /// Adds a key to the negative cache, evicting the oldest if full.
@@ -729,7 +792,7 @@ impl AnnouncementMatcher {
         ann: &Announcement,
         j: usize,
         shared: BoxKey,
-        plain: Result<Vec<u8>, ()>,
+        plain: Result<Vec<u8>, RcError>,
         source: Ipv4Addr,
     ) -> Result<Found, Rejection> {
         let mut entry = Matched {
@@ -745,7 +808,7 @@ impl AnnouncementMatcher {
         };
         let result = match plain {
             Ok(plain) => accept(&mut entry, plain, ann, source),
-            Err(()) => Err(bad_padding()),
+            Err(e) => Err(Rejection::Invalid(e)),
         };
         // Only a key whose invitation verified is remembered as matched, so a sender who
         // merely knows one of our DH public keys cannot fill this cache.
@@ -754,10 +817,6 @@ impl AnnouncementMatcher {
         }
         result
     }
-}
-
-fn bad_padding() -> Rejection {
-    Rejection::Invalid(RcError::syntax("bad announcement padding"))
 }
 
 /// Steps 3–5 of the listener's checks for an opened box. A plaintext equal to the last one
@@ -771,13 +830,7 @@ fn accept(
     let invitation = match &m.verified {
         Some((seen, inv)) if *seen == plain => inv.clone(),
         _ => {
-            let text = std::str::from_utf8(&plain)
-                .map_err(|_| Rejection::Invalid(RcError::syntax("announcement is not UTF-8")))?;
-            let inv = SignedInvitation::parse(text).map_err(Rejection::Invalid)?;
-            inv.verify().map_err(Rejection::Invalid)?;
-            if inv.invitation.dh != ann.dh_key {
-                return Err(Rejection::Invalid(RcError::Invitation));
-            }
+            let inv = ann.invitation_in(&plain).map_err(Rejection::Invalid)?;
             m.verified = Some((plain, inv.clone()));
             inv
         }
@@ -1477,6 +1530,46 @@ mod tests {
             .unwrap()
             .priority_sources
             .contains(&CTRL_ADDR));
+    }
+
+    /// A key whose datagrams opened under no pairing key for `CONFIRM_UNKNOWN` (a controller
+    /// paired with somebody else, announcing once a second) costs one hash lookup per datagram
+    /// from then on: no box opening and nothing charged to the budget, however many pairings.
+    #[test]
+    fn a_key_unknown_for_three_seconds_is_dropped_without_work() {
+        let (known, _) = setup(50, 49, false);
+        let (_, other) = setup(1, 0, false);
+        let t0 = Instant::now();
+        let mut m = budgeted(known, t0);
+        for s in 0..3 {
+            let d = other.announcement().unwrap();
+            let now = t0 + Duration::from_secs(s);
+            assert_eq!(
+                m.handle_at(&d, FLOODER, now).unwrap_err(),
+                RcError::CtrlNotFound
+            );
+        }
+        let s = m.stats();
+        assert_eq!((s.dh_operations, s.unknown_dropped), (100, 0), "{s:?}");
+        // 10,000 datagrams in one second: the source's bucket would pay the 100 box
+        // openings of a cached key for a few dozen of them.
+        let d = other.announcement().unwrap();
+        let later = t0 + CONFIRM_UNKNOWN;
+        for _ in 0..10_000 {
+            assert_eq!(
+                m.handle_at(&d, FLOODER, later).unwrap_err(),
+                RcError::CtrlNotFound
+            );
+        }
+        let s = m.stats();
+        assert_eq!(s.unknown_dropped, 10_000, "{s:?}");
+        assert_eq!((s.over_budget, s.dh_operations), (0, 100), "{s:?}");
+        // The negative cache is bounded (one pairing and no budget: every key is tried).
+        let mut small = AnnouncementMatcher::new(setup(1, 0, false).0);
+        let mut i = 0;
+        flood(&mut small, &d, later, 0..1, NEGATIVE_CACHE as u32 + 100, &mut i, |_| FLOODER);
+        assert_eq!(small.negative.len(), NEGATIVE_CACHE);
+        assert_eq!(small.negative.len(), small.negative_order.len());
     }
 
     #[test]

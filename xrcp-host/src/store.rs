@@ -100,6 +100,15 @@ impl std::fmt::Debug for CtrlRecord {
     }
 }
 
+/// What listing a pairing needs: no key decoded ([`CtrlStore::summaries`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtrlSummary {
+    pub id: i64,
+    pub device_name: String,
+    /// SHA-256 of the controller's CA certificate.
+    pub ctrl_ca: KeyHash,
+}
+
 /// The `deviceName` of an app info object, or an empty name.
 pub fn device_name(app: &Value) -> String {
     app.get("deviceName")
@@ -139,8 +148,23 @@ fn key32(id: i64, column: &str, bytes: &[u8]) -> Result<[u8; 32], StoreError> {
     })
 }
 
+/// How much of a row's CA [`record`] checks.
+#[derive(Clone, Copy)]
+enum Check {
+    /// The CA key must belong to the CA certificate (a signature made and verified): for the
+    /// one record about to be used.
+    Now,
+    /// O(1) decoding: lengths only, the CA checked when first used
+    /// ([`TlsIdentity::from_der_parts_unchecked`]), so listing 10,000 pairings costs
+    /// milliseconds and one corrupt CA does not hide the others.
+    OnUse,
+}
+
 /// Decodes one row; secrets are held in zeroizing buffers while decoding.
-fn record(row: &Row<'_>) -> Result<Result<CtrlRecord, StoreError>, rusqlite::Error> {
+fn record(
+    row: &Row<'_>,
+    check: Check,
+) -> Result<Result<CtrlRecord, StoreError>, rusqlite::Error> {
     let id: i64 = row.get(0)?;
     let device_name: String = row.get(1)?;
     let ca_key = Zeroizing::new(row.get::<_, Vec<u8>>(2)?);
@@ -150,11 +174,15 @@ fn record(row: &Row<'_>) -> Result<Result<CtrlRecord, StoreError>, rusqlite::Err
     let dh = Zeroizing::new(row.get::<_, Vec<u8>>(6)?);
     let prev = row.get::<_, Option<Vec<u8>>>(7)?.map(Zeroizing::new);
     Ok((|| {
-        let ca =
-            TlsIdentity::from_der_parts(&ca_key, &ca_cert).map_err(|_| StoreError::Corrupt {
-                id,
-                detail: "ca_key/ca_cert".into(),
-            })?;
+        let ca = match check {
+            Check::Now => TlsIdentity::from_der_parts(&ca_key, &ca_cert).map_err(|_| {
+                StoreError::Corrupt {
+                    id,
+                    detail: "ca_key/ca_cert".into(),
+                }
+            })?,
+            Check::OnUse => TlsIdentity::from_der_parts_unchecked(&ca_key, &ca_cert),
+        };
         let dh = X25519SecretKey::from_bytes(*Zeroizing::new(key32(id, "dh_priv_key", &dh)?));
         let prev_dh = match prev {
             Some(p) => Some(X25519SecretKey::from_bytes(*Zeroizing::new(key32(
@@ -232,17 +260,45 @@ impl CtrlStore {
         &self,
         filter: &str,
         args: P,
+        check: Check,
     ) -> Result<Vec<CtrlRecord>, StoreError> {
         let sql =
             format!("SELECT {COLUMNS} FROM remote_controllers {filter} ORDER BY remote_ctrl_id");
         let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(args, record)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = st
+            .query_map(args, |r| record(r, check))?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().collect()
     }
 
-    /// All pairings, oldest first.
+    /// All pairings, oldest first. O(1) decoding per record: each CA is checked when it is
+    /// first used (a corrupt one fails that session, not the listing).
     pub fn list(&self) -> Result<Vec<CtrlRecord>, StoreError> {
-        self.query("", [])
+        self.query("", [], Check::OnUse)
+    }
+
+    /// Id, device name and controller CA fingerprint of every pairing, oldest first: what
+    /// `list` shows, without touching a key.
+    pub fn summaries(&self) -> Result<Vec<CtrlSummary>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT remote_ctrl_id, ctrl_device_name, ctrl_fingerprint \
+             FROM remote_controllers ORDER BY remote_ctrl_id",
+        )?;
+        let rows = st
+            .query_map([], |r| {
+                let id: i64 = r.get(0)?;
+                Ok((id, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, device_name, fp)| {
+                Ok(CtrlSummary {
+                    id,
+                    device_name,
+                    ctrl_ca: KeyHash(key32(id, "ctrl_fingerprint", &fp)?),
+                })
+            })
+            .collect()
     }
 
     /// `(id, pairing)` of every controller, the input of [`crate::discover::discover`].
@@ -255,13 +311,19 @@ impl CtrlStore {
     }
 
     pub fn get(&self, id: i64) -> Result<Option<CtrlRecord>, StoreError> {
-        Ok(self.query("WHERE remote_ctrl_id = ?1", [id])?.pop())
+        Ok(self
+            .query("WHERE remote_ctrl_id = ?1", [id], Check::Now)?
+            .pop())
     }
 
     /// The pairing of the controller whose CA has this fingerprint (the invitation's `ca`).
     pub fn find_by_fingerprint(&self, ctrl_ca: &KeyHash) -> Result<Option<CtrlRecord>, StoreError> {
         Ok(self
-            .query("WHERE ctrl_fingerprint = ?1", [ctrl_ca.0.as_slice()])?
+            .query(
+                "WHERE ctrl_fingerprint = ?1",
+                [ctrl_ca.0.as_slice()],
+                Check::Now,
+            )?
             .pop())
     }
 
@@ -485,6 +547,48 @@ mod tests {
         assert!(!store.delete(id1).unwrap());
         assert!(store.get(id1).unwrap().is_none());
         assert_eq!(store.known().unwrap().len(), 2);
+    }
+
+    /// Listing decodes no key: a record whose CA key does not belong to its certificate is
+    /// listed with the others (and its DH keys usable for discovery); the mismatch is
+    /// reported when the record is used — `get` before a session, or making the session's
+    /// credentials. Eager decoding fails the whole listing.
+    #[test]
+    fn corrupt_ca_is_reported_on_use_not_on_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = CtrlStore::open(dir.path()).unwrap();
+        let ids: Vec<i64> = (0..3)
+            .map(|i| store.insert(&format!("desk {i}"), &pairing()).unwrap())
+            .collect();
+        // Record 1 gets another identity's key: well-formed, but not its certificate's.
+        let (other_key, _) = TlsIdentity::generate(CaRole::Host).unwrap().to_der_parts();
+        store
+            .conn
+            .execute(
+                "UPDATE remote_controllers SET ca_key = ?2 WHERE remote_ctrl_id = ?1",
+                params![ids[1], other_key.as_slice()],
+            )
+            .unwrap();
+
+        let all = store.list().unwrap();
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+        assert_eq!(store.known().unwrap().len(), 3);
+        let names: Vec<String> = store
+            .summaries()
+            .unwrap()
+            .into_iter()
+            .map(|s| s.device_name)
+            .collect();
+        assert_eq!(names, ["desk 0", "desk 1", "desk 2"]);
+
+        // Used: the good ones work, the corrupt one is reported.
+        assert!(all[0].pairing.ca.session_credentials().is_ok());
+        assert!(all[1].pairing.ca.session_credentials().is_err());
+        assert!(store.get(ids[2]).unwrap().is_some());
+        match store.get(ids[1]) {
+            Err(StoreError::Corrupt { id, .. }) => assert_eq!(id, ids[1]),
+            other => panic!("expected a corrupt record, got {other:?}"),
+        }
     }
 
     #[cfg(unix)]

@@ -487,7 +487,7 @@ pub(super) fn received_line(file: &RemoteFile, path: &std::path::Path) -> String
 }
 
 pub(super) fn list(ctx: &Context, json: bool) -> ExitCode {
-    let hosts = match ctx.store().list() {
+    let hosts = match ctx.store().summaries() {
         Ok(h) => h,
         Err(e) => {
             eprintln!("error: {e}");

@@ -650,7 +650,7 @@ impl Console {
     }
 
     fn list(&self) -> Result<(), String> {
-        let ctrls = self.ctx.store().list().map_err(|e| e.to_string())?;
+        let ctrls = self.ctx.store().summaries().map_err(|e| e.to_string())?;
         if ctrls.is_empty() {
             println!("No remote controllers");
             return Ok(());

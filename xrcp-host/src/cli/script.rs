@@ -386,7 +386,7 @@ pub(crate) async fn find(
 }
 
 pub(crate) fn list(ctx: &Context, json: bool) -> ExitCode {
-    let ctrls = match ctx.store().list() {
+    let ctrls = match ctx.store().summaries() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

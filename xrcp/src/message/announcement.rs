@@ -10,7 +10,7 @@ use std::net::Ipv4Addr;
 use super::invitation::SignedInvitation;
 use crate::codec::{Encoder, Parser};
 use crate::crypto::secretbox::{open_padded, seal_padded};
-use crate::crypto::{CryptoError, Nonce, X25519PublicKey, X25519SecretKey, TAG_LEN};
+use crate::crypto::{BoxKey, CryptoError, Nonce, X25519PublicKey, X25519SecretKey, TAG_LEN};
 use crate::error::RcError;
 
 /// Size the signed invitation is padded to inside the box.
@@ -91,24 +91,39 @@ impl Announcement {
         })
     }
 
+    /// Opens the box with one box key (the X25519 of the announced key and one of ours):
+    /// `Ok(None)` when it is not this key's box, the padded plaintext when it is; a box that
+    /// opens to bad padding is `SYNTAX`. With [`Announcement::invitation_in`], the one place
+    /// an announcement is opened (the host's listener caches box keys and calls these two).
+    pub fn open_with(&self, box_key: &BoxKey) -> Result<Option<Vec<u8>>, RcError> {
+        match open_padded(box_key, &self.nonce, &self.ciphertext) {
+            Ok(plain) => Ok(Some(plain)),
+            Err(CryptoError::InvalidPadding) => Err(RcError::syntax("bad announcement padding")),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// The checks on an opened box's content (spec/xrcp.md §5): UTF-8 text of a signed
+    /// invitation whose signatures verify and whose `dh` is the announced key.
+    pub fn invitation_in(&self, plain: &[u8]) -> Result<SignedInvitation, RcError> {
+        let text =
+            std::str::from_utf8(plain).map_err(|_| RcError::syntax("announcement is not UTF-8"))?;
+        let inv = SignedInvitation::parse(text)?;
+        inv.verify()?;
+        if inv.invitation.dh != self.dh_key {
+            return Err(RcError::Invitation);
+        }
+        Ok(inv)
+    }
+
     /// Tries one DH private key; `Ok(None)` when it is not the right key.
     fn try_key(&self, key: &X25519SecretKey) -> Result<Option<SignedInvitation>, RcError> {
         let Ok(box_key) = key.dh(&self.dh_key) else {
             return Ok(None);
         };
-        match open_padded(&box_key, &self.nonce, &self.ciphertext) {
-            Ok(plain) => {
-                let text = std::str::from_utf8(&plain)
-                    .map_err(|_| RcError::syntax("announcement is not UTF-8"))?;
-                let inv = SignedInvitation::parse(text)?;
-                inv.verify()?;
-                if inv.invitation.dh != self.dh_key {
-                    return Err(RcError::Invitation);
-                }
-                Ok(Some(inv))
-            }
-            Err(CryptoError::InvalidPadding) => Err(RcError::syntax("bad announcement padding")),
-            Err(_) => Ok(None),
+        match self.open_with(&box_key)? {
+            Some(plain) => self.invitation_in(&plain).map(Some),
+            None => Ok(None),
         }
     }
 

@@ -73,6 +73,9 @@ pub struct TlsIdentity {
     key_pkcs8: Zeroizing<Vec<u8>>,
     cert_der: CertificateDer<'static>,
     fingerprint: [u8; 32],
+    /// False for an identity restored by [`TlsIdentity::from_der_parts_unchecked`]: its
+    /// session credentials are then checked against the fingerprint each time they are made.
+    checked: bool,
 }
 
 impl fmt::Debug for TlsIdentity {
@@ -103,6 +106,7 @@ impl TlsIdentity {
             key_pkcs8: Zeroizing::new(key.serialized_der().to_vec()),
             fingerprint: fingerprint(&cert_der),
             cert_der,
+            checked: true,
         })
     }
 
@@ -110,24 +114,26 @@ impl TlsIdentity {
     /// certificate must be an Ed25519 certificate for that key whose subject our leaves can
     /// name as issuer; this is checked by issuing and verifying a throwaway leaf.
     pub fn from_der_parts(key_pkcs8: &[u8], cert_der: &[u8]) -> Result<TlsIdentity, TlsError> {
-        let identity = TlsIdentity {
+        let identity = TlsIdentity::from_der_parts_unchecked(key_pkcs8, cert_der);
+        // Making credentials checks an unchecked identity (see `session_credentials_at`).
+        identity.session_credentials()?;
+        Ok(TlsIdentity {
+            checked: true,
+            ..identity
+        })
+    }
+
+    /// Restores a stored identity without checking it: one SHA-256 of the certificate, no
+    /// signature work, so a store lists 10,000 pairings in milliseconds. A key that does not
+    /// belong to the certificate is found when the identity is first used
+    /// ([`TlsIdentity::session_credentials`] fails), not before.
+    pub fn from_der_parts_unchecked(key_pkcs8: &[u8], cert_der: &[u8]) -> TlsIdentity {
+        TlsIdentity {
             key_pkcs8: Zeroizing::new(key_pkcs8.to_vec()),
             cert_der: CertificateDer::from(cert_der.to_vec()),
             fingerprint: fingerprint(cert_der),
-        };
-        let now = unix_now()?;
-        let probe = identity.session_credentials_at(now)?;
-        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
-            u64::try_from(now).map_err(|_| credentials("clock before 1970"))?,
-        ));
-        check_chain(
-            &probe.chain[0],
-            &probe.chain[1..],
-            &Pin::Fingerprint(identity.fingerprint),
-            now,
-        )
-        .map_err(|e| credentials(format!("stored identity is inconsistent: {e}")))?;
-        Ok(identity)
+            checked: false,
+        }
     }
 
     /// The parts to persist: (PKCS#8 private key, CA certificate DER).
@@ -171,10 +177,23 @@ impl TlsIdentity {
         .signed_by(&leaf_key, &issuer)
         .map_err(credentials)?;
 
-        Ok(SessionCredentials {
+        let out = SessionCredentials {
             chain: vec![leaf.der().clone(), self.cert_der.clone()],
             key_pkcs8: Zeroizing::new(leaf_key.serialized_der().to_vec()),
-        })
+        };
+        if !self.checked {
+            let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                u64::try_from(now).map_err(|_| credentials("clock before 1970"))?,
+            ));
+            check_chain(
+                &out.chain[0],
+                &out.chain[1..],
+                &Pin::Fingerprint(self.fingerprint),
+                now,
+            )
+            .map_err(|e| credentials(format!("stored identity is inconsistent: {e}")))?;
+        }
+        Ok(out)
     }
 }
 
