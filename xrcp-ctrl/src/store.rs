@@ -202,10 +202,7 @@ enum Check {
 }
 
 /// Decodes one row; secrets are held in zeroizing buffers while decoding.
-fn record(
-    row: &Row<'_>,
-    check: Check,
-) -> Result<Result<HostRecord, StoreError>, rusqlite::Error> {
+fn record(row: &Row<'_>, check: Check) -> Result<Result<HostRecord, StoreError>, rusqlite::Error> {
     let id: i64 = row.get(0)?;
     let device_name: String = row.get(1)?;
     let store_path: String = row.get(2)?;

@@ -8,8 +8,14 @@
 //!   without the cache (the reference's behaviour);
 //! - *unknown first* / *unknown repeated*: a controller nobody paired with.
 //!
+//! Then the 10,000-pairing figures (BENCHMARKS.md, "Pairings at scale"): the pairing store's
+//! `list`, `summaries` and `known` (what `xrcp-host list` and `find` start with), the matcher
+//! built over them, the eager per-record check those calls no longer make (`get`), the first
+//! sight of an unknown key (two X25519 per pairing, paid from the per-second budget) and its
+//! repeats before and after the negative cache confirms it.
+//!
 //! A plain timing harness (`harness = false`), so the workspace needs no benchmark crate:
-//! `cargo bench -p xrcp-host --bench discover`.
+//! `cargo bench -p xrcp-host --bench discover` (`-- --bench scale` for the second part only).
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -19,7 +25,8 @@ use xrcp::crypto::{Ed25519SecretKey, KeyHash, X25519PublicKey, X25519SecretKey};
 use xrcp::handshake::ControllerHandshake;
 use xrcp::pairing::{CtrlPairing, HostPairing, KnownHost};
 use xrcp::tls::{CaRole, TlsIdentity};
-use xrcp_host::discover::AnnouncementMatcher;
+use xrcp_host::discover::{AnnouncementMatcher, CONFIRM_UNKNOWN};
+use xrcp_host::store::CtrlStore;
 
 const ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 
@@ -59,6 +66,125 @@ fn fmt(d: Duration) -> String {
 fn main() {
     // `cargo test --benches` runs this with `--bench`-less args; keep that quick.
     let quick = !std::env::args().any(|a| a == "--bench");
+    let only_scale = std::env::args().any(|a| a == "scale");
+    if !only_scale {
+        per_datagram(quick);
+    }
+    scale(if quick { 200 } else { 10_000 });
+}
+
+/// Median of `runs` timings of `f`.
+fn median(runs: usize, mut f: impl FnMut()) -> Duration {
+    let mut v: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    v[runs / 2]
+}
+
+/// The pairing store and the matcher with `n` pairings.
+fn scale(n: usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let mut store = CtrlStore::open(dir.path()).expect("store");
+        let p = CtrlPairing {
+            ca: TlsIdentity::generate(CaRole::Host).expect("ca"),
+            ctrl_ca: KeyHash([1; 32]),
+            ctrl_identity: Ed25519SecretKey::generate().public(),
+            dh: X25519SecretKey::generate(),
+            prev_dh: Some(X25519SecretKey::generate()),
+        };
+        store.insert("desk 0", &p).expect("insert");
+    }
+    // The other rows in one transaction, copies of the first with random keys and
+    // fingerprints (every X25519 private key is 32 arbitrary bytes).
+    let db = rusqlite::Connection::open(dir.path().join(xrcp_host::store::DB_FILE)).expect("db");
+    db.execute(
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?1)
+         INSERT INTO remote_controllers (ctrl_device_name, ca_key, ca_cert, ctrl_fingerprint,
+           id_pub, dh_priv_key, prev_dh_priv_key)
+         SELECT 'desk ' || i, c.ca_key, c.ca_cert, randomblob(32), c.id_pub, randomblob(32),
+           randomblob(32)
+         FROM k, (SELECT * FROM remote_controllers LIMIT 1) c",
+        [n as i64 - 1],
+    )
+    .expect("fill");
+    drop(db);
+
+    let store = CtrlStore::open(dir.path()).expect("store");
+    let runs = 5;
+    let list = median(runs, || assert_eq!(store.list().expect("list").len(), n));
+    let summaries = median(runs, || {
+        assert_eq!(store.summaries().expect("summaries").len(), n)
+    });
+    let start = median(runs, || {
+        let known = store.known().expect("known");
+        black_box(AnnouncementMatcher::new(known));
+    });
+    // What every record cost when listing checked each CA (`get` still does, for the one
+    // record about to be used).
+    let sample = 50.min(n) as u32;
+    let eager = per_op(sample, |i| {
+        black_box(store.get(1 + i as i64).expect("get").expect("row"));
+    });
+
+    let known = store.known().expect("known");
+    let t0 = Instant::now();
+    let mut m = AnnouncementMatcher::new(known);
+    let stranger = controller(X25519SecretKey::generate().public());
+    let d0 = stranger.announcement().expect("announcement");
+    let first = {
+        let t = Instant::now();
+        assert!(m.handle_at(&d0, ADDR, t0).is_err());
+        t.elapsed()
+    };
+    let d1 = stranger.announcement().expect("announcement");
+    let repeat_early = {
+        let t = Instant::now();
+        assert!(m.handle_at(&d1, ADDR, t0 + Duration::from_secs(1)).is_err());
+        t.elapsed()
+    };
+    let later = t0 + CONFIRM_UNKNOWN;
+    let repeats: Vec<Vec<u8>> = (0..100)
+        .map(|_| stranger.announcement().expect("announcement"))
+        .collect();
+    let repeat_confirmed = per_op(repeats.len() as u32, |i| {
+        assert!(m
+            .handle_at(black_box(&repeats[i as usize]), ADDR, later)
+            .is_err());
+    });
+    let s = m.stats();
+    assert_eq!(s.unknown_dropped, repeats.len() as u64, "{s:?}");
+
+    println!();
+    println!("{n} pairings (medians of {runs}):");
+    println!("  store.list()                    {}", fmt(list));
+    println!("  store.summaries()               {}", fmt(summaries));
+    println!("  find start-up (known + matcher) {}", fmt(start));
+    println!(
+        "  checked decoding per record     {}  (x {n} = {} when listing checked every CA)",
+        fmt(eager),
+        fmt(eager * n as u32)
+    );
+    println!(
+        "  unknown key, first sight        {}  (2 X25519 per pairing)",
+        fmt(first)
+    );
+    println!(
+        "  unknown key, repeat within 3 s  {}  (box openings, no X25519)",
+        fmt(repeat_early)
+    );
+    println!(
+        "  unknown key, repeat after 3 s   {}  (negative cache)",
+        fmt(repeat_confirmed)
+    );
+}
+
+fn per_datagram(quick: bool) {
     let ca = TlsIdentity::generate(CaRole::Host).expect("ca");
     println!(
         "{:>6} | {:>12} | {:>12} | {:>18} | {:>13} | {:>16}",

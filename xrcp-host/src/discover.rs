@@ -68,12 +68,15 @@
 //! try of a new key still runs without a break: 2 X25519 per pairing, about 1 to 2 ms with 8
 //! pairings (much longer with hundreds of pairings, where the budget allows fewer tries).
 //!
-//! # One group membership per process
+//! # One group membership per [`Discovery`]
 //!
-//! Concurrent discoveries in one process share one socket and one membership
-//! ([`Subscription`]), counted like the reference's multicast subscriber count: the first
-//! subscriber joins, the last one leaving closes the socket (and so leaves the group). A
-//! reader thread fans datagrams out to every subscriber.
+//! The listeners made by one [`Discovery`] (a program keeps one) share one socket and one
+//! membership per group ([`Subscription`]), counted like the reference's multicast
+//! subscriber count: the first subscriber joins, the last one leaving closes the socket (and
+//! so leaves the group). A reader thread, owned by the membership, fans datagrams out to every
+//! subscriber and ends with it. The `Discovery` also remembers where controllers were found,
+//! for the priority reserve. Nothing is process-global: two `Discovery` values (two embedded
+//! hosts in one process) share nothing.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
@@ -861,12 +864,131 @@ struct SharedGroup {
     tx: broadcast::Sender<Datagram>,
 }
 
-/// Live memberships of this process. Entries are weak: the last [`Subscription`] dropped
-/// ends the membership.
-static GROUPS: Mutex<Vec<(GroupKey, Weak<SharedGroup>)>> = Mutex::new(Vec::new());
+/// The state discovery keeps between listeners: create one per program (or per embedded
+/// host) and make every [`Listener`] from it; clones share it.
+#[derive(Clone, Default)]
+pub struct Discovery {
+    inner: Arc<DiscoveryState>,
+}
+
+#[derive(Default)]
+struct DiscoveryState {
+    /// Live memberships. Entries are weak: the last [`Subscription`] dropped ends the
+    /// membership.
+    groups: Mutex<Vec<(GroupKey, Weak<SharedGroup>)>>,
+    /// Addresses controllers were found at: later listeners try them from the priority
+    /// reserve (bounded, oldest forgotten first).
+    found_sources: Mutex<Vec<Ipv4Addr>>,
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery").finish_non_exhaustive()
+    }
+}
+
+impl Discovery {
+    pub fn new() -> Discovery {
+        Discovery::default()
+    }
+
+    /// Joins `group:port` on `interface`, or shares this discovery's existing membership.
+    pub fn subscribe(
+        &self,
+        group: Ipv4Addr,
+        port: u16,
+        interface: Ipv4Addr,
+    ) -> std::io::Result<Subscription> {
+        let key = GroupKey {
+            group,
+            port,
+            interface,
+        };
+        let mut groups = self
+            .inner
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        groups.retain(|(_, g)| g.strong_count() > 0);
+        if let Some(g) = groups
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, g)| g.upgrade())
+        {
+            let rx = g.tx.subscribe();
+            return Ok(Subscription { group: g, rx });
+        }
+        let socket = listen_socket(key)?;
+        let (tx, rx) = broadcast::channel(FANOUT_BUFFER);
+        let shared = Arc::new(SharedGroup { tx });
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("xrcp-discovery".into())
+            .spawn(move || read_loop(socket, weak))?;
+        groups.push((key, Arc::downgrade(&shared)));
+        tracing::debug!(%group, port, %interface, "joined multicast group");
+        Ok(Subscription { group: shared, rx })
+    }
+
+    /// A listener for these `(id, pairing)`s. `CTRL_NOT_FOUND` if there are none.
+    pub fn listener(
+        &self,
+        known: Vec<(i64, CtrlPairing)>,
+        options: &DiscoverOptions,
+    ) -> Result<Listener, RemoteCtrlError> {
+        if known.is_empty() {
+            return Err(RcError::CtrlNotFound.into());
+        }
+        let subscription = self
+            .subscribe(options.group, options.port, options.interface)
+            .map_err(|e| RcError::Exception(format!("multicast listener: {e}")))?;
+        let mut matcher =
+            AnnouncementMatcher::with_cache(known, options.matched_cache, options.unmatched_cache)
+                .with_budget(options.budget.as_ref(), Instant::now());
+        let recent = self
+            .inner
+            .found_sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for source in options.priority_sources.iter().chain(&recent) {
+            matcher.add_priority_source(*source);
+        }
+        Ok(Listener {
+            discovery: self.clone(),
+            subscription,
+            matcher,
+        })
+    }
+
+    /// Listens for an announcement of any of these `(id, pairing)`s (e.g.
+    /// [`crate::store::CtrlStore::known`]) for `options.timeout`. Then
+    /// [`Discovered::connect`] continues the session.
+    pub async fn discover(
+        &self,
+        known: Vec<(i64, CtrlPairing)>,
+        options: &DiscoverOptions,
+    ) -> Result<Discovered, RemoteCtrlError> {
+        let mut listener = self.listener(known, options)?;
+        listener.find(options.timeout).await
+    }
+
+    fn remember_found_source(&self, source: Ipv4Addr) {
+        let mut v = self
+            .inner
+            .found_sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        v.retain(|s| *s != source);
+        if v.len() >= RECENT_SOURCES {
+            v.remove(0);
+        }
+        v.push(source);
+    }
+}
 
 /// A subscriber of a multicast group. All subscribers of the same (group, port, interface)
-/// in this process share one socket and see every datagram.
+/// made by one [`Discovery`] share one socket and see every datagram.
 pub struct Subscription {
     group: Arc<SharedGroup>,
     rx: broadcast::Receiver<Datagram>,
@@ -930,33 +1052,10 @@ fn read_loop(socket: std::net::UdpSocket, group: Weak<SharedGroup>) {
 }
 
 impl Subscription {
-    /// Joins `group:port` on `interface`, or shares this process's existing membership.
+    /// Joins `group:port` on `interface` with a membership of its own (a fresh
+    /// [`Discovery`]); [`Discovery::subscribe`] shares one.
     pub fn join(group: Ipv4Addr, port: u16, interface: Ipv4Addr) -> std::io::Result<Subscription> {
-        let key = GroupKey {
-            group,
-            port,
-            interface,
-        };
-        let mut groups = GROUPS.lock().unwrap_or_else(PoisonError::into_inner);
-        groups.retain(|(_, g)| g.strong_count() > 0);
-        if let Some(g) = groups
-            .iter()
-            .find(|(k, _)| *k == key)
-            .and_then(|(_, g)| g.upgrade())
-        {
-            let rx = g.tx.subscribe();
-            return Ok(Subscription { group: g, rx });
-        }
-        let socket = listen_socket(key)?;
-        let (tx, rx) = broadcast::channel(FANOUT_BUFFER);
-        let shared = Arc::new(SharedGroup { tx });
-        let weak = Arc::downgrade(&shared);
-        std::thread::Builder::new()
-            .name("xrcp-discovery".into())
-            .spawn(move || read_loop(socket, weak))?;
-        groups.push((key, Arc::downgrade(&shared)));
-        tracing::debug!(%group, port, %interface, "joined multicast group");
-        Ok(Subscription { group: shared, rx })
+        Discovery::new().subscribe(group, port, interface)
     }
 
     /// How many subscriptions share this membership.
@@ -1016,35 +1115,19 @@ impl Discovered {
 /// One discovery: a group subscription and a matcher over the known pairings.
 #[derive(Debug)]
 pub struct Listener {
+    discovery: Discovery,
     subscription: Subscription,
     matcher: AnnouncementMatcher,
 }
 
 impl Listener {
-    /// Joins the group for these `(id, pairing)`s. `CTRL_NOT_FOUND` if there are none.
+    /// Joins the group for these `(id, pairing)`s with a fresh [`Discovery`] (nothing shared
+    /// with other listeners); [`Discovery::listener`] shares. `CTRL_NOT_FOUND` if there are none.
     pub fn join(
         known: Vec<(i64, CtrlPairing)>,
         options: &DiscoverOptions,
     ) -> Result<Listener, RemoteCtrlError> {
-        if known.is_empty() {
-            return Err(RcError::CtrlNotFound.into());
-        }
-        let subscription = Subscription::join(options.group, options.port, options.interface)
-            .map_err(|e| RcError::Exception(format!("multicast listener: {e}")))?;
-        let mut matcher =
-            AnnouncementMatcher::with_cache(known, options.matched_cache, options.unmatched_cache)
-                .with_budget(options.budget.as_ref(), Instant::now());
-        let recent = FOUND_SOURCES
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        for source in options.priority_sources.iter().chain(&recent) {
-            matcher.add_priority_source(*source);
-        }
-        Ok(Listener {
-            subscription,
-            matcher,
-        })
+        Discovery::new().listener(known, options)
     }
 
     pub fn stats(&self) -> DiscoveryStats {
@@ -1074,7 +1157,7 @@ impl Listener {
                 Ok(found) => {
                     let (id, pairing) = self.matcher.known()[found.index].clone();
                     tracing::debug!(id, %from, key = ?found.key_used, "controller found");
-                    remember_found_source(found.source);
+                    self.discovery.remember_found_source(found.source);
                     return Ok(Discovered {
                         id,
                         pairing,
@@ -1095,19 +1178,6 @@ impl Listener {
     }
 }
 
-/// Addresses controllers were found at in this process: later discoveries try them from
-/// the priority reserve (bounded, oldest forgotten first).
-static FOUND_SOURCES: Mutex<Vec<Ipv4Addr>> = Mutex::new(Vec::new());
-
-fn remember_found_source(source: Ipv4Addr) {
-    let mut v = FOUND_SOURCES.lock().unwrap_or_else(PoisonError::into_inner);
-    v.retain(|s| *s != source);
-    if v.len() >= RECENT_SOURCES {
-        v.remove(0);
-    }
-    v.push(source);
-}
-
 /// The local address whose interface receives the group's datagrams: the options' interface,
 /// or, when the kernel chooses (unspecified), the source address of its route to the group —
 /// the same route lookup it makes to pick the interface of the membership. `None` when there
@@ -1125,15 +1195,12 @@ pub fn listening_address(options: &DiscoverOptions) -> Option<Ipv4Addr> {
     }
 }
 
-/// Listens for an announcement of any of these `(id, pairing)`s (e.g.
-/// [`crate::store::CtrlStore::known`]) for `options.timeout`. Then
-/// [`Discovered::connect`] continues the session.
+/// [`Discovery::discover`] with a fresh [`Discovery`].
 pub async fn discover(
     known: Vec<(i64, CtrlPairing)>,
     options: &DiscoverOptions,
 ) -> Result<Discovered, RemoteCtrlError> {
-    let mut listener = Listener::join(known, options)?;
-    listener.find(options.timeout).await
+    Discovery::new().discover(known, options).await
 }
 
 #[cfg(test)]
@@ -1567,7 +1634,15 @@ mod tests {
         // The negative cache is bounded (one pairing and no budget: every key is tried).
         let mut small = AnnouncementMatcher::new(setup(1, 0, false).0);
         let mut i = 0;
-        flood(&mut small, &d, later, 0..1, NEGATIVE_CACHE as u32 + 100, &mut i, |_| FLOODER);
+        flood(
+            &mut small,
+            &d,
+            later,
+            0..1,
+            NEGATIVE_CACHE as u32 + 100,
+            &mut i,
+            |_| FLOODER,
+        );
         assert_eq!(small.negative.len(), NEGATIVE_CACHE);
         assert_eq!(small.negative.len(), small.negative_order.len());
     }
@@ -1598,6 +1673,28 @@ mod tests {
         });
         assert!(m.unmatched.len() <= UNMATCHED_CACHE);
         assert_eq!(m.unmatched.len(), m.unmatched_order.len());
+    }
+
+    /// Memberships belong to a `Discovery`, not to the process: its listeners share one,
+    /// another `Discovery` gets its own, and the last subscriber leaving ends it.
+    #[tokio::test]
+    async fn memberships_are_owned_by_the_discovery() {
+        let port = 40_000 + (std::process::id() % 20_000) as u16;
+        let (group, lo) = (MULTICAST_GROUP, Ipv4Addr::LOCALHOST);
+        let one = Discovery::new();
+        let a = one.subscribe(group, port, lo).unwrap();
+        let b = one.clone().subscribe(group, port, lo).unwrap();
+        assert_eq!((a.subscribers(), b.subscribers()), (2, 2));
+        let other = Discovery::new().subscribe(group, port, lo).unwrap();
+        assert_eq!(other.subscribers(), 1);
+        drop((a, b));
+        let c = one.subscribe(group, port, lo).unwrap();
+        assert_eq!(
+            c.subscribers(),
+            1,
+            "a new membership after the last one ended"
+        );
+        assert!(one.inner.groups.lock().unwrap().len() == 1);
     }
 
     #[tokio::test]

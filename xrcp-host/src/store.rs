@@ -161,10 +161,7 @@ enum Check {
 }
 
 /// Decodes one row; secrets are held in zeroizing buffers while decoding.
-fn record(
-    row: &Row<'_>,
-    check: Check,
-) -> Result<Result<CtrlRecord, StoreError>, rusqlite::Error> {
+fn record(row: &Row<'_>, check: Check) -> Result<Result<CtrlRecord, StoreError>, rusqlite::Error> {
     let id: i64 = row.get(0)?;
     let device_name: String = row.get(1)?;
     let ca_key = Zeroizing::new(row.get::<_, Vec<u8>>(2)?);
@@ -175,12 +172,12 @@ fn record(
     let prev = row.get::<_, Option<Vec<u8>>>(7)?.map(Zeroizing::new);
     Ok((|| {
         let ca = match check {
-            Check::Now => TlsIdentity::from_der_parts(&ca_key, &ca_cert).map_err(|_| {
-                StoreError::Corrupt {
+            Check::Now => {
+                TlsIdentity::from_der_parts(&ca_key, &ca_cert).map_err(|_| StoreError::Corrupt {
                     id,
                     detail: "ca_key/ca_cert".into(),
-                }
-            })?,
+                })?
+            }
             Check::OnUse => TlsIdentity::from_der_parts_unchecked(&ca_key, &ca_cert),
         };
         let dh = X25519SecretKey::from_bytes(*Zeroizing::new(key32(id, "dh_priv_key", &dh)?));

@@ -33,7 +33,7 @@ use xrcp_ctrl::address::LocalAddress;
 use xrcp_ctrl::announce::{start_announced, AnnounceOptions, Announcer};
 use xrcp_ctrl::store::{Binding, HostStore};
 use xrcp_ctrl::ControllerOptions;
-use xrcp_host::discover::{DiscoverOptions, Listener, DISCOVERY_PORT, MULTICAST_GROUP};
+use xrcp_host::discover::{DiscoverOptions, Discovery, DISCOVERY_PORT, MULTICAST_GROUP};
 use xrcp_host::store::CtrlStore;
 use xrcp_host::HostOptions;
 
@@ -183,9 +183,15 @@ async fn host_discover(args: &[String]) -> Res<ExitCode> {
             known.insert(0, (-1 - i as i64, other));
         }
     }
-    let mut listener = Listener::join(known.clone(), &options).map_err(|e| e.to_string())?;
+    // Both listeners from one Discovery: they share its membership.
+    let discovery = Discovery::new();
+    let mut listener = discovery
+        .listener(known.clone(), &options)
+        .map_err(|e| e.to_string())?;
     let mut second = if twice {
-        let l = Listener::join(known, &options).map_err(|e| e.to_string())?;
+        let l = discovery
+            .listener(known, &options)
+            .map_err(|e| e.to_string())?;
         say(format!("SUBSCRIBERS {}", l.subscription().subscribers()));
         Some(l)
     } else {

@@ -16,7 +16,7 @@ use xrcp::message::SignedInvitation;
 use xrcp::session::RRResult;
 
 use super::setup::{address_warning, ctrl_summary, host_options, known_pairing, serve, Context};
-use crate::discover::{listening_address, DiscoverOptions, Discovered, Listener};
+use crate::discover::{listening_address, DiscoverOptions, Discovered, Discovery};
 use crate::error::RemoteCtrlError;
 use crate::{CodeCheck, PendingConfirmation};
 
@@ -176,6 +176,8 @@ enum State {
 
 struct Console {
     ctx: Context,
+    /// Every `/find` listens through it (it remembers where controllers were found).
+    discovery: Discovery,
     state: State,
     tx: mpsc::UnboundedSender<UiEvent>,
 }
@@ -255,6 +257,7 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
     });
     let mut console = Console {
         ctx,
+        discovery: Discovery::new(),
         state: State::Idle,
         tx,
     };
@@ -602,7 +605,7 @@ impl Console {
             timeout,
             ..DiscoverOptions::default()
         };
-        let mut listener = Listener::join(known, &options).map_err(|e| {
+        let mut listener = self.discovery.listener(known, &options).map_err(|e| {
             format!(
                 "cannot listen for controllers on the local network: {}",
                 Escaped(&e)
