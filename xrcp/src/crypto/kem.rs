@@ -14,11 +14,17 @@
 //! The C code does not wipe its stack, and the crate hands keys and secrets back as `Copy`
 //! arrays by value, which safe code cannot wipe in place (`unsafe_code` is forbidden here). We
 //! therefore run every KEM call in a frame of its own and, when it has returned, overwrite the
-//! stack below our frame with zeros ([`scrub_stack`], 64 KiB; PQClean's deepest path uses less
-//! than half of that). That is best effort: it does not reach registers (vector registers may
+//! 64 KiB of stack below our frame with zeros ([`scrub_stack`]; PQClean's deepest call chain,
+//! key generation through the AVX2 multiplication, takes about 25 KiB by gcc's
+//! `-fstack-usage`). That is best effort: it does not reach registers (vector registers may
 //! hold polynomial coefficients until the next vector code runs), and it relies on the
 //! compiler placing the scrub buffer where the call's frames were, which it does for a
 //! non-inlined function called from the same frame.
+//!
+//! Dispatch: the crate checks only `avx2` before taking its AVX2 code, which its build compiles
+//! with `-mbmi2 -mpopcnt` as well: Intel's and AMD's CPUs with AVX2 all have those, but a
+//! virtual machine that reports AVX2 while masking BMI2 would fault (we cannot choose the
+//! portable code ourselves without calling the C functions directly, i.e. `unsafe`).
 
 use pqcrypto_ntruprime::sntrup761 as pq;
 use pqcrypto_traits::kem::{Ciphertext as _, PublicKey as _, SecretKey as _, SharedSecret as _};
