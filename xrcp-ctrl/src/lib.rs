@@ -6,6 +6,7 @@
 //! feeds the session layer.
 
 pub mod address;
+pub(crate) mod chat;
 pub mod announce;
 pub mod cli;
 pub mod connect;
