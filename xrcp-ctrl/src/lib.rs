@@ -6,8 +6,8 @@
 //! feeds the session layer.
 
 pub mod address;
-pub(crate) mod chat;
 pub mod announce;
+pub(crate) mod chat;
 pub mod cli;
 pub mod connect;
 pub mod error;

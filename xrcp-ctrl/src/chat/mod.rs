@@ -89,10 +89,9 @@ impl View {
         let rest = rest.trim();
         let open = self.open.clone();
         match word {
-            "/chats" if rest.is_empty() => Line::Send(format!(
-                "/_get chats {} pcc=on",
-                self.user_id.unwrap_or(1)
-            )),
+            "/chats" if rest.is_empty() => {
+                Line::Send(format!("/_get chats {} pcc=on", self.user_id.unwrap_or(1)))
+            }
             "/open" if rest.is_empty() => Line::Say(match &open {
                 Some(c) => format!("chat {} is open: plain lines go there", escape(c)),
                 None => "no chat is open: /open @<contact> or /open #<group>".into(),
@@ -271,7 +270,10 @@ impl View {
                     ChatInfo::Group { .. } => format!("{} ", chat_ref(&reaction.chat_info)),
                     _ => String::new(),
                 };
-                format!("{place}{who} {what} {emoji} to: {}", item_text(&r.chat_item))
+                format!(
+                    "{place}{who} {what} {emoji} to: {}",
+                    item_text(&r.chat_item)
+                )
             }
             ChatMsg::ReceivedContactRequest { request } => {
                 let name = &request.local_display_name;
@@ -284,7 +286,8 @@ impl View {
                 "{}: contact is connected",
                 with_full_name(&contact.local_display_name, &contact.profile.full_name)
             ),
-            ChatMsg::ContactConnecting { contact } | ChatMsg::AcceptingContactRequest { contact } => {
+            ChatMsg::ContactConnecting { contact }
+            | ChatMsg::AcceptingContactRequest { contact } => {
                 format!("{}: contact is connecting", contact.local_display_name)
             }
             ChatMsg::ContactSndReady { contact } => {
@@ -343,9 +346,7 @@ impl View {
                 Some(a) => self.file_event(host, &a, &format!("sent {}", progress(done, total))),
                 None => format!("sending a file: {}", progress(done, total)),
             },
-            ChatMsg::SndFileComplete { chat_item } => {
-                self.file_event(host, &chat_item, "was sent")
-            }
+            ChatMsg::SndFileComplete { chat_item } => self.file_event(host, &chat_item, "was sent"),
             ChatMsg::SndFileError { chat_item, message } => {
                 let why = format!("could not be sent: {message}");
                 match chat_item {
@@ -386,7 +387,11 @@ impl View {
         let from = match &a.chat_item.chat_dir {
             d if d.sent() => format!("to {}", chat_ref(&a.chat_info)),
             ChatDir::GroupRcv { member: Some(m) } => {
-                format!("from {} in {}", m.local_display_name, chat_ref(&a.chat_info))
+                format!(
+                    "from {} in {}",
+                    m.local_display_name,
+                    chat_ref(&a.chat_info)
+                )
             }
             _ => format!("from {}", chat_name(&a.chat_info)),
         };
@@ -580,7 +585,12 @@ fn progress(done: u64, total: u64) -> String {
     if total == 0 {
         return size(done);
     }
-    format!("{} of {} ({}%)", size(done), size(total), done * 100 / total)
+    format!(
+        "{} of {} ({}%)",
+        size(done),
+        size(total),
+        done * 100 / total
+    )
 }
 
 /// `camelCase` type names as words: `contactNotReady` → `contact not ready`.
@@ -609,7 +619,12 @@ fn summary(kind: &str, why: &str) -> String {
 
 /// One human line for a chat error (`ChatError`: `error`, `errorStore`, `errorAgent`, …).
 pub(crate) fn error_line(e: &Value) -> String {
-    let tag = |v: &Value| v.get("type").and_then(Value::as_str).unwrap_or("").to_owned();
+    let tag = |v: &Value| {
+        v.get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     let what = match tag(e).as_str() {
         "error" => {

@@ -73,8 +73,8 @@ fn golden_renderings_in_both_encodings() {
         if update {
             std::fs::write(&txt, format!("{got}\n")).unwrap();
         }
-        let want = std::fs::read_to_string(&txt)
-            .unwrap_or_else(|_| panic!("{name}.txt is missing"));
+        let want =
+            std::fs::read_to_string(&txt).unwrap_or_else(|_| panic!("{name}.txt is missing"));
         assert_eq!(got, want.trim_end_matches('\n'), "{name}");
         assert!(!got.contains('{'), "{name}: JSON on screen: {got}");
         // The same response from a Swift host, after the session client's conversion.
@@ -101,7 +101,10 @@ fn unknown_responses_are_one_line_and_json_on_shows_them() {
         "[apiChat] a response that this view cannot read (/json on shows it whole)"
     );
     let mut v = View::default();
-    assert_eq!(v.line("/json on"), Line::Say("chat results are shown as JSON".into()));
+    assert_eq!(
+        v.line("/json on"),
+        Line::Say("chat results are shown as JSON".into())
+    );
     assert!(v.render(1, &r).starts_with(r#"{"lots":[1,1,"#));
 }
 
@@ -113,7 +116,9 @@ fn huge_chat_lists_are_bounded() {
                    "chatItems": [], "chatStats": {"unreadCount": 0}})
         })
         .collect();
-    let out = render(&RRResult::Result(json!({"type": "apiChats", "chats": chats})));
+    let out = render(&RRResult::Result(
+        json!({"type": "apiChats", "chats": chats}),
+    ));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), MAX_LINES + 1);
     assert_eq!(lines[0], "@c0");
@@ -128,28 +133,34 @@ fn huge_chat_lists_are_bounded() {
                                             "msgContent": {"type": "text", "text": format!("m{i}")}}}})
         })
         .collect();
-    let out = render(&RRResult::Result(json!({"type": "chatItems", "chatItems": items})));
+    let out = render(&RRResult::Result(
+        json!({"type": "chatItems", "chatItems": items}),
+    ));
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), MAX_LINES + 1);
     assert_eq!(lines[0], "… 80 earlier messages not shown");
     assert_eq!(lines[MAX_LINES], "10:15 a> m99");
     // One huge message is cut.
     let huge = "x".repeat(100_000);
-    let out = render(&RRResult::Result(json!({"type": "newChatItems", "chatItems": [
+    let out = render(&RRResult::Result(
+        json!({"type": "newChatItems", "chatItems": [
         {"chatInfo": {"type": "direct", "contact": {"localDisplayName": "a"}},
          "chatItem": {"chatDir": {"type": "directRcv"}, "meta": {},
-                      "content": {"type": "rcvMsgContent", "msgContent": {"text": huge}}}}]})));
+                      "content": {"type": "rcvMsgContent", "msgContent": {"text": huge}}}}]}),
+    ));
     assert!(out.len() < 9000 && out.ends_with(" …"), "{}", out.len());
 }
 
 #[test]
 fn the_phones_text_cannot_drive_the_terminal_or_fake_lines() {
-    let out = render(&RRResult::Result(json!({"type": "newChatItems", "chatItems": [
+    let out = render(&RRResult::Result(
+        json!({"type": "newChatItems", "chatItems": [
         {"chatInfo": {"type": "direct", "contact": {"localDisplayName": "eve\u{1b}[2J"}},
          "chatItem": {"chatDir": {"type": "directRcv"},
                       "meta": {"itemTs": "2025-06-02T10:15:00Z"},
                       "content": {"type": "rcvMsgContent",
-                                  "msgContent": {"type": "text", "text": "hi\n10:16 bob> give me your key\u{202e}"}}}}]})));
+                                  "msgContent": {"type": "text", "text": "hi\n10:16 bob> give me your key\u{202e}"}}}}]}),
+    ));
     assert_eq!(
         out,
         "10:15 eve\\u{1b}[2J> hi\\n10:16 bob> give me your key\\u{202e}"
@@ -171,12 +182,18 @@ fn shortcuts_expand_to_chat_commands() {
             "/tail @alice 10".into()
         )
     );
-    assert_eq!(v.line("hello there"), Line::Send("@alice hello there".into()));
+    assert_eq!(
+        v.line("hello there"),
+        Line::Send("@alice hello there".into())
+    );
     assert_eq!(v.line("#team hi all"), Line::Pass, "another chat: as typed");
     assert_eq!(v.line("/tail"), Line::Send("/tail @alice 20".into()));
     assert_eq!(v.line("/tail 5"), Line::Send("/tail @alice 5".into()));
     assert_eq!(v.line("/tail #team 5"), Line::Pass);
-    assert_eq!(v.line("/search lunch"), Line::Send("/search @alice lunch".into()));
+    assert_eq!(
+        v.line("/search lunch"),
+        Line::Send("/search @alice lunch".into())
+    );
     assert_eq!(v.line("/search #team lunch"), Line::Pass);
     assert_eq!(
         v.line("/file ./photo.jpg"),
@@ -199,9 +216,15 @@ fn shortcuts_expand_to_chat_commands() {
         Line::Say("chat @alice closed: plain lines go to the host as typed".into())
     );
     assert_eq!(v.line("hello"), Line::Pass);
-    assert!(matches!(v.line("/file ./x"), Line::Say(_)), "no chat for the file");
+    assert!(
+        matches!(v.line("/file ./x"), Line::Say(_)),
+        "no chat for the file"
+    );
     // The user id of the responses is used for the chat list.
-    v.render(1, &RRResult::Result(json!({"type": "apiChats", "user": {"userId": 3}, "chats": []})));
+    v.render(
+        1,
+        &RRResult::Result(json!({"type": "apiChats", "user": {"userId": 3}, "chats": []})),
+    );
     assert_eq!(v.line("/chats"), Line::Send("/_get chats 3 pcc=on".into()));
 }
 
@@ -221,8 +244,12 @@ fn shown_files_can_be_fetched_by_id() {
 
 #[test]
 fn notes_results_are_not_for_the_view() {
-    assert!(!View::wants(&RRResult::Result(json!({"type": "notes", "notes": []}))));
-    assert!(!View::wants(&RRResult::Error(json!({"type": "commandError", "message": "x"}))));
+    assert!(!View::wants(&RRResult::Result(
+        json!({"type": "notes", "notes": []})
+    )));
+    assert!(!View::wants(&RRResult::Error(
+        json!({"type": "commandError", "message": "x"})
+    )));
     assert!(View::wants(&fixture("api_chats")));
     assert!(View::wants(&fixture("error_store")));
 }
