@@ -25,7 +25,7 @@ use serde_json::Value;
 use xrcp::display::escape;
 use xrcp::session::{RRResult, RemoteFile};
 
-use types::{AChat, AChatItem, ChatDir, ChatInfo, ChatItem, ChatMsg, Content, FileStatus};
+use types::{AChat, AChatItem, ChatDir, ChatInfo, ChatItem, ChatMsg, FileStatus, ItemContent};
 
 /// The most lines one result or event prints; the rest is counted in a last line.
 pub(crate) const MAX_LINES: usize = 20;
@@ -537,9 +537,9 @@ fn prefix(info: &ChatInfo, item: &ChatItem) -> String {
 /// A message's text, with its file and what happened to it.
 fn item_text(item: &ChatItem) -> String {
     let mut text = match &item.content {
-        Content::SndMsgContent { msg } | Content::RcvMsgContent { msg } => msg.text.clone(),
-        Content::SndDeleted {} | Content::RcvDeleted {} => "[deleted]".into(),
-        Content::Other => item.meta.item_text.clone(),
+        ItemContent::SndMsgContent { msg } | ItemContent::RcvMsgContent { msg } => msg.text.clone(),
+        ItemContent::SndDeleted {} | ItemContent::RcvDeleted {} => "[deleted]".into(),
+        ItemContent::Other => item.meta.item_text.clone(),
     };
     if let Some(f) = &item.file {
         let sep = if text.is_empty() { "" } else { " " };

@@ -262,8 +262,8 @@ pub(crate) struct ChatItem {
     pub(crate) chat_dir: ChatDir,
     #[serde(default)]
     pub(crate) meta: Meta,
-    #[serde(default = "Content::other")]
-    pub(crate) content: Content,
+    #[serde(default = "ItemContent::other")]
+    pub(crate) content: ItemContent,
     #[serde(default)]
     pub(crate) file: Option<CiFile>,
 }
@@ -304,7 +304,7 @@ pub(crate) struct Meta {
 
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "camelCase")]
-pub(crate) enum Content {
+pub(crate) enum ItemContent {
     SndMsgContent {
         #[serde(rename = "msgContent")]
         msg: MsgContent,
@@ -319,9 +319,9 @@ pub(crate) enum Content {
     Other,
 }
 
-impl Content {
-    fn other() -> Content {
-        Content::Other
+impl ItemContent {
+    fn other() -> ItemContent {
+        ItemContent::Other
     }
 }
 
