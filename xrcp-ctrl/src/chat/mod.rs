@@ -264,14 +264,18 @@ impl View {
                     (ChatDir::GroupRcv { member: Some(m) }, _) => m.local_display_name.clone(),
                     (_, info) => chat_name(info),
                 };
-                let what = if added { "reacted" } else { "took back" };
+                let (what, to) = if added {
+                    ("reacted", "to")
+                } else {
+                    ("removed", "from")
+                };
                 // In a group, where: the members' names do not say it.
                 let place = match &reaction.chat_info {
                     ChatInfo::Group { .. } => format!("{} ", chat_ref(&reaction.chat_info)),
                     _ => String::new(),
                 };
                 format!(
-                    "{place}{who} {what} {emoji} to: {}",
+                    "{place}{who} {what} {emoji} {to}: {}",
                     item_text(&r.chat_item)
                 )
             }
@@ -297,8 +301,11 @@ impl View {
                 "{} deleted the contact with you (the conversation is kept)",
                 contact.local_display_name
             ),
-            ChatMsg::RcvFileDescrReady { chat_item } | ChatMsg::RcvFileAccepted { chat_item } => {
+            ChatMsg::RcvFileDescrReady { chat_item } => {
                 self.file_event(host, &chat_item, "is ready to be received")
+            }
+            ChatMsg::RcvFileAccepted { chat_item } => {
+                self.file_event(host, &chat_item, "was accepted by the phone")
             }
             ChatMsg::RcvFileStart { chat_item } => {
                 self.file_event(host, &chat_item, "is being received by the phone")
@@ -462,6 +469,7 @@ fn chat_list(chats: &[AChat]) -> Vec<String> {
             let what = match &c.chat_info {
                 ChatInfo::ContactRequest { .. } => " (wants to connect: /accept or /reject)",
                 ChatInfo::ContactConnection { .. } => " (pending connection)",
+                ChatInfo::Local { .. } => " (your notes)",
                 _ => "",
             };
             format!("{}{what}{unread}{last}", chat_ref(&c.chat_info))
@@ -664,6 +672,8 @@ pub(crate) fn error_line(e: &Value) -> String {
                 other => format!("the phone's messaging agent failed ({})", words(other)),
             }
         }
+        "noteNotFound" => format!("no note {}", e["noteId"]),
+        "fileNotFound" => format!("no file {}", e["fileId"]),
         // The notes application's own errors, and any other error with a message.
         _ if e.get("message").is_some_and(Value::is_string) => s(e, "message"),
         "" => "the phone refused the command".into(),

@@ -65,7 +65,7 @@ fn golden_renderings_in_both_encodings() {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 20, "{names:?}");
+    assert!(names.len() >= 34, "{names:?}");
     for name in names {
         let r = fixture(&name);
         let got = render(&r);
@@ -252,4 +252,7 @@ fn notes_results_are_not_for_the_view() {
     )));
     assert!(View::wants(&fixture("api_chats")));
     assert!(View::wants(&fixture("error_store")));
+    // The notes app's errors without a message are shown as one line too.
+    let e = RRResult::Error(json!({"type": "noteNotFound", "noteId": 3}));
+    assert_eq!(render(&e), "error: no note 3");
 }

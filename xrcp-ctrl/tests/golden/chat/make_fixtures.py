@@ -103,6 +103,31 @@ fx["error_agent"] = {"error":{"type":"errorAgent","agentError":{"type":"BROKER",
 fx["chat_cmd_error"] = {"result":{"type":"chatCmdError","chatError":{"type":"error","errorType":{"type":"commandError","message":"Failed reading: empty"}}}}
 fx["chat_error_event"] = {"result":{"type":"chatError","chatError":{"type":"error","errorType":{"type":"contactNotReady","contact":alice}}}}
 fx["unknown"] = {"result":{"type":"groupLinkRelaysUpdated","user":user,"groupInfo":team,"groupRelays":[]}}
+fx["chats"] = {"result":{"type":"chats","chats":[
+    {"chatInfo":direct(alice),"chatItems":[hello],"chatStats":stats(0)},
+    {"chatInfo":{"type":"local","noteFolder":{"noteFolderId":1,"userId":1,"favorite":False,"unread":False}},"chatItems":[],"chatStats":stats(0)}]}}
+fx["chat_item_not_changed"] = {"result":{"type":"chatItemNotChanged","user":user,"chatItem":{"chatInfo":direct(alice),"chatItem":hello}}}
+fx["contact_connecting"] = {"result":{"type":"contactConnecting","user":user,"contact":erin}}
+fx["contact_snd_ready"] = {"result":{"type":"contactSndReady","user":user,"contact":erin}}
+fx["accepting_contact_request"] = {"result":{"type":"acceptingContactRequest","user":user,"contact":erin}}
+fx["rcv_file_descr_ready"] = {"result":{"type":"rcvFileDescrReady","user":user,"chatItem":with_status({"type":"rcvAccepted"}),
+    "rcvFileTransfer":{"fileId":5},"rcvFileDescr":{"fileDescrId":1,"fileDescrText":"","fileDescrPartNo":0,"fileDescrComplete":True}}}
+fx["rcv_file_accepted"] = {"result":{"type":"rcvFileAccepted","user":user,"chatItem":with_status({"type":"rcvAccepted"})}}
+fx["rcv_file_snd_cancelled"] = {"result":{"type":"rcvFileSndCancelled","user":user,"chatItem":with_status({"type":"rcvCancelled"}),"rcvFileTransfer":{"fileId":5}}}
+sending = copy.deepcopy(doc); sending["fileStatus"] = {"type":"sndTransfer","sndProgress":1024,"sndTotal":2048}
+fx["snd_file_progress"] = {"result":{"type":"sndFileProgressXFTP","user":user,
+    "chatItem_":{"chatInfo":direct(alice),"chatItem":item("directSnd", 15, "2025-06-02T10:21:00Z", "", file=sending)},
+    "fileTransferMeta":{"fileId":6,"fileName":"notes.pdf","filePath":"notes.pdf","fileSize":2048,"chunkSize":1024,"cancelled":False},
+    "sentSize":1024,"totalSize":2048}}
+failed = copy.deepcopy(doc); failed["fileStatus"] = {"type":"sndError","sndFileError":{"type":"other","fileError":"no servers"}}
+fx["snd_file_error"] = {"result":{"type":"sndFileError","user":user,
+    "chatItem_":{"chatInfo":direct(alice),"chatItem":item("directSnd", 15, "2025-06-02T10:21:00Z", "", file=failed)},
+    "fileTransferMeta":{"fileId":6,"fileName":"notes.pdf","filePath":"notes.pdf","fileSize":2048,"chunkSize":1024,"cancelled":False},
+    "errorMessage":"no file servers are configured"}}
+fx["cmd_ok"] = {"result":{"type":"cmdOk","user_":user}}
+fx["group_reaction_removed"] = {"result":{"type":"chatItemReaction","user":user,"added":False,"reaction":{
+    "chatInfo":group(team),"chatReaction":{"chatDir":{"type":"groupRcv","groupMember":bob},"chatItem":bob_msg,
+    "sentAt":"2025-06-02T10:22:00Z","reaction":{"type":"emoji","emoji":"❤️"}}}}}
 for name, v in fx.items():
     with open(name + ".json", "w") as f:
         json.dump(v, f, indent=1, ensure_ascii=False); f.write("\n")
