@@ -7,6 +7,7 @@
 
 pub mod address;
 pub mod announce;
+pub(crate) mod chat;
 pub mod cli;
 pub mod connect;
 pub mod error;

@@ -18,6 +18,7 @@ use super::setup::{
     QrChoice, Target,
 };
 use super::{parse_advertise, parse_bind, parse_seconds, Listen, DEFAULT_TIMEOUT};
+use crate::chat::{self, Line};
 use crate::error::RemoteHostError;
 use crate::session::RemoteHostClient;
 use crate::store::Binding;
@@ -53,6 +54,12 @@ Link a host:
 Files:
   /store remote file <id> <path>  upload a file to host <id>
   /get remote file <id> <fileId>  download a file (ids: /files); never replaces
+Chats on a phone (other lines go as typed: @alice hi, #team hi, /accept bob):
+  /chats                          the chat list with unread counts
+  /open @<contact>|#<group>       plain lines go to that chat; /close ends it
+  /tail [n], /search <text>       the open chat's last messages, or a search
+  /file [@<contact>] <path>       send a file into a chat (via the host)
+  /json on, /json off             chat results as JSON, or as text
 Other:
   /set device name <name>         the name hosts see
   /help                           this list
@@ -74,6 +81,14 @@ const COMMANDS: &[&str] = &[
     "/store remote file ",
     "/get remote file ",
     "/set device name ",
+    "/chats",
+    "/open ",
+    "/close",
+    "/tail",
+    "/search ",
+    "/file ",
+    "/json on",
+    "/json off",
     "/help",
     "/quit",
     "/notes",
@@ -194,6 +209,8 @@ struct Console {
     /// The last results this console printed, as rendered: a host's event that repeats one
     /// of them (the note a command of ours added, say) is not shown a second time.
     shown: std::sync::Mutex<std::collections::VecDeque<(i64, String)>>,
+    /// The chat view: a phone's chat results and events as text, the open chat.
+    chat: std::sync::Mutex<chat::View>,
 }
 
 /// The options of `/start remote host new`, as the error for a wrong one lists them.
@@ -349,6 +366,7 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
         interrupt,
         qr_files: HashMap::new(),
         shown: Default::default(),
+        chat: Default::default(),
     };
     println!("xrcp-ctrl: /help for commands");
     let mut code = ExitCode::SUCCESS;
@@ -486,9 +504,14 @@ impl Console {
                 }
             }
             UiEvent::HostEvent(id, r) => {
-                let text = render(&r);
+                let text = self.text(id, &r);
                 if !self.repeats_shown(id, &text) {
-                    println!("[remote: {id}] {text}");
+                    if chat::View::wants(&r) {
+                        // Chat lines name their chat (`alice> hi`, `#team bob> hi`).
+                        println!("{text}");
+                    } else {
+                        println!("[remote: {id}] {text}");
+                    }
                 }
             }
             UiEvent::Interrupted => {}
@@ -527,7 +550,21 @@ impl Console {
         } else if let Some(rest) = line.strip_prefix("/get remote file ") {
             self.get_file(rest).await
         } else {
-            self.forward(line).await
+            // The chat view's shortcuts; the lock is not held across the command.
+            let expanded = self.chat_view().line(line);
+            match expanded {
+                Line::Pass => self.forward(line).await,
+                Line::Send(command) => self.forward(&command).await,
+                Line::Say(text) => {
+                    println!("{text}");
+                    Ok(())
+                }
+                Line::Open(text, command) => {
+                    println!("{text}");
+                    self.forward(&command).await
+                }
+                Line::SendFile { chat, path } => self.send_file(&chat, &path).await,
+            }
         };
         if let Err(e) = result {
             // Errors may quote the host's text.
@@ -706,6 +743,24 @@ impl Console {
     }
 
     async fn store_file(&self, rest: &str) -> Result<(), String> {
+        self.upload(rest).await.map(drop)
+    }
+
+    /// `/file <chat> <path>`: the file goes to the current host first, then the chat API's
+    /// `/file` command sends it from there (a relative path is in the phone's files folder).
+    async fn send_file(&self, chat: &str, path: &str) -> Result<(), String> {
+        let Some(id) = self.current else {
+            return Err(
+                "no remote host selected: /start remote host new, or /switch remote host <id>"
+                    .into(),
+            );
+        };
+        let stored = self.upload(&format!("{id} {path}")).await?;
+        self.forward(&format!("/file {chat} {stored}")).await
+    }
+
+    /// Uploads a file for `/store remote file <id> <path>` and gives its name on the host.
+    async fn upload(&self, rest: &str) -> Result<String, String> {
         let (id, tail) = rest
             .trim()
             .split_once(' ')
@@ -736,7 +791,7 @@ impl Console {
         // The host also announces the file as an event: said once is enough.
         let event = serde_json::json!({"type": "fileStored", "file": {"fileName": stored}});
         self.show(id, render(&RRResult::Result(event)));
-        Ok(())
+        Ok(stored)
     }
 
     async fn get_file(&self, rest: &str) -> Result<(), String> {
@@ -746,9 +801,18 @@ impl Console {
             .ok_or("usage: /get remote file <id> <fileId> (from /files), or <id> <file JSON>")?;
         let id: i64 = id.parse().map_err(|_| format!("bad host id {id}"))?;
         let client = self.client(id)?;
-        let file = super::script::remote_file(&client, which)
-            .await
-            .map_err(|e| format!("remote host {id} error: {e}"))?;
+        // A chat message's file (its id as the chat view showed it), else the notes app's.
+        let shown = which
+            .trim()
+            .parse()
+            .ok()
+            .and_then(|f| self.chat_view().file(f));
+        let file = match shown {
+            Some(f) => f,
+            None => super::script::remote_file(&client, which)
+                .await
+                .map_err(|e| format!("remote host {id} error: {e}"))?,
+        };
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
         // No `ok` here: the download can still fail, and `ok` then an error reads as both.
         let mut bar = TransferBar::default();
@@ -790,10 +854,24 @@ impl Console {
             .send_command(line, 0)
             .await
             .map_err(|e| format!("remote host {id} error: {e}"))?;
-        let text = render(&r);
+        let text = self.text(id, &r);
         println!("{text}");
         self.show(id, text);
         Ok(())
+    }
+
+    fn chat_view(&self) -> std::sync::MutexGuard<'_, chat::View> {
+        self.chat.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A host's result or event as text: the notes app's as before, the chat API's by the
+    /// chat view.
+    fn text(&self, id: i64, r: &RRResult) -> String {
+        if chat::View::wants(r) {
+            self.chat_view().render(id, r)
+        } else {
+            render(r)
+        }
     }
 
     /// Remembers a result printed for host `id` (the last few).
