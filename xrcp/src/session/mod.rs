@@ -22,6 +22,7 @@ pub mod app_info;
 pub mod body;
 pub mod error;
 pub mod file;
+#[cfg(feature = "tokio")]
 pub mod http2;
 pub mod keys;
 pub mod protocol;
