@@ -5,8 +5,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use xrcp::pairing::HostPairing;
 use xrcp::session::{
-    use_compression, AppVersionRange, CtrlAppInfo, HostAppInfo, RemoteSession, RemoteSignatures,
-    SessionSecrets, LOCAL_ENCODING,
+    use_compression, AppVersionRange, ControllerSession, CtrlAppInfo, HostAppInfo, LOCAL_ENCODING,
 };
 use xrcp::tls::TlsStream;
 
@@ -97,16 +96,8 @@ pub async fn open_session(
         .check(&app.version_range, LOCAL_ENCODING)
         .map_err(|e| RemoteHostError::BadAppInfo(e.to_string()))?;
     let compression = use_compression(app.compression, host_info.compression);
-    let secrets = SessionSecrets {
-        tls_unique: keys.keys.tls_unique,
-        snd_chain: keys.keys.send,
-        rcv_chain: keys.keys.recv,
-        signatures: RemoteSignatures::Sign {
-            session_key: keys.session_key,
-            identity_key: keys.identity_key,
-        },
-    };
-    let session = RemoteSession::new(secrets, compression)?;
+    let session =
+        ControllerSession::new(keys.keys, keys.session_key, keys.identity_key, compression)?;
     let (client, events) = RemoteHostClient::connect::<TlsStream<TcpStream>>(
         stream,
         session,

@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use xrcp::session::{
-    use_compression, AppVersion, AppVersionRange, CtrlAppInfo, HostAppInfo, RRResult,
-    RemoteProtocolError, RemoteSession, RemoteSignatures, SessionSecrets, LOCAL_ENCODING,
+    use_compression, AppVersion, AppVersionRange, CtrlAppInfo, HostAppInfo, HostSession, RRResult,
+    RemoteProtocolError, LOCAL_ENCODING,
 };
 
 use crate::connect::Connected;
@@ -56,7 +55,7 @@ impl HostAppSettings {
 
 /// A session ready to be served.
 pub struct ServedSession {
-    session: RemoteSession,
+    session: HostSession,
     stream: xrcp::tls::TlsStream<tokio::net::TcpStream>,
     pub ctrl_info: CtrlAppInfo,
     pub compression: bool,
@@ -86,16 +85,13 @@ pub fn prepare_session(
     let ctrl_info = CtrlAppInfo::from_json(&keys.ctrl_app)
         .map_err(|e| RemoteCtrlError::BadAppInfo(e.to_string()))?;
     let compression = use_compression(settings.compression, ctrl_info.compression);
-    let secrets = SessionSecrets {
-        tls_unique: keys.keys.tls_unique,
-        snd_chain: keys.keys.send,
-        rcv_chain: keys.keys.recv,
-        signatures: RemoteSignatures::Verify {
-            session_key: keys.ctrl_session_key,
-            identity_key: keys.ctrl_identity_key,
-        },
-    };
-    let session = RemoteSession::new(secrets, compression).map_err(RemoteCtrlError::Session)?;
+    let session = HostSession::new(
+        keys.keys,
+        keys.ctrl_session_key,
+        keys.ctrl_identity_key,
+        compression,
+    )
+    .map_err(RemoteCtrlError::Session)?;
     Ok((
         ServedSession {
             session,
@@ -120,26 +116,14 @@ impl ServedSession {
         events: mpsc::Receiver<RRResult>,
     ) -> Result<(), RemoteProtocolError> {
         let peer_end = self.stream.peer_end();
-        let served = serve_session(
+        serve_session(
             self.stream,
-            Bytes::new(),
+            peer_end,
             self.session,
             app,
             events,
             &HostSessionConfig::default(),
         )
-        .await;
-        // After the controller's goodbye, a failed write of ours (its socket is gone: broken
-        // pipe, reset) is not a failure of the session.
-        if served.is_err() && peer_end.closed_cleanly() {
-            return Ok(());
-        }
-        served?;
-        if peer_end.truncated() {
-            return Err(RemoteProtocolError::Http2(
-                "connection cut: it ended without TLS close_notify".into(),
-            ));
-        }
-        Ok(())
+        .await
     }
 }

@@ -17,7 +17,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::AsyncReadExt;
 use xrcp::session::{PlatformEncoding, RRResult, RemoteProtocolError};
 use xrcp_ctrl::session::{CtrlSessionConfig, RemoteHostClient};
@@ -44,8 +43,8 @@ async fn host(head_timeout: Duration) {
     };
     let ended = serve_session(
         io,
-        Bytes::new(),
-        host_session(),
+        xrcp::tls::PeerEnd::default(),
+        host_session().into_host().expect("host secrets"),
         Arc::new(EchoApp),
         events,
         &config,
@@ -62,10 +61,16 @@ async fn ctrl(port: u16) {
         recv_wait: Duration::from_millis(500),
         ..CtrlSessionConfig::default()
     };
-    let (client, mut events) =
-        RemoteHostClient::connect(io, ctrl_session(), PlatformEncoding::Kotlin, config)
-            .await
-            .unwrap();
+    let (client, mut events) = RemoteHostClient::connect(
+        io,
+        ctrl_session()
+            .into_controller()
+            .expect("controller secrets"),
+        PlatformEncoding::Kotlin,
+        config,
+    )
+    .await
+    .unwrap();
     let r = client.send_command("/bomb", 0).await.map(Some);
     println!("SEND /bomb {}", outcome(r));
     let ev = match tokio::time::timeout(Duration::from_secs(20), events.recv()).await {
@@ -91,10 +96,16 @@ async fn ctrl_idle(port: u16, idle: Duration) {
         recv_wait: Duration::from_millis(500),
         ..CtrlSessionConfig::default()
     };
-    let (client, mut events) =
-        RemoteHostClient::connect(io, ctrl_session(), PlatformEncoding::Kotlin, config)
-            .await
-            .unwrap();
+    let (client, mut events) = RemoteHostClient::connect(
+        io,
+        ctrl_session()
+            .into_controller()
+            .expect("controller secrets"),
+        PlatformEncoding::Kotlin,
+        config,
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(idle).await;
     let mut queued = 0;
     while events.try_recv().is_ok() {
@@ -120,10 +131,16 @@ async fn ctrl_stall(port: u16, head_timeout: Duration) {
         body_head_timeout: head_timeout,
         ..CtrlSessionConfig::default()
     };
-    let (client, _events) =
-        RemoteHostClient::connect(io, ctrl_session(), PlatformEncoding::Kotlin, config)
-            .await
-            .unwrap();
+    let (client, _events) = RemoteHostClient::connect(
+        io,
+        ctrl_session()
+            .into_controller()
+            .expect("controller secrets"),
+        PlatformEncoding::Kotlin,
+        config,
+    )
+    .await
+    .unwrap();
     let started = std::time::Instant::now();
     let stalls: Vec<_> = (0..20)
         .map(|_| {

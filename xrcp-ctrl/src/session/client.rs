@@ -3,7 +3,7 @@
 //! `remoteStoreFile`, `remoteGetFile`, and `Remote.hs` `pollEvents`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,10 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use xrcp::session::{
-    check_file_size, owsf_to_tagged, parse_bounded_measured, FileDigest, FileDigester,
-    PlatformEncoding, RRResult, RemoteCommand, RemoteCrypto, RemoteFile, RemoteKeys,
-    RemoteProtocolError, RemoteResponse, RemoteSession, SbKeyNonce, FILE_CHUNK_SIZE,
-    LOCAL_ENCODING, MAX_JSON_TREE, RECV_WAIT_MICROS,
+    check_file_size, owsf_to_tagged, parse_bounded_measured, ControllerSession, FileDigest,
+    FileDigester, PlatformEncoding, RRResult, RemoteCommand, RemoteFile, RemoteProtocolError,
+    RemoteResponse, SbKeyNonce, FILE_CHUNK_SIZE, LOCAL_ENCODING, MAX_JSON_TREE, RECV_WAIT_MICROS,
 };
 
 use xrcp::session::http2::{
@@ -73,9 +72,8 @@ const REQUEST_URI: &str = "https://0.0.0.0/";
 /// What every request needs; shared with the poll task.
 struct Core {
     send_request: SendRequest<Bytes>,
-    crypto: RemoteCrypto,
-    /// Only held for key derivation; never across an await.
-    keys: Mutex<RemoteKeys>,
+    /// Seals the commands and opens the responses of all streams.
+    session: ControllerSession,
     host_encoding: PlatformEncoding,
     closed: watch::Receiver<bool>,
     /// Unverified response bytes of all streams (docs/security/bodies.md).
@@ -150,7 +148,7 @@ impl RemoteHostClient {
     /// the host sends nothing after its HELLO until it has our HELLO.)
     pub async fn connect<S>(
         io: S,
-        session: RemoteSession,
+        session: ControllerSession,
         host_encoding: PlatformEncoding,
         config: CtrlSessionConfig,
     ) -> Result<(RemoteHostClient, mpsc::Receiver<HostEvent>), RemoteProtocolError>
@@ -178,8 +176,7 @@ impl RemoteHostClient {
         });
         let core = Arc::new(Core {
             send_request,
-            crypto: session.crypto,
-            keys: Mutex::new(session.keys),
+            session,
             host_encoding,
             closed,
             budget: BodyBudget::new(config.unverified_body_budget),
@@ -475,10 +472,6 @@ impl Drop for PartFile {
 }
 
 impl Core {
-    fn keys(&self) -> std::sync::MutexGuard<'_, RemoteKeys> {
-        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     async fn recv(&self, wait: Duration) -> Result<Option<RRResult>, RemoteProtocolError> {
         Ok(self.recv_measured(wait).await?.map(|(ev, _)| ev))
     }
@@ -508,10 +501,7 @@ impl Core {
     where
         R: AsyncRead + Unpin + Send,
     {
-        let snd = self.keys().snd_keys()?;
-        let body =
-            self.crypto
-                .encrypt_encode_body(snd.corr_id, &snd.keys.body, &cmd.to_json_bytes())?;
+        let sealed = self.session.seal_command(cmd)?;
         let mut sender = self
             .send_request
             .clone()
@@ -522,9 +512,9 @@ impl Core {
             .body(())
             .map_err(http2_error)?;
         let (response, mut stream) = sender.send_request(request, false).map_err(http2_error)?;
-        let file_key = snd.keys.file;
+        let file_key = sealed.file_key;
         let send = async {
-            send_body(&mut stream, Bytes::from(body), upload.is_none())?;
+            send_body(&mut stream, Bytes::from(sealed.bytes), upload.is_none())?;
             let Some(mut up) = upload else {
                 return Ok(());
             };
@@ -545,7 +535,7 @@ impl Core {
         let mut body = BodyReader::new(response.into_body());
         let (head, hold) = tokio::time::timeout(
             self.head_timeout,
-            body.read_head(&self.crypto, &self.budget),
+            body.read_head(self.session.head_reader(), &self.budget),
         )
         .await
         .map_err(|_| {
@@ -554,12 +544,11 @@ impl Core {
                 self.head_timeout.as_secs_f64()
             ))
         })??;
-        self.crypto.verify_signatures(&head)?;
-        let keys = self.keys().rcv_keys(head.corr_id())?;
         // Decoding one body at a time bounds the memory of decompressed JSON (§12).
         let turn = decode_turn().await;
-        let json = self.crypto.decrypt_body(&head, &keys.body)?;
+        let opened = self.session.open_response(&head)?;
         drop((head, hold));
+        let (json, file_key) = (opened.json, opened.file_key);
         let (value, tree) = parse_bounded_measured(&json, MAX_JSON_TREE)?;
         drop(json);
         let response = if self.host_encoding == PlatformEncoding::Swift
@@ -572,7 +561,7 @@ impl Core {
         drop(turn);
         Ok(Reply {
             response,
-            file_key: keys.file,
+            file_key,
             body,
             tree,
         })

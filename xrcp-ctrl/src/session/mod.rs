@@ -4,9 +4,10 @@
 //!
 //! The controller is the TLS *server* but the HTTP/2 *client*; it starts HTTP/2 (preface,
 //! SETTINGS, first event poll) as soon as the handshake is done. Byte formats, keys and JSON
-//! come from [`xrcp::session`]; this module only moves them through h2 streams.
+//! come from [`xrcp::session`] (the [`xrcp::session::ControllerSession`] engine seals commands
+//! and opens responses); this module only moves them through h2 streams.
 //!
-//! Usage: build a [`xrcp::session::RemoteSession`] from the handshake's secrets and call
+//! Usage: build a [`xrcp::session::ControllerSession`] from the handshake's keys and call
 //! [`RemoteHostClient::connect`]; read host events from the returned channel.
 
 mod client;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, DuplexStream};
+use tokio::io::DuplexStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use xrcp::crypto::chain::{chain_init, HybridSecret};
@@ -145,11 +145,10 @@ fn ctrl_config() -> CtrlSessionConfig {
     }
 }
 
-/// Host server on one end of a duplex, given the first bytes the "handshake" over-read.
+/// Host server on one end of a duplex.
 async fn start_host(
-    mut host_io: DuplexStream,
+    host_io: DuplexStream,
     host: RemoteSession,
-    prefix_len: usize,
 ) -> (
     JoinHandle<Result<(), RemoteProtocolError>>,
     mpsc::Sender<RRResult>,
@@ -160,13 +159,11 @@ async fn start_host(
         store: FolderStore::new(host_dir.path()),
     });
     let (host_events, events_rx) = mpsc::channel(16);
-    // Pretend the handshake read past the HELLO block: take the start of the preface.
-    let mut prefix = vec![0u8; prefix_len];
-    host_io.read_exact(&mut prefix).await.unwrap();
+    let host = host.into_host().unwrap();
     let server = tokio::spawn(async move {
         serve_session(
             host_io,
-            Bytes::from(prefix),
+            xrcp::tls::PeerEnd::default(),
             host,
             app,
             events_rx,
@@ -181,11 +178,15 @@ async fn start(compression: bool) -> Setup {
     let (ctrl_io, host_io) = tokio::io::duplex(256 << 10);
     let (ctrl, host) = pair(compression);
     // The controller writes the HTTP/2 preface during `connect`, before the host reads.
-    let (client, events) =
-        RemoteHostClient::connect(ctrl_io, ctrl, PlatformEncoding::Kotlin, ctrl_config())
-            .await
-            .unwrap();
-    let (server, host_events, host_dir) = start_host(host_io, host, 10).await;
+    let (client, events) = RemoteHostClient::connect(
+        ctrl_io,
+        ctrl.into_controller().unwrap(),
+        PlatformEncoding::Kotlin,
+        ctrl_config(),
+    )
+    .await
+    .unwrap();
+    let (server, host_events, host_dir) = start_host(host_io, host).await;
     Setup {
         client,
         events,
@@ -479,7 +480,7 @@ async fn session_survives_each_rejected_message() {
     let (mut ctrl, host) = pair(false);
     let (send_request, connection) = h2::client::handshake(ctrl_io).await.unwrap();
     tokio::spawn(connection);
-    let (server, _host_events, _dir) = start_host(host_io, host, 0).await;
+    let (server, _host_events, _dir) = start_host(host_io, host).await;
 
     async fn post(sr: &h2::client::SendRequest<Bytes>, body: Vec<u8>) -> Vec<u8> {
         let mut sr = sr.clone().ready().await.unwrap();

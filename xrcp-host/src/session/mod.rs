@@ -2,17 +2,17 @@
 //! runs the controller's commands against the local application (research notes §1–§3).
 //!
 //! The host is the TLS *client* but the HTTP/2 *server*: after the HELLO exchange the
-//! controller speaks first (connection preface), so the host must also feed HTTP/2 any bytes
-//! it already read past the HELLO block ([`Prefixed`]). Byte formats, keys and JSON come
-//! from [`xrcp::session`]; this module only moves them through h2 streams.
+//! controller speaks first (connection preface). The handshake reads whole 16384-byte blocks
+//! and never past the controller's HELLO, so the stream is handed over as it is. Byte
+//! formats, keys and JSON come from [`xrcp::session`] (the [`xrcp::session::HostSession`]
+//! engine opens requests and seals responses); this module only moves them through h2
+//! streams.
 //!
-//! Usage: build a [`xrcp::session::RemoteSession`] from the handshake's secrets, implement
+//! Usage: build a [`xrcp::session::HostSession`] from the handshake's keys, implement
 //! [`HostApp`], create an event channel, and await [`serve_session`].
 
 mod app;
-mod prefixed;
 mod server;
 
 pub use app::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
-pub use prefixed::Prefixed;
 pub use server::{serve_session, HostSessionConfig};

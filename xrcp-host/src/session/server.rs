@@ -7,7 +7,7 @@
 //! decrypt is answered with `protocolError` and the session goes on, as in the reference.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,12 +17,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use xrcp::session::{
-    RRResult, RemoteCommand, RemoteCrypto, RemoteKeys, RemoteProtocolError, RemoteResponse,
-    RemoteSession, SbKeyNonce,
+    HostSession, RRResult, RemoteCommand, RemoteProtocolError, RemoteResponse, SbKeyNonce,
 };
+use xrcp::tls::PeerEnd;
 
 use super::app::{HostApp, HostAppError, OutgoingFile, StoredFile};
-use super::prefixed::Prefixed;
 use xrcp::session::http2::{
     decode_turn, finish, http2_error, keepalive, send_body, send_file, BodyBudget, BodyReader,
     BODY_HEAD_TIMEOUT, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, MAX_FRAME_SIZE,
@@ -64,9 +63,8 @@ impl Default for HostSessionConfig {
 
 /// State shared by the streams of one session.
 struct Shared<A> {
-    crypto: RemoteCrypto,
-    /// Only held for key derivation; never across an await.
-    keys: Mutex<RemoteKeys>,
+    /// Opens the requests and seals the responses of all streams.
+    session: HostSession,
     app: Arc<A>,
     /// Events for the controller's `recv` long-poll (the reference's `remoteOutputQ`).
     events: tokio::sync::Mutex<mpsc::Receiver<RRResult>>,
@@ -108,26 +106,24 @@ impl<A> Shared<A> {
                 .saturating_sub(self.polling.load(Ordering::SeqCst))
                 > 0
     }
-
-    fn keys(&self) -> std::sync::MutexGuard<'_, RemoteKeys> {
-        // Key derivation cannot panic half-way in a way that leaves the counters unusable.
-        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// Serves one session until the controller closes the connection.
 ///
-/// - `io`: the TLS stream after the HELLO exchange; `prefix`: bytes already read from it past
-///   the controller's HELLO block (fed to HTTP/2 first, see [`Prefixed`]).
-/// - `session`: keys and counters from the handshake ([`RemoteSession::new`]).
+/// - `io`: the TLS stream after the HELLO exchange (the handshake reads whole blocks, so
+///   nothing past the controller's HELLO has been taken from it);
+/// - `peer_end`: how the TLS stream under `io` ended ([`xrcp::tls::TlsStream::peer_end`];
+///   `PeerEnd::default()` for a transport without TLS);
+/// - `session`: the host's session engine from the handshake ([`HostSession::new`]);
 /// - `events`: chat events to hand out to `recv` polls, in order.
 ///
-/// Returns `Ok` when the connection ends cleanly and `RPEHTTP2` when it fails. Dropping the
-/// future ends the session and aborts its in-flight requests.
+/// Returns `Ok` when the controller ended the session on purpose and `RPEHTTP2` when the
+/// connection failed or was cut ([`session_end`]). Dropping the future ends the session and
+/// aborts its in-flight requests.
 pub async fn serve_session<S, A>(
     io: S,
-    prefix: Bytes,
-    session: RemoteSession,
+    peer_end: PeerEnd,
+    session: HostSession,
     app: Arc<A>,
     events: mpsc::Receiver<RRResult>,
     config: &HostSessionConfig,
@@ -141,12 +137,11 @@ where
         .initial_window_size(config.initial_window_size)
         .initial_connection_window_size(config.connection_window_size)
         .max_frame_size(config.max_frame_size)
-        .handshake::<_, Bytes>(Prefixed::new(prefix, io))
+        .handshake::<_, Bytes>(io)
         .await
         .map_err(http2_error)?;
     let shared = Arc::new(Shared {
-        crypto: session.crypto,
-        keys: Mutex::new(session.keys),
+        session,
         app,
         events: tokio::sync::Mutex::new(events),
         in_flight: AtomicUsize::new(0),
@@ -158,20 +153,17 @@ where
     let mut tasks = JoinSet::new();
     let alive = keepalive(conn.ping_pong(), KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT);
     tokio::pin!(alive);
+    let mut interrupted = false;
     let result = loop {
         let next = tokio::select! {
             next = conn.accept() => next,
             reason = &mut alive => break Err(RemoteProtocolError::Http2(reason)),
         };
         match next {
-            // h2 reports an unexpected end of the stream as a clean close; it was not one if
-            // a request other than the event poll was still being served.
-            None if shared.interrupted() => {
-                break Err(RemoteProtocolError::Http2(
-                    "connection ended during a request".into(),
-                ))
+            None => {
+                interrupted = shared.interrupted();
+                break Ok(());
             }
-            None => break Ok(()),
             Some(Ok((request, respond))) => {
                 let shared = Arc::clone(&shared);
                 tasks.spawn(handle_request(shared, request.into_body(), respond));
@@ -189,7 +181,37 @@ where
         while tasks.try_join_next().is_some() {}
     };
     tasks.abort_all();
-    result
+    session_end(result, interrupted, &peer_end)
+}
+
+/// Whether the session ended on purpose — the one place this is decided. h2 reports a
+/// transport that simply stops as a clean end (`h2_end` is `Ok`), so:
+/// - after the controller's TLS `close_notify` (our controller sends it after its GOAWAY) the
+///   end is clean, even if a write of ours then failed (its socket is gone);
+/// - otherwise an h2 failure is the session's failure;
+/// - an end without `close_notify` on TLS, or, on a transport without TLS, one while a request
+///   other than a waiting event poll was still being served (`interrupted`), is a cut
+///   connection (`RPEHTTP2`).
+fn session_end(
+    h2_end: Result<(), RemoteProtocolError>,
+    interrupted: bool,
+    peer_end: &PeerEnd,
+) -> Result<(), RemoteProtocolError> {
+    if peer_end.closed_cleanly() {
+        return Ok(());
+    }
+    h2_end?;
+    if peer_end.truncated() {
+        return Err(RemoteProtocolError::Http2(
+            "connection cut: it ended without TLS close_notify".into(),
+        ));
+    }
+    if interrupted {
+        return Err(RemoteProtocolError::Http2(
+            "connection ended during a request".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// One stream: parse and check the request, run it, reply.
@@ -290,17 +312,16 @@ async fn parse_request<A>(
     reader: &mut BodyReader,
     deadline: Instant,
 ) -> Result<(RemoteCommand, SbKeyNonce), Option<RemoteProtocolError>> {
-    let (head, _hold) =
-        tokio::time::timeout_at(deadline, reader.read_head(&shared.crypto, &shared.budget))
-            .await
-            .map_err(|_| None)??;
-    shared.crypto.verify_signatures(&head)?;
-    let keys = shared.keys().rcv_keys(head.corr_id())?;
-    // Decoding one body at a time bounds the memory of decompressed JSON (§12).
+    let (head, _hold) = tokio::time::timeout_at(
+        deadline,
+        reader.read_head(shared.session.head_reader(), &shared.budget),
+    )
+    .await
+    .map_err(|_| None)??;
+    // Decoding one body at a time bounds the memory of decompressed JSON (§12); the engine
+    // checks the signatures before the id window, so a forged body uses up nothing.
     let _turn = decode_turn().await;
-    let json = shared.crypto.decrypt_body(&head, &keys.body)?;
-    drop(head);
-    Ok((RemoteCommand::from_json_bytes(&json)?, keys.file))
+    Ok(shared.session.open_command(&head)?)
 }
 
 /// `handleRecv`: the next event, or none after `wait` µs. A negative wait waits for an event
@@ -354,21 +375,17 @@ async fn try_reply<A: HostApp>(
     rr: &RemoteResponse,
     file: Option<OutgoingFile<A::Reader>>,
 ) -> Result<(), RemoteProtocolError> {
-    let snd = shared.keys().snd_keys()?;
-    let body =
-        shared
-            .crypto
-            .encrypt_encode_body(snd.corr_id, &snd.keys.body, &rr.to_json_bytes())?;
+    let body = shared.session.seal_response(rr)?;
     let mut stream = respond
         .send_response(http::Response::new(()), false)
         .map_err(http2_error)?;
-    send_body(&mut stream, Bytes::from(body), file.is_none())?;
+    send_body(&mut stream, Bytes::from(body.bytes), file.is_none())?;
     let Some(mut file) = file else {
         return Ok(());
     };
     let sent = send_file(
         &mut stream,
-        &snd.keys.file,
+        &body.file_key,
         file.size,
         &mut file.reader,
         &mut |_, _| {},
@@ -380,4 +397,24 @@ async fn try_reply<A: HostApp>(
         tracing::warn!("sending a file failed: {e}");
     }
     finish(&mut stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without TLS (no `close_notify` to go by) h2's clean end is a cut exactly when a request
+    /// was still being served; an h2 failure is always one. (The TLS cases run end to end in
+    /// the remote-session tests.)
+    #[test]
+    fn the_end_of_a_session_without_tls() {
+        let open = PeerEnd::default();
+        assert_eq!(session_end(Ok(()), false, &open), Ok(()));
+        assert!(matches!(
+            session_end(Ok(()), true, &open),
+            Err(RemoteProtocolError::Http2(_))
+        ));
+        let failed = RemoteProtocolError::Http2("reset".into());
+        assert_eq!(session_end(Err(failed.clone()), false, &open), Err(failed));
+    }
 }

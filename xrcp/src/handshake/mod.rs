@@ -15,6 +15,7 @@
 
 pub mod controller;
 pub mod host;
+#[cfg(feature = "tokio")]
 pub mod io;
 
 use serde_json::Value;

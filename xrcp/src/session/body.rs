@@ -341,6 +341,26 @@ impl RemoteCrypto {
         }
     }
 
+    /// The receive path, the one place both roles' engines ([`super::ControllerSession`],
+    /// [`super::HostSession`]) and [`RemoteSession`] open a body: signatures (host side,
+    /// `CTRL_AUTH`), then the keys of its id from `rcv_keys` (the id window; called only for
+    /// an authenticated body, so a forged one cannot move the window), then decryption and the
+    /// session-code check (spec/xrcp.md §10.1).
+    pub fn open_with(
+        &self,
+        head: &BodyHead,
+        rcv_keys: impl FnOnce(u32) -> Result<super::MessageKeys, RemoteProtocolError>,
+    ) -> Result<DecodedBody, RemoteProtocolError> {
+        self.verify_signatures(head)?;
+        let keys = rcv_keys(head.corr_id())?;
+        let json = self.decrypt_body(head, &keys.body)?;
+        Ok(DecodedBody {
+            corr_id: head.corr_id(),
+            json,
+            file_key: keys.file,
+        })
+    }
+
     /// Decrypts a verified head with the body key of its id and returns the JSON bytes.
     pub fn decrypt_body(
         &self,
@@ -466,9 +486,10 @@ pub struct DecodedBody {
     pub file_key: SbKeyNonce,
 }
 
-/// Both halves of a session's crypto for single-threaded use (tests, tools, vectors): the
-/// async crates keep [`RemoteKeys`] behind a lock and call the [`RemoteCrypto`] steps
-/// themselves so that only key derivation is serialised.
+/// Both halves of a session's crypto for single-threaded use by tools that craft or inspect
+/// bodies (tests, vectors, fuzzing, benchmarks); either role. The roles use their engines
+/// ([`super::ControllerSession`], [`super::HostSession`]; [`RemoteSession::into_controller`],
+/// [`RemoteSession::into_host`]), which share the receive path with this type.
 #[derive(Debug)]
 pub struct RemoteSession {
     pub crypto: RemoteCrypto,
@@ -479,11 +500,8 @@ impl RemoteSession {
     /// A session from the handshake's secrets and the compression decision
     /// ([`super::use_compression`]).
     pub fn new(secrets: SessionSecrets, compression: bool) -> Result<Self, RemoteProtocolError> {
-        let crypto = RemoteCrypto::new(secrets.tls_unique, secrets.signatures, compression)?;
-        Ok(RemoteSession {
-            crypto,
-            keys: RemoteKeys::new(secrets.snd_chain, secrets.rcv_chain),
-        })
+        let (crypto, keys) = secrets.into_parts(compression)?;
+        Ok(RemoteSession { crypto, keys })
     }
 
     /// Takes the next id and encodes `json` under it.
@@ -505,17 +523,9 @@ impl RemoteSession {
         bytes: &'a [u8],
     ) -> Result<(DecodedBody, &'a [u8]), RemoteProtocolError> {
         let (head, rest) = BodyHeadReader::read_from(self.crypto.expects_signatures(), bytes)?;
-        self.crypto.verify_signatures(&head)?;
-        let keys = self.keys.rcv_keys(head.corr_id())?;
-        let json = self.crypto.decrypt_body(&head, &keys.body)?;
-        Ok((
-            DecodedBody {
-                corr_id: head.corr_id(),
-                json,
-                file_key: keys.file,
-            },
-            rest,
-        ))
+        let keys = &mut self.keys;
+        let body = self.crypto.open_with(&head, |id| keys.rcv_keys(id))?;
+        Ok((body, rest))
     }
 
     pub fn encode_command(

@@ -5,7 +5,7 @@
 use std::future::poll_fn;
 
 use super::{
-    BodyHead, FileDecryptor, FileDigest, FileDigester, FileEncryptor, RemoteCrypto,
+    BodyHead, BodyHeadReader, FileDecryptor, FileDigest, FileDigester, FileEncryptor,
     RemoteProtocolError, SbKeyNonce, FILE_CHUNK_SIZE,
 };
 use bytes::Bytes;
@@ -109,7 +109,8 @@ impl BodyReader {
         self.pending = b;
     }
 
-    /// Reads one body head (corrId, ctLen, ct, and the signatures if `crypto` expects them).
+    /// Reads one body head into `r` (the session engine's head reader: corrId, ctLen, ct, and
+    /// on a request the signatures).
     ///
     /// The bytes are not authenticated until the caller has checked the signatures (host) or
     /// the tag (controller), so what the head buffer may grow to is charged to `budget`
@@ -119,10 +120,9 @@ impl BodyReader {
     /// whole read with a deadline ([`BODY_HEAD_TIMEOUT`]).
     pub async fn read_head(
         &mut self,
-        crypto: &RemoteCrypto,
+        mut r: BodyHeadReader,
         budget: &BodyBudget,
     ) -> Result<(BodyHead, BudgetHold), RemoteProtocolError> {
-        let mut r = crypto.head_reader();
         let mut hold = BudgetHold::default();
         while !r.is_complete() {
             // Charged before the chunk is taken from h2 (which then lets the peer send more),

@@ -107,6 +107,17 @@ impl SessionSecrets {
     }
 }
 
+impl SessionSecrets {
+    /// The session's crypto and key state; the secrets move into them.
+    pub(crate) fn into_parts(
+        self,
+        compression: bool,
+    ) -> Result<(super::RemoteCrypto, RemoteKeys), RemoteProtocolError> {
+        let crypto = super::RemoteCrypto::new(self.tls_unique, self.signatures, compression)?;
+        Ok((crypto, RemoteKeys::new(self.snd_chain, self.rcv_chain)))
+    }
+}
+
 impl std::fmt::Debug for SessionSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SessionSecrets")

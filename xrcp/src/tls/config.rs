@@ -52,6 +52,7 @@ pub fn server_config(
 /// Deviations from the XRCP parameters, for tests that must provoke a HelloRetryRequest,
 /// record fragmentation, or a peer whose key does not match its certificate. Production code
 /// uses [`client_config`] / [`server_config`].
+#[cfg_attr(not(feature = "test-knobs"), allow(unreachable_pub))]
 #[derive(Debug, Default)]
 pub struct TestKnobs {
     /// Key exchange groups in preference order instead of X25519 alone. A client listing
@@ -67,6 +68,7 @@ pub struct TestKnobs {
 }
 
 /// [`client_config`] with [`TestKnobs`] applied.
+#[cfg_attr(not(feature = "test-knobs"), allow(unreachable_pub))]
 pub fn client_config_for_testing(
     credentials: &SessionCredentials,
     pin: Pin,
@@ -89,6 +91,7 @@ pub fn client_config_for_testing(
 }
 
 /// [`server_config`] with [`TestKnobs`] applied.
+#[cfg_attr(not(feature = "test-knobs"), allow(unreachable_pub))]
 pub fn server_config_for_testing(
     credentials: &SessionCredentials,
     pin: Pin,

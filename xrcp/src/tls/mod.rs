@@ -12,30 +12,40 @@
 //! - `config`: rustls configurations restricted to the reference's parameters;
 //! - `capture`: sans-IO recovery of the client Finished from recorded bytes and the
 //!   client handshake traffic secret ([`recover_client_finished`]);
-//! - `keylog`, `recorder`: the two per-connection hooks that feed `capture`;
-//! - `stream`: the tokio driver ([`connect`], [`accept`], [`TlsStream`], [`TlsSession`]).
+//! - `binding`: [`FinishedCapture`], the per-connection key log and flight recording that
+//!   feed `capture` from rustls' `read_tls`/`write_tls` bytes (sans-IO), and [`TlsSession`];
+//! - `keylog`: the key log inside it;
+//! - `recorder`, `stream` (feature `tokio`): the tokio driver (`connect`, `accept`,
+//!   `TlsStream`), whose transport wrapper feeds a [`FinishedCapture`].
 //!
 //! rustls does not expose Finished messages; the capture route (KeyLog + byte recorder +
 //! re-decryption of the client's own flight) uses only public rustls 0.23 API and is
 //! checked against RFC 8448 and OpenSSL (`rustls-session-code.md` §3, §5).
 
+mod binding;
 mod capture;
 mod certs;
 mod config;
 mod keylog;
+#[cfg(feature = "tokio")]
 mod recorder;
+#[cfg(feature = "tokio")]
 mod stream;
 mod ticket;
 mod verify;
 
 use crate::error::RcError;
 
+pub use binding::{FinishedCapture, TlsSession, RECORDING_CAP};
 pub use capture::{recover_client_finished, CaptureError, FinishedSuite, RecoveredFinished};
 pub use certs::{fingerprint, CaRole, SessionCredentials, TlsIdentity};
 pub use config::{client_config, server_config, xrcp_provider};
-#[doc(hidden)]
+/// Deviations from XRCP's TLS parameters for tests (HelloRetryRequest, fragmentation, no
+/// tickets): only with the feature `test-knobs`, which xrcp's own tests turn on.
+#[cfg(feature = "test-knobs")]
 pub use config::{client_config_for_testing, server_config_for_testing, TestKnobs};
-pub use stream::{accept, connect, PeerEnd, TlsSession, TlsStream};
+#[cfg(feature = "tokio")]
+pub use stream::{accept, connect, PeerEnd, TlsStream};
 pub use verify::{check_chain, ChainError, Pin, PinnedChainVerifier};
 
 /// Why a TLS operation failed.
@@ -69,6 +79,7 @@ pub enum TlsError {
 }
 
 impl TlsError {
+    #[cfg(feature = "tokio")]
     /// Classifies an error surfaced by tokio-rustls, which wraps rustls errors in
     /// `io::Error`s of kind `InvalidData`.
     pub(crate) fn from_io(err: std::io::Error) -> TlsError {
@@ -112,14 +123,6 @@ mod tests {
 
     #[test]
     fn received_unknown_ca_is_identity_everything_else_exception() {
-        let alert = std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
-        );
-        assert!(matches!(
-            TlsError::from_io(alert),
-            TlsError::CertificateRejected
-        ));
         assert_eq!(
             RcError::from(TlsError::CertificateRejected),
             RcError::Identity
@@ -134,7 +137,19 @@ mod tests {
             rustls::CertificateError::UnknownIssuer,
         ));
         assert!(matches!(RcError::from(ours), RcError::Exception(_)));
+    }
 
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn tokio_rustls_errors_keep_their_kind() {
+        let alert = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
+        );
+        assert!(matches!(
+            TlsError::from_io(alert),
+            TlsError::CertificateRejected
+        ));
         let eof = std::io::Error::from(std::io::ErrorKind::UnexpectedEof);
         assert!(matches!(TlsError::from_io(eof), TlsError::Closed));
     }

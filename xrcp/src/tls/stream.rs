@@ -1,8 +1,8 @@
 //! The tokio driver: a TLS handshake over any byte stream, returning the stream and the
 //! session binding.
 //!
-//! Each call clones the given config and installs its own key log, wraps the transport in a
-//! recorder, lets tokio-rustls run the handshake, then recovers the client Finished from the
+//! Each call clones the given config with a fresh [`FinishedCapture`]'s key log, wraps the
+//! transport in a recorder that feeds the capture, lets tokio-rustls run the handshake, then recovers the client Finished from the
 //! recording (see `capture`). tokio-rustls's `connect` resolves only after the client flight
 //! has been flushed and `accept` only after the client Finished has been processed, so the
 //! recording is complete when they return.
@@ -21,37 +21,13 @@ use std::time::Duration;
 
 use rustls::client::{Resumption, Tls12Resumption};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, CommonState, ServerConfig};
+use rustls::{ClientConfig, ServerConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use zeroize::Zeroizing;
 
-use super::capture::{recover_client_finished, CaptureError, FinishedSuite};
-use super::certs::fingerprint;
-use super::keylog::HandshakeSecretLog;
-use super::recorder::{Direction, Recorder};
+use super::binding::{FinishedCapture, TlsSession};
+use super::recorder::Recorder;
 use super::ticket::AcceptanceSignal;
 use super::TlsError;
-
-/// What a completed handshake established.
-#[derive(Clone)]
-pub struct TlsSession {
-    /// The client's Finished verify_data (32 bytes with XRCP's suite): the session code
-    /// both screens show, and the binding the HELLOs are tied to (wire facts §5.4).
-    pub tls_unique: Zeroizing<Vec<u8>>,
-    /// SHA-256 of the CA certificate the peer presented (already checked against the pin).
-    pub peer_ca_fingerprint: [u8; 32],
-    /// Whether the server answered the first ClientHello with a HelloRetryRequest (e.g. a
-    /// Haskell client leading with an X448 key share).
-    pub hello_retried: bool,
-}
-
-impl fmt::Debug for TlsSession {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TlsSession")
-            .field("hello_retried", &self.hello_retried)
-            .finish_non_exhaustive()
-    }
-}
 
 /// An established TLS connection (either role) over transport `S`.
 ///
@@ -117,21 +93,19 @@ pub async fn connect<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let key_log = Arc::new(HandshakeSecretLog::default());
     let acceptance = Arc::new(AcceptanceSignal::default());
-    let mut config = ClientConfig::clone(config);
-    config.key_log = key_log.clone();
+    let (capture, mut config) = FinishedCapture::client(config);
     config.resumption =
         Resumption::store(acceptance.clone()).tls12_resumption(Tls12Resumption::Disabled);
     // The verifier ignores names and rustls sends no SNI for an IP address; the reference
     // controller ignores SNI anyway (wire facts §5.1).
     let server_name = ServerName::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(server_name, Recorder::new(io, Direction::Outgoing))
+        .connect(server_name, Recorder::new(io, capture))
         .await
         .map_err(TlsError::from_io)?;
     let (recorder, connection) = tls.get_mut();
-    let session = session_from(&key_log, recorder, connection)?;
+    let session = recorder.capture.finish(connection)?;
     let mut stream = TlsStream::new(tokio_rustls::TlsStream::Client(tls));
     stream.acceptance = Some(acceptance);
     Ok((stream, session))
@@ -145,49 +119,17 @@ pub async fn accept<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let key_log = Arc::new(HandshakeSecretLog::default());
-    let mut config = ServerConfig::clone(config);
-    config.key_log = key_log.clone();
+    let (capture, config) = FinishedCapture::server(config);
     let mut tls = tokio_rustls::TlsAcceptor::from(Arc::new(config))
-        .accept(Recorder::new(io, Direction::Incoming))
+        .accept(Recorder::new(io, capture))
         .await
         .map_err(TlsError::from_io)?;
     let (recorder, connection) = tls.get_mut();
-    let session = session_from(&key_log, recorder, connection)?;
+    let session = recorder.capture.finish(connection)?;
     Ok((
         TlsStream::new(tokio_rustls::TlsStream::Server(tls)),
         session,
     ))
-}
-
-fn session_from<S>(
-    key_log: &HandshakeSecretLog,
-    recorder: &mut Recorder<S>,
-    state: &CommonState,
-) -> Result<TlsSession, TlsError> {
-    let flight = recorder.take_recording();
-    let logged = key_log.take().ok_or(CaptureError::NoSecret)?;
-    let negotiated = state
-        .negotiated_cipher_suite()
-        .ok_or(CaptureError::UnsupportedSuite("none".into()))?
-        .suite();
-    let suite = FinishedSuite::from_rustls(negotiated)
-        .ok_or_else(|| CaptureError::UnsupportedSuite(format!("{negotiated:?}")))?;
-    let recovered = recover_client_finished(&flight, &logged.client_random, &logged.secret, suite)?;
-
-    let peer_ca_fingerprint = match state.peer_certificates() {
-        Some([_leaf, ca]) => fingerprint(ca),
-        _ => {
-            return Err(TlsError::Tls(rustls::Error::General(
-                "peer chain is not [leaf, ca]".into(),
-            )))
-        }
-    };
-    Ok(TlsSession {
-        tls_unique: recovered.verify_data,
-        peer_ca_fingerprint,
-        hello_retried: recovered.client_hellos > 1,
-    })
 }
 
 impl<S> TlsStream<S> {

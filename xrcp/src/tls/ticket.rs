@@ -12,13 +12,18 @@
 //! never offers a ticket. The ClientHello is unchanged (rustls offers `psk_dhe_ke` either way),
 //! and a peer that sends no ticket — the reference controller — costs the usual wait.
 
+#[cfg(feature = "tokio")]
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rand::RngCore;
+#[cfg(feature = "tokio")]
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
+#[cfg(feature = "tokio")]
 use rustls::pki_types::ServerName;
 use rustls::server::ProducesTickets;
+#[cfg(feature = "tokio")]
 use rustls::NamedGroup;
+#[cfg(feature = "tokio")]
 use tokio::sync::Notify;
 
 /// The controller's ticketer: issues tickets that cannot be redeemed.
@@ -48,13 +53,15 @@ impl ProducesTickets for UnredeemableTickets {
     }
 }
 
-/// The host's session store for one connection: remembers only that a ticket arrived.
+/// The host's session store for one connection (the tokio driver's `connect` installs it): remembers only that a ticket arrived.
+#[cfg(feature = "tokio")]
 #[derive(Debug, Default)]
 pub(crate) struct AcceptanceSignal {
     accepted: AtomicBool,
     notify: Notify,
 }
 
+#[cfg(feature = "tokio")]
 impl AcceptanceSignal {
     /// Whether the server has sent a ticket, i.e. accepted our certificate.
     pub(crate) fn accepted(&self) -> bool {
@@ -74,6 +81,7 @@ impl AcceptanceSignal {
     }
 }
 
+#[cfg(feature = "tokio")]
 impl ClientSessionStore for AcceptanceSignal {
     fn set_kx_hint(&self, _server_name: ServerName<'static>, _group: NamedGroup) {}
 
@@ -130,6 +138,7 @@ mod tests {
         assert_eq!(t.decrypt(b""), None);
     }
 
+    #[cfg(feature = "tokio")]
     #[test]
     fn the_signal_stores_nothing() {
         let s = AcceptanceSignal::default();
