@@ -56,12 +56,32 @@ fn session_vectors() {
             // Sending side: keys, body and attachment, byte for byte.
             let sender = if request { &mut ctrl } else { &mut host };
             let snd = sender.keys.snd_keys().unwrap();
-            assert_eq!(u64::from(snd.corr_id), case["corr_id"].as_u64().unwrap(), "{name}: corrId");
+            assert_eq!(
+                u64::from(snd.corr_id),
+                case["corr_id"].as_u64().unwrap(),
+                "{name}: corrId"
+            );
             let hexed = |b: &[u8]| Value::from(hex::encode(b));
-            assert_eq!(hexed(snd.keys.body.key.as_bytes()), case["body_key"], "{name}: body key");
-            assert_eq!(hexed(&snd.keys.body.nonce.0), case["body_nonce"], "{name}: body nonce");
-            assert_eq!(hexed(snd.keys.file.key.as_bytes()), case["file_key"], "{name}: file key");
-            assert_eq!(hexed(&snd.keys.file.nonce.0), case["file_nonce"], "{name}: file nonce");
+            assert_eq!(
+                hexed(snd.keys.body.key.as_bytes()),
+                case["body_key"],
+                "{name}: body key"
+            );
+            assert_eq!(
+                hexed(&snd.keys.body.nonce.0),
+                case["body_nonce"],
+                "{name}: body nonce"
+            );
+            assert_eq!(
+                hexed(snd.keys.file.key.as_bytes()),
+                case["file_key"],
+                "{name}: file key"
+            );
+            assert_eq!(
+                hexed(&snd.keys.file.nonce.0),
+                case["file_nonce"],
+                "{name}: file nonce"
+            );
             let body = sender
                 .crypto
                 .encrypt_encode_body(snd.corr_id, &snd.keys.body, json.as_bytes())
@@ -90,7 +110,10 @@ fn session_vectors() {
             let (decoded, rest) = receiver.decode(&recorded).unwrap();
             assert!(rest.is_empty(), "{name}");
             assert_eq!(decoded.json, json.as_bytes(), "{name}: decoded JSON");
-            assert_eq!(u64::from(decoded.corr_id), case["corr_id"].as_u64().unwrap());
+            assert_eq!(
+                u64::from(decoded.corr_id),
+                case["corr_id"].as_u64().unwrap()
+            );
             if let Some(att) = case.get("attachment") {
                 let data = unhex(&case["file"]);
                 let wire = unhex(att);

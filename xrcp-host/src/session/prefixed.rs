@@ -2,8 +2,8 @@
 //!
 //! The handshake reads the controller's HELLO block from the TLS stream; a buffered reader may
 //! take bytes past the 16384-byte block, and the controller starts HTTP/2 immediately after
-//! its HELLO (research notes §1: "a Rust peer must not discard bytes read past the HELLO
-//! block"). Those bytes are the beginning of the HTTP/2 connection preface and must reach the
+//! its HELLO (spec/xrcp.md §10.1: bytes read past the HELLO block must not be
+//! discarded). Those bytes are the beginning of the HTTP/2 connection preface and must reach the
 //! HTTP/2 server before anything else read from the stream.
 
 use std::io;

@@ -148,7 +148,7 @@ mod tests {
         hex::decode(s).unwrap().try_into().unwrap()
     }
 
-    /// Values from the Python model in the research notes (HKDF via hashlib/hmac).
+    /// Values from the Python model in spec/vectors/gen.py (HKDF via hashlib/hmac; spec/xrcp.md §14.4).
     #[test]
     fn key_schedule_model_values() {
         let dh = BoxKey::from_bytes(arr(

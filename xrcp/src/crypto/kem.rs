@@ -3,7 +3,7 @@
 //! check 1158 / 1039 bytes before any KEM code runs.
 //!
 //! Backed by the pure-Rust `sntrup761` crate (round-3 supercop variant, the same as
-//! simplexmq's C code); tests cross-check it against PQClean via `pqcrypto-ntruprime`.
+//! reference's C code, spec/xrcp.md §3.3); tests cross-check it against PQClean via `pqcrypto-ntruprime`.
 
 use rand::RngCore;
 use zeroize::Zeroizing;

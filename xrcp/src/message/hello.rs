@@ -306,7 +306,7 @@ mod tests {
         }
     }
 
-    /// The model values of the research notes (§14.7).
+    /// The model values of spec/vectors/gen.py (spec/xrcp.md §14.7).
     #[test]
     fn host_hello_block_model() {
         let (alice, bob) = alice_bob();

@@ -1,6 +1,6 @@
 //! The application info both sides exchange during the handshake, and the app-version checks
-//! that decide whether a session may start (research notes §4, §2.4; reference
-//! `Remote/Types.hs` `CtrlAppInfo`, `HostAppInfo`, `Remote/AppVersion.hs`, `Remote.hs`
+//! that decide whether a session may start (spec/xrcp.md §10.4; the reference's
+//! `CtrlAppInfo`, `HostAppInfo` and its app-version and compatibility checks
 //! `connectRemoteCtrl.checkAppVersion`, `startRemoteHost.parseHostAppInfo`).
 //!
 //! - The controller puts [`CtrlAppInfo`] into the invitation's `app` parameter.
@@ -138,13 +138,13 @@ impl AppVersionRange {
     /// The SimpleX Chat releases this implementation interoperates with, used as our own app
     /// version range by default (either role).
     ///
-    /// - **max 6.5.6.1**: the newest reference release whose session layer the research
-    ///   notes describe (§0; chain-key bodies, `retryNumber`, zstd compression) and that we
+    /// - **max 6.5.6.1**: the newest reference release whose session layer spec/xrcp.md
+    ///   describes (§10.4; chain-key bodies, `retryNumber`, zstd compression) and that we
     ///   mirror. Reporting it as our version keeps the host's answer
     ///   (`min(host max, controller max)`) inside every current reference range.
     /// - **min 6.5.0.12**: the reference's own `minRemoteCtrlVersion`/`minRemoteHostVersion`
     ///   at 6.5.6.1. Earlier releases (6.4.6.0 upstream) render the invitation's `ssig`
-    ///   differently inside the text `idsig` signs (simplexmq 95b17ada2, notes §0), and our
+    ///   differently inside the text `idsig` signs (spec/xrcp.md §4.2, §10.4), and our
     ///   invitation code uses the new rendering, so older peers could not pair with us even
     ///   though their session bodies are the same. Advertising 6.4.6.0 would only turn a
     ///   clear "bad version" answer into a signature failure.
@@ -305,7 +305,7 @@ impl HostAppInfo {
 }
 
 /// Whether bodies are compressed: both this side's setting and the peer's advertised flag
-/// must be on (reference `mkRemoteCrypto`; notes §2.4). Both sides reach the same answer.
+/// must be on (spec/xrcp.md §10.4). Both sides reach the same answer.
 pub fn use_compression(own: bool, peer: bool) -> bool {
     own && peer
 }

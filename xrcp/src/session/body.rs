@@ -1,5 +1,5 @@
-//! Body framing, signatures, encryption and compression (research notes §2.2, §2.4;
-//! reference `Remote/Protocol.hs` `encryptEncodeHTTP2Body`, `parseDecryptHTTP2Body`).
+//! Body framing, signatures, encryption and compression (spec/xrcp.md §10.2; the reference's
+//! `encryptEncodeHTTP2Body` and `parseDecryptHTTP2Body`).
 //!
 //! ```text
 //! request  (controller → host): u32be corrId | u32be ctLen | ct | 0x40 ssig | 0x40 idsig | [attachment]
@@ -12,7 +12,7 @@
 //!
 //! The Ed25519 messages are the 64-byte digests; `ssig` inside the second hash is the raw 64
 //! signature bytes. A receiver checks in the reference's order: signatures (`CTRL_AUTH`),
-//! then the id window (§2.3), decryption (`DECRYPT`), the tls-unique prefix
+//! then the id window (spec/xrcp.md §10.2), decryption (`DECRYPT`), the tls-unique prefix
 //! (`PRESessionCode`), decompression (`RPEInvalidBody`), JSON (`RPEInvalidJSON`). Note that a
 //! body failing after the id check has still used up its id, as in the reference.
 

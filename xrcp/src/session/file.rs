@@ -1,11 +1,11 @@
-//! File attachments after a body (research notes §3; reference `Remote/Transport.hs`
+//! File attachments after a body (spec/xrcp.md §10.2; the reference's
 //! `sendEncryptedFile`, `receiveEncryptedFile`):
 //!
 //! ```text
 //! 0x01 | u32be (fileSize + 16) | XSalsa20(file) | Poly1305 tag (16)
 //! ```
 //!
-//! keyed by the attachment key of the message's id (the second chain step, §2.3). Both
+//! keyed by the attachment key of the message's id (the second chain step, spec/xrcp.md §8). Both
 //! directions are streamed in chunks so memory stays constant whatever the file size. The
 //! receiver checks, in this order: marker byte (`RPENoFile`), length (`RPEFileSize`), data
 //! length (`RPEFileSize`), tag (`DECRYPT`), SHA-512 of the plaintext (`RPEFileDigest`).
@@ -27,7 +27,7 @@ pub const FILE_HEADER_LEN: usize = 5;
 /// The reference's file read/write block (`fileBlockSize`); our chunk size for files.
 pub const FILE_CHUNK_SIZE: usize = 16384;
 
-/// SHA-512 of a file; JSON/text form is padded base64url (simplexmq `FileDigest`).
+/// SHA-512 of a file; JSON/text form is padded base64url (`fileDigest`, spec/xrcp.md §10.2).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FileDigest(pub [u8; 64]);
 

@@ -1,5 +1,5 @@
 //! What the handshake hands to the session, and the per-message keys and counters
-//! (research notes §2.3; reference `Remote/Types.hs` `getRemoteSndKeys`, `getRemoteRcvKeys`).
+//! (spec/xrcp.md §8, §10.2; the reference's `getRemoteSndKeys`, `getRemoteRcvKeys`).
 //!
 //! Each direction has its own chain key and its own counter. Sending a message takes the next
 //! id (`++counter`, so the first id is 1) and then two chain steps: the first keys the body,
@@ -60,7 +60,7 @@ pub struct SndKeys {
 
 /// Who signs requests (`RemoteSignatures`): the controller holds both private keys and signs
 /// every request body; the host holds the public halves from the invitation (`skey`,
-/// `idkey`) and verifies. Responses are never signed (notes §2.2).
+/// `idkey`) and verifies. Responses are never signed (spec/xrcp.md §10.2).
 #[derive(Clone, Debug)]
 // One value per session: boxing the signing keys would only add indirection.
 #[allow(clippy::large_enum_variant)]
@@ -83,7 +83,7 @@ pub enum RemoteSignatures {
 ///
 /// `snd_chain`/`rcv_chain` are this side's directions of `sbcInit`'s two chains. On the
 /// controller the send chain has already been stepped once (its HELLO used the first step);
-/// on the host the receive chain likewise (notes §2.3). The session does not step them
+/// on the host the receive chain likewise (spec/xrcp.md §8). The session does not step them
 /// before its first message.
 pub struct SessionSecrets {
     /// The TLS session's tls-unique bytes (client Finished verify_data), prefixed to every

@@ -1,5 +1,5 @@
-//! The JSON carried inside session bodies (research notes §2.1; reference
-//! `Remote/Protocol.hs` `RemoteCommand`, `RemoteResponse`, `RRResult`).
+//! The JSON carried inside session bodies (spec/xrcp.md §10.3; the reference's
+//! `RemoteCommand`, `RemoteResponse`, `RRResult`).
 //!
 //! Both wrappers are tagged objects with the tag in `"type"` (constructor name without
 //! `RC`/`RR`, first letter lowered), fields inline, absent optional fields omitted. They are
@@ -425,7 +425,7 @@ const OWSF_TAG: &str = "_owsf";
 
 /// Converts JSON in the Swift "object with single field" sum encoding to the tagged encoding,
 /// as a Kotlin-encoding controller does with a Swift host's responses (reference
-/// `owsf2tagged`; notes §2.1).
+/// `owsf2tagged`; spec/xrcp.md §10.3).
 ///
 /// A two-key object `{"_owsf": true, "<tag>": v}` becomes `v` with `"type": "<tag>"` added
 /// when `v` (converted) is a plain object, and `{"type": "<tag>", "data": v}` otherwise — also

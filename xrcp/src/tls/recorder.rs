@@ -2,7 +2,7 @@
 //!
 //! The client's Finished is only ever on the wire, encrypted; to recover it we keep a copy of
 //! the client's flight: the client records what it writes, the server what it reads
-//! (rustls-session-code.md §3). Recording stops for good at [`Recorder::take_recording`]
+//! (spec/xrcp.md §6.5). Recording stops for good at [`Recorder::take_recording`]
 //! (right after the handshake); from then on the wrapper only forwards.
 
 use std::io::{self, IoSlice};
