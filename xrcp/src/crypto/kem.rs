@@ -10,8 +10,11 @@ use zeroize::Zeroizing;
 
 use super::CryptoError;
 
+/// sntrup761 public key size (1158 bytes).
 pub const PUBLIC_KEY_LEN: usize = sntrup761::PUBLIC_KEY_SIZE;
+/// sntrup761 ciphertext size (1039 bytes).
 pub const CIPHERTEXT_LEN: usize = sntrup761::CIPHERTEXT_SIZE;
+/// sntrup761 secret key size (1763 bytes).
 pub const SECRET_KEY_LEN: usize = sntrup761::SECRET_KEY_SIZE;
 
 /// An sntrup761 public (encapsulation) key, 1158 bytes.
@@ -40,12 +43,14 @@ fn seed() -> Zeroizing<[u8; 32]> {
 }
 
 impl KemPublicKey {
+    /// A public key from exactly [`PUBLIC_KEY_LEN`] bytes; checked before any KEM code runs.
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
         sntrup761::EncapsulationKey::try_from(b)
             .map(KemPublicKey)
             .map_err(|_| CryptoError::InvalidEncoding)
     }
 
+    /// The raw public key bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_ref()
     }
@@ -64,12 +69,14 @@ impl std::fmt::Debug for KemPublicKey {
 }
 
 impl KemCiphertext {
+    /// A ciphertext from exactly [`CIPHERTEXT_LEN`] bytes; checked before any KEM code runs.
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
         sntrup761::Ciphertext::try_from(b)
             .map(KemCiphertext)
             .map_err(|_| CryptoError::InvalidEncoding)
     }
 
+    /// The raw ciphertext bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_ref()
     }
@@ -82,6 +89,7 @@ impl std::fmt::Debug for KemCiphertext {
 }
 
 impl KemSharedSecret {
+    /// A shared secret given directly (test vectors).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         KemSharedSecret(Zeroizing::new(bytes))
     }
@@ -92,12 +100,14 @@ impl KemSharedSecret {
         KemSharedSecret(out)
     }
 
+    /// The 32 secret bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
 
 impl KemKeyPair {
+    /// A fresh key pair from a random seed.
     pub fn generate() -> Self {
         let (pk, sk) = sntrup761::generate_key_from_seed(*seed());
         KemKeyPair {
@@ -114,6 +124,7 @@ impl KemKeyPair {
         Ok(KemKeyPair { public, secret })
     }
 
+    /// The public half, sent in the host HELLO.
     pub fn public(&self) -> &KemPublicKey {
         &self.public
     }

@@ -35,6 +35,7 @@ impl AppVersion {
         })
     }
 
+    /// The numeric components (`6.5.6.1` → `[6, 5, 6, 1]`).
     pub fn components(&self) -> &[u64] {
         &self.branch
     }
@@ -161,10 +162,12 @@ impl AppVersionRange {
         }
     }
 
+    /// The lowest app version of the range.
     pub fn min_version(&self) -> &AppVersion {
         &self.min_version
     }
 
+    /// The highest app version of the range.
     pub fn max_version(&self) -> &AppVersion {
         &self.max_version
     }
@@ -202,7 +205,9 @@ impl<'de> Deserialize<'de> for AppVersionRange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlatformEncoding {
+    /// `"swift"`: single-field objects (the iOS app).
     Swift,
+    /// `"kotlin"`: objects tagged by `"type"` (the Android and desktop apps, the terminal CLI; ours).
     Kotlin,
 }
 
@@ -218,7 +223,9 @@ fn bool_def<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CtrlAppInfo {
+    /// The app versions the controller accepts from a host.
     pub app_version_range: AppVersionRange,
+    /// The controller's name, shown on the host (peer-supplied: escape before display).
     pub device_name: String,
     /// Whether the controller is willing to compress; missing = false.
     #[serde(default, deserialize_with = "bool_def")]
@@ -231,7 +238,9 @@ pub struct CtrlAppInfo {
 pub struct HostAppInfo {
     /// The version the host chose: `min(host max, controller max)`.
     pub app_version: AppVersion,
+    /// The host's name, shown on the controller (peer-supplied: escape before display).
     pub device_name: String,
+    /// How the host writes its JSON (`kotlin`: tagged objects; `swift`: single-field objects).
     pub encoding: PlatformEncoding,
     /// The host's `/_files_encrypt` setting: whether files are encrypted at rest.
     pub encrypt_files: bool,
@@ -250,17 +259,22 @@ pub enum AppInfoError {
     Invalid(String),
     /// No common version; carries the peer's version (host side: the controller's max).
     #[error("bad app version {app_version}")]
-    BadVersion { app_version: AppVersion },
+    BadVersion {
+        /// The peer's version (the controller's max on the host side).
+        app_version: AppVersion,
+    },
     /// A Kotlin-encoding host cannot serve a Swift-encoding controller.
     #[error("incompatible JSON encoding")]
     IncompatibleEncoding,
 }
 
 impl CtrlAppInfo {
+    /// Parses the invitation's `app` JSON; unknown fields are ignored.
     pub fn from_json(v: &Value) -> Result<Self, AppInfoError> {
         CtrlAppInfo::deserialize(v).map_err(|e| AppInfoError::Invalid(e.to_string()))
     }
 
+    /// The JSON written into the invitation's `app` parameter.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
@@ -277,10 +291,12 @@ impl CtrlAppInfo {
 }
 
 impl HostAppInfo {
+    /// Parses the host HELLO's `app` JSON; unknown fields are ignored.
     pub fn from_json(v: &Value) -> Result<Self, AppInfoError> {
         HostAppInfo::deserialize(v).map_err(|e| AppInfoError::Invalid(e.to_string()))
     }
 
+    /// The JSON written into the host HELLO's `app` field.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }

@@ -70,6 +70,7 @@ pub struct BodyHead {
 }
 
 impl BodyHead {
+    /// The message id (the first 4 bytes).
     pub fn corr_id(&self) -> u32 {
         u32::from_be_bytes([
             self.signed[0],
@@ -192,6 +193,7 @@ impl BodyHeadReader {
             + sigs
     }
 
+    /// Whether the whole head (and, for requests, both signatures) has arrived.
     pub fn is_complete(&self) -> bool {
         self.ct_len
             .is_some_and(|n| self.signed.len() == BODY_HEADER_LEN + n)
@@ -453,16 +455,22 @@ fn decompress_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, RemoteProtoc
 /// A body ready to send, with the attachment key of its id.
 #[derive(Debug)]
 pub struct EncodedBody {
+    /// The message id.
     pub corr_id: u32,
+    /// The body bytes to send (without attachment).
     pub bytes: Vec<u8>,
+    /// Keys this id's attachment, if one follows.
     pub file_key: SbKeyNonce,
 }
 
 /// A received, verified and decrypted body, with the attachment key of its id.
 #[derive(Debug)]
 pub struct DecodedBody {
+    /// The message id.
     pub corr_id: u32,
+    /// The JSON (decompressed if compression is on).
     pub json: Vec<u8>,
+    /// Keys this id's attachment, if one follows.
     pub file_key: SbKeyNonce,
 }
 
@@ -471,7 +479,9 @@ pub struct DecodedBody {
 /// themselves so that only key derivation is serialised.
 #[derive(Debug)]
 pub struct RemoteSession {
+    /// Signatures, session code and compression: shared, immutable.
     pub crypto: RemoteCrypto,
+    /// Counters, chains and skipped keys: mutable.
     pub keys: RemoteKeys,
 }
 
@@ -518,6 +528,7 @@ impl RemoteSession {
         ))
     }
 
+    /// Encodes a command under the next id (controller side).
     pub fn encode_command(
         &mut self,
         cmd: &RemoteCommand,
@@ -525,6 +536,7 @@ impl RemoteSession {
         self.encode(&cmd.to_json_bytes())
     }
 
+    /// Encodes a response under the next id (host side).
     pub fn encode_response(
         &mut self,
         resp: &RemoteResponse,

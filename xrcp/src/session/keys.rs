@@ -25,7 +25,9 @@ pub const MAX_SKIP: u32 = 256;
 /// (`C.SbKeyNonce`).
 #[derive(Clone, Debug)]
 pub struct SbKeyNonce {
+    /// The box key.
     pub key: BoxKey,
+    /// Its nonce (never on the wire).
     pub nonce: Nonce,
 }
 
@@ -39,7 +41,9 @@ impl SbKeyNonce {
 /// The two keys of one message id: the body (`cmdKN`) and the attachment (`fileKN`).
 #[derive(Clone, Debug)]
 pub struct MessageKeys {
+    /// Keys the body (first chain step of the id).
     pub body: SbKeyNonce,
+    /// Keys the attachment (second chain step of the id, taken even without one).
     pub file: SbKeyNonce,
 }
 
@@ -54,7 +58,9 @@ impl MessageKeys {
 /// The keys of a message about to be sent, with its id.
 #[derive(Clone, Debug)]
 pub struct SndKeys {
+    /// The id, sent in clear as the body's first 4 bytes.
     pub corr_id: u32,
+    /// The id's body and attachment keys.
     pub keys: MessageKeys,
 }
 
@@ -74,7 +80,9 @@ pub enum RemoteSignatures {
     },
     /// Host side (`RSVerify`).
     Verify {
+        /// The invitation's `skey`.
         session_key: Ed25519PublicKey,
+        /// The invitation's `idkey`.
         identity_key: Ed25519PublicKey,
     },
 }
@@ -89,8 +97,11 @@ pub struct SessionSecrets {
     /// The TLS session's tls-unique bytes (client Finished verify_data), prefixed to every
     /// body plaintext. At most 255 bytes (1-byte length prefix).
     pub tls_unique: Zeroizing<Vec<u8>>,
+    /// This side's send chain (the controller's already stepped once by its HELLO).
     pub snd_chain: ChainKey,
+    /// This side's receive chain.
     pub rcv_chain: ChainKey,
+    /// The signing (controller) or verifying (host) keys of requests.
     pub signatures: RemoteSignatures,
 }
 
