@@ -14,9 +14,10 @@ independent implementation exists on this machine, recomputed with it and compar
 
 Values with no independent anchor (the XRCP-specific compositions: key schedule, invitation,
 HELLO blocks) are "model" values: they follow from spec/xrcp.md and from anchored primitives,
-and they are asserted against the values recorded in the research notes (spec §14).
+and they are asserted against the headline values of spec/xrcp.md §14. Session bodies
+(session.json) are opened again by a separate receiver model that uses libsodium and libzstd.
 
-Run:  pip install pynacl cryptography && python3 spec/vectors/gen.py
+Run:  pip install pynacl cryptography zstandard && python3 spec/vectors/gen.py
 The output is deterministic; running it twice gives byte-identical files.
 """
 
