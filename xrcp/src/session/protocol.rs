@@ -30,7 +30,7 @@ pub enum RemoteCommand {
     Send {
         /// The chat command line.
         command: String,
-        /// How many times this command was sent before (0 at first).
+        /// The sender's retry count for this command (0 on a first attempt).
         retry_number: i64,
     },
     /// `RCRecv`: long-poll for the next chat event, waiting up to `wait` microseconds.
