@@ -14,9 +14,10 @@ independent implementation exists on this machine, recomputed with it and compar
 
 Values with no independent anchor (the XRCP-specific compositions: key schedule, invitation,
 HELLO blocks) are "model" values: they follow from spec/xrcp.md and from anchored primitives,
-and they are asserted against the values recorded in the research notes (spec §14).
+and they are asserted against the headline values of spec/xrcp.md §14. Session bodies
+(session.json) are opened again by a separate receiver model that uses libsodium and libzstd.
 
-Run:  pip install pynacl cryptography && python3 spec/vectors/gen.py
+Run:  pip install pynacl cryptography zstandard && python3 spec/vectors/gen.py
 The output is deterministic; running it twice gives byte-identical files.
 """
 
@@ -37,6 +38,7 @@ from nacl.public import Box, PrivateKey, PublicKey
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, x25519
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+import zstandard
 
 OUT_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -1200,12 +1202,194 @@ def gen_messages(signed, ks):
     })
 
 
+# =============================================================================================
+# session.json
+
+def sha512(b):
+    d = hashlib.sha512(b).digest()
+    h = hashes.Hash(hashes.SHA512())
+    h.update(b)
+    check_eq(d, h.finalize(), "sha512 hashlib vs cryptography")
+    return d
+
+
+def zstd_frame(data):
+    """A single zstd frame (RFC 8878 §3.1.1) holding `data` in one raw block, with the content
+    size recorded and no checksum: what one-shot zstd compression emits for a short message
+    that does not compress. Checked against libzstd (the `zstandard` package) at level 3, the
+    reference's level (spec §10.2): both must give these exact bytes, and libzstd must decode
+    them back."""
+    check(len(data) < 256, "one-byte content size")
+    check(len(data) < 1 << 21, "one block")
+    fhd = 0x20  # Single_Segment_flag; Frame_Content_Size_flag 0 -> a 1-byte size field
+    block_header = (len(data) << 3) | (0 << 1) | 1  # Block_Size, Block_Type = Raw, Last_Block
+    frame = (b"\x28\xb5\x2f\xfd" + bytes([fhd, len(data)]) + block_header.to_bytes(3, "little") + data)
+    check_eq(frame, zstandard.ZstdCompressor(level=3).compress(data), "zstd frame vs libzstd level 3")
+    check_eq(zstandard.ZstdDecompressor().decompress(frame), data, "libzstd decodes the frame")
+    return frame
+
+
+class SessionSide:
+    """One side of a session (spec §8, §10.2): its send chain and send counter, and for the
+    controller the two Ed25519 seeds that sign requests."""
+
+    def __init__(self, chain, tls_unique, compression, signing=None):
+        self.chain = chain
+        self.counter = 0
+        self.tls_unique = tls_unique
+        self.compression = compression
+        self.signing = signing
+
+    def next_keys(self):
+        """corrId = ++counter; two chain steps: the body's key and nonce, then the
+        attachment's (taken whether or not there is one)."""
+        self.counter += 1
+        self.chain, body_key, body_nonce = chain_step(self.chain)
+        self.chain, file_key, file_nonce = chain_step(self.chain)
+        return self.counter, (body_key, body_nonce), (file_key, file_nonce)
+
+    def body(self, corr_id, body_kn, json_bytes):
+        payload = zstd_frame(json_bytes) if self.compression else json_bytes
+        plain = bytes([len(self.tls_unique)]) + self.tls_unique + payload
+        ct = box_tail_tag(body_kn[0], body_kn[1], plain)
+        out = struct.pack(">II", corr_id, len(ct)) + ct
+        if self.signing is not None:
+            session_seed, identity_seed = self.signing
+            ssig = ed25519_sign(session_seed, sha512(out))
+            idsig = ed25519_sign(identity_seed, sha512(out + ssig))
+            out += bytes([64]) + ssig + bytes([64]) + idsig
+        return out
+
+
+def attachment(file_kn, data):
+    """01 ‖ u32be(size + 16) ‖ tail-tag box of the file (spec §10.2)."""
+    return bytes([1]) + struct.pack(">I", len(data) + 16) + box_tail_tag(file_kn[0], file_kn[1], data)
+
+
+def open_body(body, body_kn, tls_unique, compression, verify):
+    """The receiving side of spec §10.2, independent of SessionSide: returns the JSON and the
+    attachment bytes after the body."""
+    corr_id, ct_len = struct.unpack(">II", body[:8])
+    ct = body[8:8 + ct_len]
+    rest = body[8 + ct_len:]
+    if verify is not None:
+        s_pk, id_pk = verify
+        check_eq((rest[0], rest[65]), (64, 64), "signature lengths")
+        ssig, idsig = rest[1:65], rest[66:130]
+        nacl.signing.VerifyKey(s_pk).verify(hashlib.sha512(body[:8 + ct_len]).digest(), ssig)
+        nacl.signing.VerifyKey(id_pk).verify(hashlib.sha512(body[:8 + ct_len] + ssig).digest(), idsig)
+        rest = rest[130:]
+    plain = nb.crypto_secretbox_open(ct[-16:] + ct[:-16], body_kn[1], sodium_hsalsa20(body_kn[0], Z16))
+    check_eq(plain[:1 + len(tls_unique)], bytes([len(tls_unique)]) + tls_unique, "tls-unique prefix")
+    payload = plain[1 + len(tls_unique):]
+    if compression:
+        payload = zstandard.ZstdDecompressor().decompress(payload)
+    return payload, rest
+
+
+SESSION_HYBRID = b"\x42" * 32
+SESSION_TLS_UNIQUE = b"\x5a" * 32
+
+
+def file_json(data):
+    return aeson_encode_ordered([("type", "file"), ("fileSize", len(data)),
+                                 ("fileDigest", b64u(sha512(data)))])
+
+
+def aeson_encode_ordered(fields):
+    """A JSON object with its fields in the given order (the order the reference's records are
+    written in, spec §2.5)."""
+    return "{" + ",".join(aeson_encode(k) + ":" + aeson_encode(v) for k, v in fields) + "}"
+
+
+def session_script(compression):
+    """(name, request?, json text, attachment bytes or None), in the order they are sent."""
+    if compression:
+        return [
+            ("compressed request 1: recv", True, '{"type":"recv","wait":10000000}', None),
+            ("compressed response 1: bare chatEvent (poll timeout)", False, '{"type":"chatEvent"}', None),
+        ]
+    data = bytes(range(64))
+    return [
+        ("request 1: send", True, '{"type":"send","command":"/_get chats 1 pcc=on","retryNumber":0}', None),
+        ("response 1: chatResponse", False,
+         '{"type":"chatResponse","chatResponse":{"result":{"type":"cmdOk","user_":null}}}', None),
+        ("request 2: getFile", True,
+         '{"type":"getFile","file":{"userId":1,"fileId":3,"sent":false,"fileSource":{"filePath":"x.jpg"}}}',
+         None),
+        ("response 2: file with attachment", False, file_json(data), data),
+    ]
+
+
+def gen_session():
+    s_pk, id_pk = ed25519_pub(RFC8032_1_SK), ed25519_pub(RFC8032_2_SK)
+    cases = []
+    for compression in [False, True]:
+        # spec §8: (A, B) = chain_init(hybrid); the controller's HELLO took A's first step.
+        a, b = chain_init(SESSION_HYBRID)
+        a, _, _ = chain_step(a)
+        ctrl = SessionSide(a, SESSION_TLS_UNIQUE, compression, signing=(RFC8032_1_SK, RFC8032_2_SK))
+        host = SessionSide(b, SESSION_TLS_UNIQUE, compression)
+        for name, request, json_text, data in session_script(compression):
+            sender = ctrl if request else host
+            corr_id, body_kn, file_kn = sender.next_keys()
+            body = sender.body(corr_id, body_kn, json_text.encode())
+            got, rest = open_body(body, body_kn, SESSION_TLS_UNIQUE, compression,
+                                  (s_pk, id_pk) if request else None)
+            check_eq((got, rest), (json_text.encode(), b""), f"{name} opens")
+            case = {
+                "name": name,
+                "direction": "controller_to_host" if request else "host_to_controller",
+                "corr_id": corr_id,
+                "compression": compression,
+                "json": json_text,
+                "body_key": hx(body_kn[0]),
+                "body_nonce": hx(body_kn[1]),
+                "file_key": hx(file_kn[0]),
+                "file_nonce": hx(file_kn[1]),
+                "body": hx(body),
+            }
+            if data is not None:
+                wire = attachment(file_kn, data)
+                check_eq(nb.crypto_secretbox_open(wire[-16:] + wire[5:-16], file_kn[1],
+                                                  sodium_hsalsa20(file_kn[0], Z16)), data, f"{name} attachment")
+                case["file"] = hx(data)
+                case["attachment"] = hx(wire)
+            cases.append(case)
+    # The first request and response equal messages.json's construction (chain A step 2, chain
+    # B step 1) under this file's secrets: corrIds 1 and 1, counted per direction.
+    check_eq([c["corr_id"] for c in cases], [1, 1, 2, 2, 1, 1], "corrIds per direction")
+    write("session.json", {
+        "description": (
+            "XRCP session bodies (spec/xrcp.md §8, §10.2). Chains: chain_init(hybrid_secret) = (A, B); "
+            "the controller sends on A after the one step its HELLO took, the host sends on B. Each "
+            "corrId takes two steps: body key/nonce, then attachment key/nonce. Request = u32be corrId | "
+            "u32be ctLen | ct | 0x40 ssig | 0x40 idsig; response = u32be corrId | u32be ctLen | ct "
+            "[| attachment]. ct = tail-tag box (§3.1) under body_key of (u8 len | tls_unique | json), the "
+            "json as one zstd frame when compression is true. ssig/idsig: Ed25519 (seeds below) over "
+            "SHA-512(corrId|ctLen|ct) and SHA-512(corrId|ctLen|ct|ssig). attachment = 01 | u32be(size+16) "
+            "| tail-tag box of the file under file_key. Within one compression setting the cases are in "
+            "sending order; each setting starts a fresh session."),
+        "generator": ("spec/vectors/gen.py (a Python model of spec/xrcp.md; boxes checked against "
+                      "libsodium, Ed25519 against libsodium and cryptography, HKDF and SHA-512 against "
+                      "cryptography, zstd frames against libzstd)"),
+        "inputs": {
+            "hybrid_secret": hx(SESSION_HYBRID),
+            "tls_unique": hx(SESSION_TLS_UNIQUE),
+            "session_key_seed": hx(RFC8032_1_SK),
+            "identity_key_seed": hx(RFC8032_2_SK),
+        },
+        "cases": cases,
+    })
+
+
 def main():
     gen_encoding()
     gen_crypto()
     ks = gen_key_schedule()
     signed = gen_invitation()
     gen_messages(signed, ks)
+    gen_session()
     print("all cross-checks passed")
 
 

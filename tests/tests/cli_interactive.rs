@@ -1,5 +1,5 @@
 //! The interactive modes of both programs in real terminals (tmux), with the SimpleX CLI texts
-//! (shared/research/simplex-chat-session-layer.md §7): link with `/start remote host new`
+//! (docs/cli.md): link with `/start remote host new`
 //! and `/connect remote ctrl`, compare and `/verify` the code, drive the host from the
 //! controller, the host's locked console, `/stop remote ctrl`, the lists, then a used link and
 //! a wrong code, and `/quit`.

@@ -1,5 +1,5 @@
 //! A session through a real SSH reverse tunnel, the SimpleX way of driving a host on another
-//! machine (shared/research/simplex-chat-session-layer.md §8; docs/cli.md "Over SSH"): the
+//! machine (docs/cli.md "Over SSH"): the
 //! controller listens on one loopback port, `ssh -R` exposes it on another port of the "server"
 //! (the SSH server's side), and the host dials that port (`--connect-via`, or `via=` in the
 //! interactive mode) while every identity check of the link still applies.

@@ -8,12 +8,15 @@
 //! still uses `#[zeroize(drop)]` (a `Drop` that calls `zeroize`, no marker); for its types
 //! `Zeroize + Drop` is what is checked.
 //!
-//! Which wrapper holds which field type is read from the source (the fields are private):
-//! `X25519SecretKey(x25519_dalek::StaticSecret)`, `Ed25519SecretKey(ed25519_dalek::
-//! SigningKey)`, `KemKeyPair { secret: sntrup761::DecapsulationKey }`, `ChainKey`,
-//! `HybridSecret`, `BoxKey` and `KemSharedSecret` around `Zeroizing<[u8; 32]>`, `TlsIdentity`
-//! and `SessionCredentials` around `Zeroizing<Vec<u8>>` (PKCS#8). The dependency checks fail if
-//! a crate's `zeroize` feature is dropped.
+//! The wrappers' fields are private, so which wrapper wipes is read from the source
+//! (`secret_holders_are_derived_from_the_source`): the type definitions of `xrcp`,
+//! `xrcp-host` and `xrcp-ctrl` are parsed, every type holding a wiping leaf type (one the
+//! probe checks: `Zeroizing`, x25519-dalek's `StaticSecret`/`SharedSecret`, ed25519-dalek's
+//! `SigningKey`, sntrup761's `DecapsulationKey`) is a holder, and so, transitively, is every
+//! type holding a holder. Each wrapper the API exposes must be such a holder, and no type may
+//! keep bytes under a secret's name (`key`, `secret`, `seed`, `priv`, `unique`) in a plain
+//! `[u8; N]`, `Vec<u8>` or `String`. The dependency checks fail if a crate's `zeroize` feature
+//! is dropped.
 //!
 //! `Debug` is checked on a value of every secret-bearing type the API exposes, against
 //! every encoding of the secret bytes it holds.
@@ -23,12 +26,11 @@ use std::marker::PhantomData;
 use std::net::Ipv4Addr;
 
 use xrcp::crypto::{
-    BoxKey, ChainKey, Ed25519SecretKey, HybridSecret, KemKeyPair, KemSharedSecret, KeyHash, Nonce,
-    X25519SecretKey,
+    BoxKey, ChainKey, Ed25519SecretKey, HybridSecret, KemKeyPair, KeyHash, Nonce, X25519SecretKey,
 };
 use xrcp::handshake::{ControllerHandshake, ControllerKeys, HostHandshake, HostKeys, SessionKeys};
-use xrcp::pairing::{CtrlPairing, HostPairing, StoredCtrlPairing, StoredHostPairing};
-use xrcp::session::{RemoteCrypto, RemoteKeys, RemoteSession, RemoteSignatures, SessionSecrets};
+use xrcp::pairing::{CtrlPairing, HostPairing};
+use xrcp::session::{RemoteSession, RemoteSignatures, SessionSecrets};
 use xrcp::tls::{
     self, CaRole, Pin, RecoveredFinished, SessionCredentials, TlsIdentity, TlsSession,
 };
@@ -174,41 +176,217 @@ fn secret_material_is_held_in_types_that_zeroize_on_drop() {
     ];
     let failed: Vec<&str> = checks.iter().filter(|c| !c.1).map(|c| c.0).collect();
 
-    // The wrapper types themselves: reported, not required (they wipe through their fields;
-    // none declares the `ZeroizeOnDrop` marker, so a generic bound cannot see it).
-    let wrappers = [
-        ("X25519SecretKey", wiped!(of_type::<X25519SecretKey>())),
-        ("Ed25519SecretKey", wiped!(of_type::<Ed25519SecretKey>())),
-        ("ChainKey", wiped!(of_type::<ChainKey>())),
-        ("HybridSecret", wiped!(of_type::<HybridSecret>())),
-        ("BoxKey", wiped!(of_type::<BoxKey>())),
-        ("KemKeyPair", wiped!(of_type::<KemKeyPair>())),
-        ("KemSharedSecret", wiped!(of_type::<KemSharedSecret>())),
-        ("SessionKeys", wiped!(of_type::<SessionKeys>())),
-        ("SessionSecrets", wiped!(of_type::<SessionSecrets>())),
-        ("RemoteCrypto", wiped!(of_type::<RemoteCrypto>())),
-        ("RemoteKeys", wiped!(of_type::<RemoteKeys>())),
-        ("TlsIdentity", wiped!(of_type::<TlsIdentity>())),
-        (
-            "SessionCredentials",
-            wiped!(of_type::<SessionCredentials>()),
-        ),
-        (
-            "StoredHostPairing (plain Strings)",
-            wiped!(of_type::<StoredHostPairing>()),
-        ),
-        (
-            "StoredCtrlPairing (plain Strings)",
-            wiped!(of_type::<StoredCtrlPairing>()),
-        ),
-    ];
     for (name, ok) in &checks {
         println!("ZeroizeOnDrop {ok:5} {name}");
     }
-    for (name, ok) in &wrappers {
-        println!("ZeroizeOnDrop {ok:5} {name} (marker on the type itself; informational)");
-    }
     assert!(failed.is_empty(), "not ZeroizeOnDrop: {failed:?}");
+}
+
+// --- which types hold secrets, from the source ---------------------------------------------
+
+/// Leaf types that wipe their bytes on drop (each checked by the probe above).
+const WIPING_LEAVES: [&str; 5] = [
+    "Zeroizing",
+    "StaticSecret",
+    "SharedSecret",
+    "SigningKey",
+    "DecapsulationKey",
+];
+
+/// The secret-bearing wrapper types of the API. Each must hold a wiping type according to
+/// its definition in the source; replacing the `Zeroizing` (or dalek, or sntrup761) field of
+/// any of them with plain bytes fails the test.
+const WRAPPERS: [&str; 22] = [
+    "X25519SecretKey",
+    "Ed25519SecretKey",
+    "ChainKey",
+    "HybridSecret",
+    "BoxKey",
+    "KemKeyPair",
+    "KemSharedSecret",
+    "SbKeyNonce",
+    "MessageKeys",
+    "SessionKeys",
+    "ControllerKeys",
+    "HostKeys",
+    "SessionSecrets",
+    "RemoteSignatures",
+    "RemoteCrypto",
+    "RemoteKeys",
+    "TlsIdentity",
+    "SessionCredentials",
+    "TlsSession",
+    "RecoveredFinished",
+    "StoredHostPairing",
+    "StoredCtrlPairing",
+];
+
+/// Fields with a secret's name in a plain type, reviewed: (type, field, why it may stay).
+const PLAIN_FIELDS_REVIEWED: [(&str, &str, &str); 1] = [(
+    "CryptoFileArgs",
+    "file_key",
+    "the chat application's key of a local file, relayed as text inside command JSON (which \
+     is plain text as a whole); no XRCP key material",
+)];
+
+/// Every `struct`/`enum` definition (name → bodies) in the crates' sources, comments removed.
+fn type_definitions() -> Vec<(String, String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    let mut dirs: Vec<std::path::PathBuf> = ["xrcp/src", "xrcp-host/src", "xrcp-ctrl/src"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(
+        files.len() > 20,
+        "sources not found under {}",
+        root.display()
+    );
+    let mut defs = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let src: String = text
+            .lines()
+            .map(|l| l.split("//").next().unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let bytes = src.as_bytes();
+        let mut at = 0;
+        while let Some(found) = next_item(&src, at) {
+            let (name, open) = found;
+            at = open + 1;
+            let (o, c) = if bytes[open] == b'{' {
+                (b'{', b'}')
+            } else {
+                (b'(', b')')
+            };
+            let mut depth = 1;
+            let mut i = open + 1;
+            while depth > 0 && i < bytes.len() {
+                if bytes[i] == o {
+                    depth += 1;
+                } else if bytes[i] == c {
+                    depth -= 1;
+                }
+                i += 1;
+            }
+            defs.push((
+                name,
+                src[open + 1..i - 1].to_owned(),
+                path.display().to_string(),
+            ));
+        }
+    }
+    defs
+}
+
+/// The next `struct Name …{` / `struct Name(` / `enum Name …{` from `at`: the name and the
+/// position of the opening bracket (unit structs, `struct X;`, are skipped).
+fn next_item(src: &str, mut at: usize) -> Option<(String, usize)> {
+    loop {
+        let rest = &src[at..];
+        let found = ["struct ", "enum "]
+            .iter()
+            .filter_map(|kw| rest.find(kw).map(|i| (i, kw.len())))
+            .min()?;
+        let start = at + found.0;
+        at = start + found.1;
+        let preceded_ok = start == 0 || !src.as_bytes()[start - 1].is_ascii_alphanumeric();
+        let name: String = src[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        if !preceded_ok || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            continue;
+        }
+        let after = at + name.len();
+        let open = src[after..].find(['{', '(', ';'])? + after;
+        if src.as_bytes()[open] == b';' {
+            continue;
+        }
+        return Some((name, open));
+    }
+}
+
+fn mentions(body: &str, word: &str) -> bool {
+    body.match_indices(word).any(|(i, _)| {
+        let before = body[..i].chars().next_back();
+        let after = body[i + word.len()..].chars().next();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        !ident(before) && !ident(after)
+    })
+}
+
+#[test]
+fn secret_holders_are_derived_from_the_source() {
+    let defs = type_definitions();
+    // Holders: types holding a wiping leaf, then, until nothing changes, types holding those.
+    let mut holders: std::collections::BTreeSet<String> = Default::default();
+    let mut secret: Vec<String> = WIPING_LEAVES.iter().map(|s| s.to_string()).collect();
+    loop {
+        let before = holders.len();
+        for (name, body, _) in &defs {
+            if !holders.contains(name) && secret.iter().any(|w| mentions(body, w)) {
+                holders.insert(name.clone());
+                secret.push(name.clone());
+            }
+        }
+        if holders.len() == before {
+            break;
+        }
+    }
+    let mut problems = Vec::new();
+    for w in WRAPPERS {
+        assert!(
+            defs.iter().any(|(n, _, _)| n == w),
+            "{w}: no definition found in the sources (renamed? update WRAPPERS)"
+        );
+        if !holders.contains(w) {
+            problems.push(format!("{w} holds no type that wipes on drop"));
+        }
+    }
+    for (name, body, path) in &defs {
+        for field in body.split(',') {
+            let Some((fname, ty)) = field.split_once(':').filter(|(_, t)| !t.starts_with(':'))
+            else {
+                continue;
+            };
+            let fname = fname.split_whitespace().last().unwrap_or("").to_lowercase();
+            let secretish = ["key", "secret", "seed", "priv", "unique"]
+                .iter()
+                .any(|w| fname.contains(w));
+            let plain = ["[u8", "Vec<u8>", "String"].iter().any(|t| ty.contains(t))
+                && !ty.contains("Zeroizing");
+            let reviewed = PLAIN_FIELDS_REVIEWED
+                .iter()
+                .any(|(t, f, _)| t == name && *f == fname);
+            if secretish && plain && !reviewed {
+                problems.push(format!(
+                    "{name}::{fname} ({path}) keeps a secret in a plain `{}`",
+                    ty.trim()
+                ));
+            }
+        }
+    }
+    println!(
+        "types holding wiped secrets ({}): {holders:?}",
+        holders.len()
+    );
+    assert!(
+        problems.is_empty(),
+        "secrets that are not wiped:\n{}",
+        problems.join("\n")
+    );
 }
 
 // --- Debug ---------------------------------------------------------------------------------

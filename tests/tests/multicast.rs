@@ -1,5 +1,5 @@
 //! Reconnecting by multicast, end to end, in network namespaces this test creates
-//! (spec/xrcp.md §5, §9; wire facts §4, §8).
+//! (spec/xrcp.md §5, §9).
 //!
 //! Layout per test: two namespaces joined by a veth pair, the controller's end
 //! `10.77.0.1/24` (plus `10.77.0.3/24`, the spoofer's address) and the host's end

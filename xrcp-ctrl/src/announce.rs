@@ -1,5 +1,5 @@
 //! The multicast announcer: how a controller reaches a *known* host without showing a link
-//! (spec/xrcp.md §5; wire facts §4; research `simplex-chat-session-layer.md` §7).
+//! (spec/xrcp.md §5).
 //!
 //! While [`Listening`] waits for the host, the controller sends the signed invitation,
 //! encrypted to the host's DH key from the previous session, to `224.0.0.251:5227`: 60
@@ -12,7 +12,7 @@
 //! behaviour does not depend on the platform or on routing:
 //! - the outgoing interface is the advertised address, and the socket is bound to it, so the
 //!   datagram's source address is the invitation's `host` — on a multi-homed machine the
-//!   OS's own choice could differ and the host would discard every datagram (wire facts §13);
+//!   OS's own choice could differ and the host would discard every datagram (spec/xrcp.md §5, step 5);
 //! - TTL 1: 224.0.0.0/24 is link-local and never routed;
 //! - loop on, so a host on the same machine (and the tests) can hear it.
 //!

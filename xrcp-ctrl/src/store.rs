@@ -1,12 +1,12 @@
 //! The controller's pairing store: one row per paired host, in SQLite under the controller's
 //! data directory, after simplex-chat's `remote_hosts` table
-//! (research `simplex-chat-session-layer.md` §5; spec/xrcp.md §9.1).
+//! (spec/xrcp.md §9.1).
 //!
 //! # When to write
 //!
 //! A pairing is created and changed only by a session that reached the HELLO exchange: the
 //! handshake returns the updated [`HostPairing`] in [`crate::Connected::pairing`] and nowhere
-//! else (spec/xrcp.md §9.3, wire facts §8). Callers pass exactly that value to
+//! else (spec/xrcp.md §9.3). Callers pass exactly that value to
 //! [`HostStore::insert`] (first session, the pairing now knows the host) or
 //! [`HostStore::update_after_session`] (later sessions: the host's new DH key, which keys the
 //! next multicast announcement). A pairing without a known host is refused

@@ -1,6 +1,5 @@
 //! Finding a known controller by its multicast announcement, the host's half of the
-//! reconnect flow (spec/xrcp.md §5; wire facts §4; research `simplex-chat-session-layer.md`
-//! §7, `/find remote ctrl`).
+//! reconnect flow (spec/xrcp.md §5, §9.2; `/find remote ctrl` in docs/cli.md).
 //!
 //! A controller started for a known host sends its signed invitation, boxed to the host's DH
 //! key from the previous session, to `224.0.0.251:5227` once a second. The host listens on the
@@ -15,7 +14,7 @@
 //!
 //! After 30 s without a match it gives up with `NOT_DISCOVERED`. The found invitation goes
 //! to [`crate::connect`] with the pairing, exactly as if it had been scanned; the identity
-//! check against the pairing happens there (wire facts §4, last bullet).
+//! check against the pairing happens there (spec/xrcp.md §5, last paragraph; §4.4).
 //!
 //! # Bounded work per datagram
 //!

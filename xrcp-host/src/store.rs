@@ -1,12 +1,12 @@
 //! The host's pairing store: one row per paired controller, in SQLite under the host's data
 //! directory, after simplex-chat's `remote_controllers` table
-//! (research `simplex-chat-session-layer.md` §5; spec/xrcp.md §9.2).
+//! (spec/xrcp.md §9.2).
 //!
 //! # When to write
 //!
 //! A pairing changes only through a session that reached the HELLO exchange: the handshake
 //! returns the updated [`CtrlPairing`] in [`crate::Connected::pairing`] and nowhere else
-//! (spec/xrcp.md §9.3, wire facts §8). Callers pass exactly that value to
+//! (spec/xrcp.md §9.3). Callers pass exactly that value to
 //! [`CtrlStore::upsert`], [`CtrlStore::insert`] or [`CtrlStore::update_after_session`]; a
 //! session that failed before the HELLOs must not touch the store, or the host would forget
 //! the DH key the controller will announce to next.

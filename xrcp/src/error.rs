@@ -1,5 +1,5 @@
 //! The protocol's error kinds, mirrored one to one from the reference's `RCErrorType`
-//! (simplexmq `Simplex/RemoteControl/Types.hs`), with the same text forms.
+//! (spec/xrcp.md §11), with the same text forms.
 //!
 //! Every decoder and state machine in this crate reports failures of network input as an
 //! [`RcError`]; lower layers (e.g. [`crate::crypto::CryptoError`]) have their own enums and are

@@ -11,6 +11,8 @@
 //! - [`tls`]: TLS 1.3 with pinned Ed25519 chains and the session code (tls-unique);
 //! - [`handshake`]: the XRCP handshake for each role.
 
+#![deny(missing_docs)]
+
 pub mod codec;
 #[cfg(feature = "console")]
 pub mod console;

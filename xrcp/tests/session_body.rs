@@ -1,4 +1,4 @@
-//! Session body framing, signatures, key window and compression (research notes §2.2–§2.4).
+//! Session body framing, signatures, key window and compression (spec/xrcp.md §10.2, §10.4).
 
 mod session_common;
 

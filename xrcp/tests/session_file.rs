@@ -1,4 +1,4 @@
-//! File attachments (research notes §3): streaming encryption and the receiver's checks.
+//! File attachments (spec/xrcp.md §10.2): streaming encryption and the receiver's checks.
 
 mod session_common;
 

@@ -97,20 +97,52 @@ proptest! {
     // Each case builds sessions, signs and verifies (slow unoptimised): fewer cases.
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Valid bodies with mutated bytes are refused without panicking and never decode to a
-    /// different command.
+    /// A request with one bit flipped anywhere is refused, for the reason its place in the
+    /// body dictates (spec/xrcp.md §10.2): a flip under the signatures (corrId, ct, ssig,
+    /// idsig) is `CTRL_AUTH`; a flipped signature length byte is a framing error; a flipped
+    /// `ctLen` misframes the body (framing error) or shifts the signed span (`CTRL_AUTH`).
+    /// Every refusal comes before the id window moves: the unmodified body still decodes
+    /// afterwards. With the signature check removed, flips in ct end as `DECRYPT` after
+    /// using up the id, and flips in the signatures are accepted.
     #[test]
     fn mutated_requests_are_refused(pos in any::<prop::sample::Index>(), bit in 0u8..8) {
         let (mut ctrl, mut host) = pair(false);
         let cmd = RemoteCommand::Send { command: "/u".into(), retry_number: 1 };
-        let mut body = ctrl.encode_command(&cmd).unwrap().bytes;
+        let body = ctrl.encode_command(&cmd).unwrap().bytes;
+        let ct_len = u32::from_be_bytes(body[4..8].try_into().unwrap()) as usize;
+        let ssig_len_at = 8 + ct_len;
+        let idsig_len_at = ssig_len_at + 65;
+        prop_assert_eq!(body.len(), idsig_len_at + 65);
         let i = pos.index(body.len());
-        body[i] ^= 1 << bit;
-        if let Ok((got, _, _)) = host.decode_command(&body) {
-            prop_assert_eq!(got, cmd);
+        let mut mutated = body.clone();
+        mutated[i] ^= 1 << bit;
+        let err = match host.decode_command(&mutated) {
+            Ok((got, _, _)) => {
+                return Err(TestCaseError::fail(format!(
+                    "byte {i} bit {bit} flipped, accepted as {got:?}"
+                )))
+            }
+            Err(e) => e,
+        };
+        let framing = matches!(
+            err,
+            RemoteProtocolError::InvalidBody(_) | RemoteProtocolError::InvalidSize
+        );
+        match i {
+            4..=7 => prop_assert!(
+                framing || err == RemoteProtocolError::CTRL_AUTH,
+                "ctLen flip at {}: {:?}", i, err
+            ),
+            _ if i == ssig_len_at || i == idsig_len_at => {
+                prop_assert!(framing, "signature length flip at {}: {:?}", i, err)
+            }
+            _ => prop_assert_eq!(err, RemoteProtocolError::CTRL_AUTH, "flip at {}", i),
         }
+        // The refused body did not use up its id.
+        let (got, _, rest) = host.decode_command(&body).unwrap();
+        prop_assert_eq!(got, cmd);
+        prop_assert!(rest.is_empty());
     }
-
 
     #[test]
     fn commands_round_trip(text in ".{0,40}", retry in any::<i64>(), wait in any::<i64>()) {

@@ -1,6 +1,6 @@
 //! Independent check of the tls-unique recovery against OpenSSL 3 (CPython's `ssl`):
-//! `get_channel_binding('tls-unique')` is the client Finished on both sides (rustls-session-code.md
-//! §4), so the Python peer and our side must print the same bytes.
+//! `get_channel_binding('tls-unique')` is the client Finished on both sides (spec/xrcp.md
+//! §6.5), so the Python peer and our side must print the same bytes.
 //!
 //! Needs `python3` (and, for the SNI case, the `openssl` command) on PATH; if they are missing
 //! the tests fail rather than skip. OpenSSL cannot validate an extension-less CA, so an
@@ -262,7 +262,7 @@ async fn fragmented_rust_client_matches_openssl_server() {
     rust_client_vs_openssl_server(knobs, "X25519").await;
 }
 
-/// Haskell hosts send SNI even for an IP literal (wire facts §5.1); Python never does, so
+/// Haskell hosts send SNI even for an IP literal (spec/xrcp.md §6.1); Python never does, so
 /// `openssl s_client -servername 127.0.0.1` plays that client here.
 #[tokio::test]
 async fn server_tolerates_ip_literal_sni() {

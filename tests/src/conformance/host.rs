@@ -439,7 +439,7 @@ async fn reply_with(cx: Cx, reply: Reply) -> Res<Note> {
         Reply::BadBox if kind == "DECRYPT" => Ok(None),
         Reply::ErrorBlock if kind == "CTRL_ERROR" => Ok(None),
         Reply::Stall => {
-            // The reference host gives each step 15 s (simplex-chat `networkIOTimeout`).
+            // The reference host gives each step 15 s (spec/xrcp.md §12).
             if elapsed > Duration::from_secs(25) {
                 bail!(
                     "the IUT gave up only after {:.1} s (reference: 15 s)",

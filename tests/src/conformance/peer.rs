@@ -413,7 +413,7 @@ pub(crate) async fn host_dial(
     })
 }
 
-/// The reference host's 100 ms wait for a post-handshake alert (wire facts §5.5).
+/// The reference host's 100 ms wait for a post-handshake alert (spec/xrcp.md §6.4).
 pub(crate) async fn peek(dial: &mut HostDial) -> Res<()> {
     dial.stream
         .peek_alert(Duration::from_millis(100))

@@ -1,6 +1,6 @@
-//! The controller's HTTP/2 client over the XRCP TLS stream (research notes §1, §2, §3;
-//! reference `Remote/Protocol.hs` `sendRemoteCommand`, `remoteSend`, `remoteRecv`,
-//! `remoteStoreFile`, `remoteGetFile`, and `Remote.hs` `pollEvents`).
+//! The controller's HTTP/2 client over the XRCP TLS stream (spec/xrcp.md §10; the
+//! reference's `sendRemoteCommand`, `remoteSend`, `remoteRecv`, `remoteStoreFile`,
+//! `remoteGetFile` and `pollEvents`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl Default for CtrlSessionConfig {
 pub const EVENT_QUEUE_TREE: usize = MAX_JSON_TREE;
 
 /// Authority of every request: the reference's client is attached with host `0.0.0.0`
-/// (notes §1); the host does not look at it.
+/// (spec/xrcp.md §10.1); the host does not look at it.
 const REQUEST_URI: &str = "https://0.0.0.0/";
 
 /// What every request needs; shared with the poll task.
@@ -140,7 +140,7 @@ struct Upload<'a, R> {
 
 impl RemoteHostClient {
     /// Starts HTTP/2 on the TLS stream right away — connection preface, then at once the
-    /// event long-poll, as the reference does after the host HELLO (notes §1) — and returns
+    /// event long-poll, as the reference does after the host HELLO (spec/xrcp.md §10.1) — and returns
     /// the client with the stream of host events.
     ///
     /// `host_encoding` is the host app info's `encoding`: responses of a Swift host are

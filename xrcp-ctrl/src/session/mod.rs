@@ -1,6 +1,6 @@
 //! The controller side of a remote-control session: an HTTP/2 client on the XRCP TLS stream
-//! that sends commands and files to the host and long-polls its events (research notes
-//! §1–§3).
+//! that sends commands and files to the host and long-polls its events (spec/xrcp.md
+//! §10).
 //!
 //! The controller is the TLS *server* but the HTTP/2 *client*; it starts HTTP/2 (preface,
 //! SETTINGS, first event poll) as soon as the handshake is done. Byte formats, keys and JSON

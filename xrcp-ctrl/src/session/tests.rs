@@ -1,6 +1,6 @@
 //! Host HTTP/2 server and controller HTTP/2 client end to end over an in-memory duplex
 //! stream (no network, no TLS): commands, the event long-poll, files, and rejected
-//! messages (research notes §1–§3). Kept here rather than in `xrcp/tests` so that the core
+//! messages (spec/xrcp.md §10). Kept here rather than in `xrcp/tests` so that the core
 //! crate's tests do not depend on the two role crates.
 
 use std::path::{Path, PathBuf};

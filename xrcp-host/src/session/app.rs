@@ -1,5 +1,5 @@
 //! What the host session needs from the application that holds the chat data: running chat
-//! commands, and reading and writing files (research notes §2.2 error replies, §3 files).
+//! commands, and reading and writing files (spec/xrcp.md §10.5 error replies, §10.2 files).
 //!
 //! The trait uses native `async fn`-style methods (`-> impl Future + Send`) rather than the
 //! `async-trait` crate: no extra dependency, no boxing per call, and the `Send` bound the

@@ -1,5 +1,5 @@
 //! The host side of a remote-control session: an HTTP/2 server on the XRCP TLS stream that
-//! runs the controller's commands against the local application (research notes §1–§3).
+//! runs the controller's commands against the local application (spec/xrcp.md §10).
 //!
 //! The host is the TLS *client* but the HTTP/2 *server*: after the HELLO exchange the
 //! controller speaks first (connection preface). The handshake reads whole 16384-byte blocks

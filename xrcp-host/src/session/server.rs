@@ -1,5 +1,5 @@
-//! The host's HTTP/2 server over the XRCP TLS stream (research notes §1, §2; reference
-//! `Remote.hs` `handleRemoteCommand`, `handleRecv`, `handleStoreFile`, `handleGetFile`).
+//! The host's HTTP/2 server over the XRCP TLS stream (spec/xrcp.md §10; the reference's
+//! `handleRemoteCommand`, `handleRecv`, `handleStoreFile`, `handleGetFile`).
 //!
 //! Every stream is one command: the server does not look at method or path, answers `200`
 //! with a streamed body, and handles streams concurrently (the controller keeps an event

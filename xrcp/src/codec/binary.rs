@@ -14,6 +14,7 @@ pub struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
+    /// A parser at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Parser { buf, pos: 0 }
     }
@@ -43,18 +44,22 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
+    /// One byte; end of input is `SYNTAX`.
     pub fn u8(&mut self) -> Result<u8, RcError> {
         Ok(self.take(1)?[0])
     }
 
+    /// A big-endian `u16`; end of input is `SYNTAX`.
     pub fn u16(&mut self) -> Result<u16, RcError> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
+    /// A big-endian `u32`; end of input is `SYNTAX`.
     pub fn u32(&mut self) -> Result<u32, RcError> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
+    /// A big-endian `u64`; end of input is `SYNTAX`.
     pub fn u64(&mut self) -> Result<u64, RcError> {
         Ok(u64::from_be_bytes(self.array()?))
     }
@@ -104,38 +109,46 @@ impl<'a> Parser<'a> {
 /// fit its prefix (the reference silently truncates the length byte; we never emit that).
 #[derive(Clone, Debug, Default)]
 pub struct Encoder {
+    /// The bytes written so far.
     pub buf: Vec<u8>,
 }
 
 impl Encoder {
+    /// An empty encoder.
     pub fn new() -> Self {
         Encoder::default()
     }
 
+    /// An empty encoder with room for `n` bytes.
     pub fn with_capacity(n: usize) -> Self {
         Encoder {
             buf: Vec::with_capacity(n),
         }
     }
 
+    /// Appends `b` as is (no length prefix).
     pub fn raw(&mut self, b: &[u8]) -> &mut Self {
         self.buf.extend_from_slice(b);
         self
     }
 
+    /// Appends one byte.
     pub fn u8(&mut self, v: u8) -> &mut Self {
         self.buf.push(v);
         self
     }
 
+    /// Appends a big-endian `u16`.
     pub fn u16(&mut self, v: u16) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
 
+    /// Appends a big-endian `u32`.
     pub fn u32(&mut self, v: u32) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
 
+    /// Appends a big-endian `u64`.
     pub fn u64(&mut self, v: u64) -> &mut Self {
         self.raw(&v.to_be_bytes())
     }
@@ -156,6 +169,7 @@ impl Encoder {
         Ok(self.raw(b))
     }
 
+    /// The encoded bytes.
     pub fn finish(self) -> Vec<u8> {
         self.buf
     }

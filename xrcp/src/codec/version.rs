@@ -23,22 +23,27 @@ pub struct VersionRange {
 }
 
 impl VersionRange {
+    /// The range `min..=max`; `None` when `min > max`.
     pub fn new(min: Version, max: Version) -> Option<Self> {
         (min <= max).then_some(VersionRange { min, max })
     }
 
+    /// The range holding just `v`.
     pub fn single(v: Version) -> Self {
         VersionRange { min: v, max: v }
     }
 
+    /// The lowest version in the range.
     pub fn min(&self) -> Version {
         self.min
     }
 
+    /// The highest version in the range.
     pub fn max(&self) -> Version {
         self.max
     }
 
+    /// Whether `v` lies in the range.
     pub fn contains(&self, v: Version) -> bool {
         self.min <= v && v <= self.max
     }

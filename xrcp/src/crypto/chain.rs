@@ -46,6 +46,7 @@ fn scrub_stack() {
 pub struct HybridSecret(Secret32);
 
 impl HybridSecret {
+    /// `SHA3-256(dh ‖ kem)` (spec/xrcp.md §3.3).
     pub fn new(dh: &BoxKey, kem: &KemSharedSecret) -> Self {
         let mut out = Secret32::zeroed();
         sha3_into(dh.as_bytes(), kem.as_bytes(), &mut out.0);
@@ -60,6 +61,7 @@ impl HybridSecret {
         HybridSecret(out)
     }
 
+    /// The 32 secret bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0 .0
     }
@@ -118,6 +120,7 @@ impl ChainKey {
         ChainKey(out)
     }
 
+    /// The 32 chain key bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0 .0
     }
@@ -148,7 +151,7 @@ mod tests {
         hex::decode(s).unwrap().try_into().unwrap()
     }
 
-    /// Values from the Python model in the research notes (HKDF via hashlib/hmac).
+    /// Values from the Python model in spec/vectors/gen.py (HKDF via hashlib/hmac; spec/xrcp.md §14.4).
     #[test]
     fn key_schedule_model_values() {
         let dh = BoxKey::from_bytes(arr(

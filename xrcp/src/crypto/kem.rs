@@ -3,7 +3,7 @@
 //! check 1158 / 1039 / 1763 bytes before any KEM code runs.
 //!
 //! Backed by PQClean's C code through `pqcrypto-ntruprime` (round-3 supercop variant, the same
-//! as simplexmq's C code). The crate builds both PQClean's portable ("clean") and AVX2 code and
+//! as the reference's C code, spec/xrcp.md §3.3). The crate builds both PQClean's portable ("clean") and AVX2 code and
 //! picks one per call with run-time CPU detection (`is_x86_feature_detected!("avx2")`), so one
 //! portable binary takes the AVX2 path where the CPU has it: key generation ~0.2 ms instead of
 //! the 10.3 ms the pure-Rust `sntrup761` crate's portable path needs (it chooses its AVX2 code
@@ -32,8 +32,11 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::CryptoError;
 
+/// sntrup761 public key size (1158 bytes).
 pub const PUBLIC_KEY_LEN: usize = pq::public_key_bytes();
+/// sntrup761 ciphertext size (1039 bytes).
 pub const CIPHERTEXT_LEN: usize = pq::ciphertext_bytes();
+/// sntrup761 secret key size (1763 bytes).
 pub const SECRET_KEY_LEN: usize = pq::secret_key_bytes();
 const SHARED_SECRET_LEN: usize = 32;
 
@@ -101,10 +104,12 @@ fn array<const N: usize>(b: &[u8]) -> Result<Box<[u8; N]>, CryptoError> {
 }
 
 impl KemPublicKey {
+    /// A public key from exactly [`PUBLIC_KEY_LEN`] bytes; checked before any KEM code runs.
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
         array(b).map(KemPublicKey)
     }
 
+    /// The raw public key bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0[..]
     }
@@ -132,10 +137,12 @@ impl std::fmt::Debug for KemPublicKey {
 }
 
 impl KemCiphertext {
+    /// A ciphertext from exactly [`CIPHERTEXT_LEN`] bytes; checked before any KEM code runs.
     pub fn from_bytes(b: &[u8]) -> Result<Self, CryptoError> {
         array(b).map(KemCiphertext)
     }
 
+    /// The raw ciphertext bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0[..]
     }
@@ -148,16 +155,19 @@ impl std::fmt::Debug for KemCiphertext {
 }
 
 impl KemSharedSecret {
+    /// A shared secret given directly (test vectors).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         KemSharedSecret(Zeroizing::new(bytes))
     }
 
+    /// The 32 secret bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
 }
 
 impl KemKeyPair {
+    /// A fresh key pair from a random seed.
     pub fn generate() -> Self {
         let mut secret = SecretKeyBytes(Box::new([0u8; SECRET_KEY_LEN]));
         let public = scrubbed(|| {
@@ -188,6 +198,7 @@ impl KemKeyPair {
         })
     }
 
+    /// The public half, sent in the host HELLO.
     pub fn public(&self) -> &KemPublicKey {
         &self.public
     }

@@ -46,10 +46,12 @@ fn from_spki(prefix: &[u8; 12], der: &[u8]) -> Result<[u8; 32], CryptoError> {
 macro_rules! spki_public_key {
     ($name:ident, $prefix:expr, $what:literal) => {
         impl $name {
+            /// The key from its 32 raw bytes.
             pub fn from_raw(raw: [u8; 32]) -> Self {
                 $name(raw)
             }
 
+            /// The 32 raw key bytes.
             pub fn as_raw(&self) -> &[u8; 32] {
                 &self.0
             }
@@ -59,6 +61,7 @@ macro_rules! spki_public_key {
                 spki(&$prefix, &self.0)
             }
 
+            /// Parses the 44-byte SPKI DER; any other length or prefix is an error.
             pub fn from_spki(der: &[u8]) -> Result<Self, CryptoError> {
                 from_spki(&$prefix, der).map($name)
             }
@@ -68,6 +71,7 @@ macro_rules! spki_public_key {
                 e.u8(SPKI_LEN as u8).raw(&self.to_spki());
             }
 
+            /// Reads the binary form (1-byte length + SPKI DER); anything else is `SYNTAX`.
             pub fn decode(p: &mut Parser<'_>) -> Result<Self, RcError> {
                 Self::from_spki(p.short_bytes()?)
                     .map_err(|_| RcError::syntax(concat!("bad ", $what, " key")))
@@ -78,6 +82,7 @@ macro_rules! spki_public_key {
                 base64url_encode(&self.to_spki())
             }
 
+            /// Parses the text form (base64url of the SPKI DER); anything else is `SYNTAX`.
             pub fn from_text(s: &str) -> Result<Self, RcError> {
                 Self::from_spki(&base64url_decode(s)?)
                     .map_err(|_| RcError::syntax(concat!("bad ", $what, " key")))
@@ -129,18 +134,22 @@ impl PreparedEd25519Key {
 pub struct X25519SecretKey(x25519_dalek::StaticSecret);
 
 impl X25519SecretKey {
+    /// A fresh random key from the OS generator.
     pub fn generate() -> Self {
         X25519SecretKey(x25519_dalek::StaticSecret::random_from_rng(OsRng))
     }
 
+    /// The key from its 32-byte scalar (clamped when used).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         X25519SecretKey(x25519_dalek::StaticSecret::from(bytes))
     }
 
+    /// The 32-byte scalar, in a copy that is wiped on drop.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.0.to_bytes())
     }
 
+    /// The matching public key.
     pub fn public(&self) -> X25519PublicKey {
         X25519PublicKey(x25519_dalek::PublicKey::from(&self.0).to_bytes())
     }
@@ -170,22 +179,27 @@ impl std::fmt::Debug for X25519SecretKey {
 pub struct Ed25519SecretKey(ed25519_dalek::SigningKey);
 
 impl Ed25519SecretKey {
+    /// A fresh random key from the OS generator.
     pub fn generate() -> Self {
         Ed25519SecretKey(ed25519_dalek::SigningKey::generate(&mut OsRng))
     }
 
+    /// The key from its 32-byte seed.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         Ed25519SecretKey(ed25519_dalek::SigningKey::from_bytes(&bytes))
     }
 
+    /// The 32-byte seed, in a copy that is wiped on drop.
     pub fn to_bytes(&self) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(self.0.to_bytes())
     }
 
+    /// The matching public key.
     pub fn public(&self) -> Ed25519PublicKey {
         Ed25519PublicKey(self.0.verifying_key().to_bytes())
     }
 
+    /// Pure Ed25519 over `msg` (deterministic: the same key and message give the same signature).
     pub fn sign(&self, msg: &[u8]) -> Signature {
         Signature(self.0.sign(msg).to_bytes())
     }
@@ -202,24 +216,29 @@ impl std::fmt::Debug for Ed25519SecretKey {
 pub struct Signature(pub [u8; 64]);
 
 impl Signature {
+    /// Binary form: `0x40 ‖ 64 bytes`.
     pub fn encode(&self, e: &mut Encoder) {
         e.u8(64).raw(&self.0);
     }
 
+    /// Reads the binary form; a length other than 64 is `SYNTAX`.
     pub fn decode(p: &mut Parser<'_>) -> Result<Self, RcError> {
         Self::from_slice(p.short_bytes()?)
     }
 
+    /// The signature from exactly 64 bytes; any other length is `SYNTAX`.
     pub fn from_slice(b: &[u8]) -> Result<Self, RcError> {
         <[u8; 64]>::try_from(b)
             .map(Signature)
             .map_err(|_| RcError::syntax("bad signature length"))
     }
 
+    /// Text form: padded base64url of the 64 bytes.
     pub fn to_text(&self) -> String {
         base64url_encode(&self.0)
     }
 
+    /// Parses the text form (padded or unpadded base64url of 64 bytes).
     pub fn from_text(s: &str) -> Result<Self, RcError> {
         Self::from_slice(&base64url_decode(s)?)
     }
@@ -242,24 +261,29 @@ impl KeyHash {
         KeyHash(Sha256::digest(der).into())
     }
 
+    /// Binary form: `0x20 ‖ 32 bytes`.
     pub fn encode(&self, e: &mut Encoder) {
         e.u8(32).raw(&self.0);
     }
 
+    /// Reads the binary form; a length other than 32 is `SYNTAX`.
     pub fn decode(p: &mut Parser<'_>) -> Result<Self, RcError> {
         Self::from_slice(p.short_bytes()?)
     }
 
+    /// The hash from exactly 32 bytes; any other length is `SYNTAX`.
     pub fn from_slice(b: &[u8]) -> Result<Self, RcError> {
         <[u8; 32]>::try_from(b)
             .map(KeyHash)
             .map_err(|_| RcError::syntax("bad key hash length"))
     }
 
+    /// Text form: padded base64url of the 32 bytes.
     pub fn to_text(&self) -> String {
         base64url_encode(&self.0)
     }
 
+    /// Parses the text form (padded or unpadded base64url of 32 bytes).
     pub fn from_text(s: &str) -> Result<Self, RcError> {
         Self::from_slice(&base64url_decode(s)?)
     }

@@ -30,6 +30,7 @@ pub const TAG_LEN: usize = 16;
 pub struct BoxKey(Box<Zeroizing<[u8; 32]>>);
 
 impl BoxKey {
+    /// A key from its 32 bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         BoxKey(Box::new(Zeroizing::new(bytes)))
     }
@@ -208,6 +209,7 @@ impl Stream {
 pub struct StreamSealer(Stream);
 
 impl StreamSealer {
+    /// Starts the keystream of `key` (via HSalsa20(key, 0^16)) and `nonce`.
     pub fn new(key: &BoxKey, nonce: &Nonce) -> Self {
         StreamSealer(Stream::new(key, nonce))
     }
@@ -218,6 +220,7 @@ impl StreamSealer {
         self.0.authenticate(chunk);
     }
 
+    /// The Poly1305 tag over everything encrypted.
     pub fn finish(self) -> [u8; TAG_LEN] {
         self.0.tag()
     }
@@ -229,6 +232,7 @@ impl StreamSealer {
 pub struct StreamOpener(Stream);
 
 impl StreamOpener {
+    /// Starts the keystream of `key` (via HSalsa20(key, 0^16)) and `nonce`.
     pub fn new(key: &BoxKey, nonce: &Nonce) -> Self {
         StreamOpener(Stream::new(key, nonce))
     }
@@ -239,6 +243,7 @@ impl StreamOpener {
         self.0.cipher.apply_keystream(chunk);
     }
 
+    /// Checks the trailing tag in constant time; a mismatch is [`CryptoError::Decrypt`].
     pub fn verify(self, tag: &[u8]) -> Result<(), CryptoError> {
         let mut ours = self.0.tag();
         let ok = tag.len() == TAG_LEN && bool::from(ours.ct_eq(tag));

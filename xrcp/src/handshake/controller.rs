@@ -32,6 +32,7 @@ pub struct ControllerHandshake {
 pub struct HelloOutcome {
     /// The controller HELLO block (16384 bytes) to send.
     pub reply: Vec<u8>,
+    /// The session's chain keys and signing keys.
     pub keys: ControllerKeys,
     /// The pairing with the host's CA and new DH key recorded; persist it.
     pub pairing: HostPairing,
@@ -78,6 +79,7 @@ impl ControllerHandshake {
         })
     }
 
+    /// The signed invitation to show (link, QR code) or announce.
     pub fn invitation(&self) -> &SignedInvitation {
         &self.invitation
     }
@@ -240,7 +242,9 @@ pub enum HelloAttempt {
     /// The block does not decrypt under this invitation: its sender never saw the
     /// invitation (or sent garbage). The handshake is unchanged and can take another block.
     NotInvited {
+        /// The unchanged handshake, for the next block.
         handshake: ControllerHandshake,
+        /// Why the block was not taken (for the log).
         error: RcError,
     },
     /// The block decrypted but is refused (syntax, identity, version): final.
@@ -250,6 +254,7 @@ pub enum HelloAttempt {
 /// A host HELLO the controller refused.
 #[derive(Debug)]
 pub struct HelloRejected {
+    /// Why the HELLO was refused.
     pub error: RcError,
     /// An ERROR block to send before closing, when one could be made.
     pub reply: Option<Vec<u8>>,

@@ -97,6 +97,7 @@ impl HostHandshake {
             .ok_or_else(|| RcError::Internal("no KEM key pair for the HELLO".into()))
     }
 
+    /// The invitation this handshake answers.
     pub fn invitation(&self) -> &SignedInvitation {
         &self.invitation
     }

@@ -47,7 +47,9 @@ impl std::fmt::Debug for SessionKeys {
 /// What the controller holds after a successful handshake.
 #[derive(Debug)]
 pub struct ControllerKeys {
+    /// tls-unique and the two chains.
     pub keys: SessionKeys,
+    /// The XRCP protocol version agreed in the HELLO exchange.
     pub version: Version,
     /// Signs every command together with `identity_key` (the invitation's `skey`).
     pub session_key: Ed25519SecretKey,
@@ -60,7 +62,9 @@ pub struct ControllerKeys {
 /// What the host holds after a successful handshake.
 #[derive(Debug)]
 pub struct HostKeys {
+    /// tls-unique and the two chains.
     pub keys: SessionKeys,
+    /// The XRCP protocol version agreed in the HELLO exchange.
     pub version: Version,
     /// Verifies command signatures (the invitation's `skey`).
     pub ctrl_session_key: Ed25519PublicKey,

@@ -25,14 +25,18 @@ pub const MAX_DATAGRAM: usize = 2048;
 pub struct Announcement {
     /// The controller's session DH key; must equal the invitation's `dh`.
     pub dh_key: X25519PublicKey,
+    /// The 24-byte nonce of the box (fresh per datagram).
     pub nonce: Nonce,
+    /// `box(K, nonce, pad(signed invitation, 900))`, tag first (spec/xrcp.md §5).
     pub ciphertext: Vec<u8>,
 }
 
 /// Which key of a pairing opened an announcement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DhKeyUsed {
+    /// The pairing's current DH key.
     Current,
+    /// The pairing's previous DH key (the controller missed the last update, spec/xrcp.md §9.2).
     Previous,
 }
 
@@ -65,6 +69,7 @@ impl Announcement {
         })
     }
 
+    /// The 985-byte datagram.
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::with_capacity(ANNOUNCEMENT_LEN);
         self.dh_key.encode(&mut e);

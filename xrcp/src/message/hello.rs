@@ -94,14 +94,18 @@ impl HostHello {
 /// `"HELLO " ‖ host DH key ‖ nonce ‖ box(pad(json, 12288))` — the host's block content.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HostEncHello {
+    /// The host's fresh X25519 key for this session; with the invitation's `dh` it keys the box.
     pub dh_key: X25519PublicKey,
+    /// The box's nonce.
     pub nonce: Nonce,
+    /// `box(K1, nonce, pad(json, 12288))`, tag first (spec/xrcp.md §7.2).
     pub ciphertext: Vec<u8>,
 }
 
 /// Why a host HELLO did not open ([`HostEncHello::open_proving`]).
 #[derive(Debug)]
 pub struct HelloOpenError {
+    /// The error to report (`DECRYPT`, `SYNTAX`, …).
     pub error: RcError,
     /// The box authenticated: its sender held the key.
     pub authenticated: bool,
@@ -125,6 +129,7 @@ impl HostEncHello {
         })
     }
 
+    /// Opens the box with `key` and parses the HELLO JSON.
     pub fn open(&self, key: &BoxKey) -> Result<HostHello, RcError> {
         self.open_proving(key).map_err(|refused| refused.error)
     }
@@ -143,6 +148,7 @@ impl HostEncHello {
         })
     }
 
+    /// The block content: `"HELLO " ‖ 2c ‖ SPKI(dh_key) ‖ nonce ‖ ciphertext`.
     pub fn encode(&self) -> Vec<u8> {
         let mut e = Encoder::with_capacity(6 + 45 + 24 + self.ciphertext.len());
         e.raw(b"HELLO ");
@@ -151,6 +157,7 @@ impl HostEncHello {
         e.finish()
     }
 
+    /// Parses a block's content (after the block's own length and padding are removed).
     pub fn decode(content: &[u8]) -> Result<HostEncHello, RcError> {
         let mut p = Parser::new(content);
         p.literal(b"HELLO ")?;
@@ -165,6 +172,8 @@ impl HostEncHello {
 }
 
 /// The controller's reply block content.
+/// The controller's block content: its HELLO, or an ERROR that tells the host why it was
+/// refused (spec/xrcp.md §7.3, §7.4).
 #[derive(Clone, Debug, PartialEq)]
 pub enum CtrlEncHello {
     /// `"HELLO " ‖ Large(KEM ciphertext) ‖ box(pad("{}", 12288))`; the box key and nonce are
@@ -172,11 +181,17 @@ pub enum CtrlEncHello {
     Hello {
         /// Boxed: 1039 bytes would make every `CtrlEncHello` that large.
         kem_ciphertext: Box<KemCiphertext>,
+        /// `box(pad("{}", 12288))` under chain A's first step, tag first.
         ciphertext: Vec<u8>,
     },
     /// `"ERROR " ‖ nonce ‖ box(text)` under the HELLO DH key. The reference defines but never
     /// sends it; we send it to say why a host was refused.
-    Error { nonce: Nonce, ciphertext: Vec<u8> },
+    Error {
+        /// The box's nonce (sent in clear).
+        nonce: Nonce,
+        /// `box(K1, nonce, pad(text, 12288))`, tag first.
+        ciphertext: Vec<u8>,
+    },
 }
 
 impl CtrlEncHello {
@@ -228,6 +243,7 @@ impl CtrlEncHello {
         Ok(String::from_utf8_lossy(&text).into_owned())
     }
 
+    /// The block content (`HELLO ` or `ERROR ` form); a KEM ciphertext over 65535 bytes is refused.
     pub fn encode(&self) -> Result<Vec<u8>, RcError> {
         let mut e = Encoder::new();
         match self {
@@ -245,6 +261,7 @@ impl CtrlEncHello {
         Ok(e.finish())
     }
 
+    /// Parses a block's content: the `HELLO ` or the `ERROR ` form.
     pub fn decode(content: &[u8]) -> Result<CtrlEncHello, RcError> {
         let mut p = Parser::new(content);
         match p.take(6)? {
@@ -306,7 +323,7 @@ mod tests {
         }
     }
 
-    /// The model values of the research notes (§14.7).
+    /// The model values of spec/vectors/gen.py (spec/xrcp.md §14.7).
     #[test]
     fn host_hello_block_model() {
         let (alice, bob) = alice_bob();

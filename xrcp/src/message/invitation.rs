@@ -28,7 +28,9 @@ pub struct Invitation {
     /// Where the host dials: the reference's controllers advertise one of their IPv4
     /// addresses; ours may advertise a relay's name or address (§4.3).
     pub host: TransportHost,
+    /// The controller's TCP port.
     pub port: u16,
+    /// The XRCP protocol versions the controller speaks (`v`).
     pub version: VersionRange,
     /// The controller's app info (device name, app version range, compression).
     pub app: Value,
@@ -45,6 +47,7 @@ pub struct Invitation {
 /// An invitation with its two signatures.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SignedInvitation {
+    /// The signed fields.
     pub invitation: Invitation,
     /// Session-key signature over the canonical URI.
     pub ssig: Signature,

@@ -70,10 +70,15 @@ impl HostPairing {
 /// of `Debug`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StoredHostPairing {
+    /// The controller's CA private key (PKCS#8 DER, base64url).
     pub ca_key: Zeroizing<String>,
+    /// The controller's CA certificate (DER, base64url); its SHA-256 is the invitation's `ca`.
     pub ca_cert: String,
+    /// The long-term identity Ed25519 seed (base64url); its public half is the invitation's `idkey`.
     pub id_key: Zeroizing<String>,
+    /// The host's CA fingerprint (base64url), once a session with the host has succeeded.
     pub host_fingerprint: Option<String>,
+    /// The host's DH public key from the last session (base64url SPKI), which announcements are boxed to.
     pub host_dh_pub: Option<String>,
 }
 
@@ -81,11 +86,17 @@ pub struct StoredHostPairing {
 /// of `Debug`.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct StoredCtrlPairing {
+    /// The host's own CA private key for this pairing (PKCS#8 DER, base64url).
     pub ca_key: Zeroizing<String>,
+    /// The host's CA certificate for this pairing (DER, base64url).
     pub ca_cert: String,
+    /// The controller's CA fingerprint (base64url), pinned at TLS.
     pub ctrl_fingerprint: String,
+    /// The controller's identity public key (base64url SPKI), checked against every invitation.
     pub id_pub: String,
+    /// The current X25519 private key (base64url); its public half went into the last HELLO.
     pub dh_priv_key: Zeroizing<String>,
+    /// The previous X25519 private key, still tried on announcements (spec/xrcp.md §9.2).
     pub prev_dh_priv_key: Option<Zeroizing<String>>,
 }
 
@@ -125,6 +136,7 @@ fn identity_from_stored(key: &str, cert: &str) -> Result<TlsIdentity, RcError> {
 }
 
 impl HostPairing {
+    /// The serializable form, for a pairing store.
     pub fn to_stored(&self) -> StoredHostPairing {
         let (ca_key, ca_cert) = identity_to_stored(&self.ca);
         StoredHostPairing {
@@ -136,6 +148,7 @@ impl HostPairing {
         }
     }
 
+    /// Reads the serializable form back; a malformed key or a half-known host is `SYNTAX`.
     pub fn from_stored(s: &StoredHostPairing) -> Result<HostPairing, RcError> {
         let known_host = match (&s.host_fingerprint, &s.host_dh_pub) {
             (Some(fp), Some(dh)) => Some(KnownHost {
@@ -154,6 +167,7 @@ impl HostPairing {
 }
 
 impl CtrlPairing {
+    /// The serializable form, for a pairing store.
     pub fn to_stored(&self) -> StoredCtrlPairing {
         let (ca_key, ca_cert) = identity_to_stored(&self.ca);
         StoredCtrlPairing {
@@ -169,6 +183,7 @@ impl CtrlPairing {
         }
     }
 
+    /// Reads the serializable form back; a malformed key is `SYNTAX`.
     pub fn from_stored(s: &StoredCtrlPairing) -> Result<CtrlPairing, RcError> {
         Ok(CtrlPairing {
             ca: identity_from_stored(&s.ca_key, &s.ca_cert)?,

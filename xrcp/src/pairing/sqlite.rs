@@ -24,13 +24,20 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why a pairing database could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// SQLite refused to open or set up the database.
     #[error("pairing database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The folder for the database could not be made or used.
     #[error("pairing folder: {0}")]
     Io(#[from] std::io::Error),
     /// The database was written by a newer build.
     #[error("pairing database schema {found} is newer than supported {supported}")]
-    NewerSchema { found: i64, supported: i64 },
+    NewerSchema {
+        /// The schema version in the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
 }
 
 /// Opens (creating if needed) `dir/file` and brings its schema to `migrations.len()`:

@@ -1,6 +1,6 @@
 //! The application info both sides exchange during the handshake, and the app-version checks
-//! that decide whether a session may start (research notes §4, §2.4; reference
-//! `Remote/Types.hs` `CtrlAppInfo`, `HostAppInfo`, `Remote/AppVersion.hs`, `Remote.hs`
+//! that decide whether a session may start (spec/xrcp.md §10.4; the reference's
+//! `CtrlAppInfo`, `HostAppInfo` and its app-version and compatibility checks
 //! `connectRemoteCtrl.checkAppVersion`, `startRemoteHost.parseHostAppInfo`).
 //!
 //! - The controller puts [`CtrlAppInfo`] into the invitation's `app` parameter.
@@ -35,6 +35,7 @@ impl AppVersion {
         })
     }
 
+    /// The numeric components (`6.5.6.1` → `[6, 5, 6, 1]`).
     pub fn components(&self) -> &[u64] {
         &self.branch
     }
@@ -138,13 +139,13 @@ impl AppVersionRange {
     /// The SimpleX Chat releases this implementation interoperates with, used as our own app
     /// version range by default (either role).
     ///
-    /// - **max 6.5.6.1**: the newest reference release whose session layer the research
-    ///   notes describe (§0; chain-key bodies, `retryNumber`, zstd compression) and that we
+    /// - **max 6.5.6.1**: the newest reference release whose session layer spec/xrcp.md
+    ///   describes (§10.4; chain-key bodies, `retryNumber`, zstd compression) and that we
     ///   mirror. Reporting it as our version keeps the host's answer
     ///   (`min(host max, controller max)`) inside every current reference range.
     /// - **min 6.5.0.12**: the reference's own `minRemoteCtrlVersion`/`minRemoteHostVersion`
     ///   at 6.5.6.1. Earlier releases (6.4.6.0 upstream) render the invitation's `ssig`
-    ///   differently inside the text `idsig` signs (simplexmq 95b17ada2, notes §0), and our
+    ///   differently inside the text `idsig` signs (spec/xrcp.md §4.2, §10.4), and our
     ///   invitation code uses the new rendering, so older peers could not pair with us even
     ///   though their session bodies are the same. Advertising 6.4.6.0 would only turn a
     ///   clear "bad version" answer into a signature failure.
@@ -161,10 +162,12 @@ impl AppVersionRange {
         }
     }
 
+    /// The lowest app version of the range.
     pub fn min_version(&self) -> &AppVersion {
         &self.min_version
     }
 
+    /// The highest app version of the range.
     pub fn max_version(&self) -> &AppVersion {
         &self.max_version
     }
@@ -202,7 +205,9 @@ impl<'de> Deserialize<'de> for AppVersionRange {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PlatformEncoding {
+    /// `"swift"`: single-field objects (the iOS app).
     Swift,
+    /// `"kotlin"`: objects tagged by `"type"` (the Android and desktop apps, the terminal CLI; ours).
     Kotlin,
 }
 
@@ -218,7 +223,9 @@ fn bool_def<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CtrlAppInfo {
+    /// The app versions the controller accepts from a host.
     pub app_version_range: AppVersionRange,
+    /// The controller's name, shown on the host (peer-supplied: escape before display).
     pub device_name: String,
     /// Whether the controller is willing to compress; missing = false.
     #[serde(default, deserialize_with = "bool_def")]
@@ -231,7 +238,9 @@ pub struct CtrlAppInfo {
 pub struct HostAppInfo {
     /// The version the host chose: `min(host max, controller max)`.
     pub app_version: AppVersion,
+    /// The host's name, shown on the controller (peer-supplied: escape before display).
     pub device_name: String,
+    /// How the host writes its JSON (`kotlin`: tagged objects; `swift`: single-field objects).
     pub encoding: PlatformEncoding,
     /// The host's `/_files_encrypt` setting: whether files are encrypted at rest.
     pub encrypt_files: bool,
@@ -250,17 +259,22 @@ pub enum AppInfoError {
     Invalid(String),
     /// No common version; carries the peer's version (host side: the controller's max).
     #[error("bad app version {app_version}")]
-    BadVersion { app_version: AppVersion },
+    BadVersion {
+        /// The peer's version (the controller's max on the host side).
+        app_version: AppVersion,
+    },
     /// A Kotlin-encoding host cannot serve a Swift-encoding controller.
     #[error("incompatible JSON encoding")]
     IncompatibleEncoding,
 }
 
 impl CtrlAppInfo {
+    /// Parses the invitation's `app` JSON; unknown fields are ignored.
     pub fn from_json(v: &Value) -> Result<Self, AppInfoError> {
         CtrlAppInfo::deserialize(v).map_err(|e| AppInfoError::Invalid(e.to_string()))
     }
 
+    /// The JSON written into the invitation's `app` parameter.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
@@ -277,10 +291,12 @@ impl CtrlAppInfo {
 }
 
 impl HostAppInfo {
+    /// Parses the host HELLO's `app` JSON; unknown fields are ignored.
     pub fn from_json(v: &Value) -> Result<Self, AppInfoError> {
         HostAppInfo::deserialize(v).map_err(|e| AppInfoError::Invalid(e.to_string()))
     }
 
+    /// The JSON written into the host HELLO's `app` field.
     pub fn to_json(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
@@ -305,7 +321,7 @@ impl HostAppInfo {
 }
 
 /// Whether bodies are compressed: both this side's setting and the peer's advertised flag
-/// must be on (reference `mkRemoteCrypto`; notes §2.4). Both sides reach the same answer.
+/// must be on (spec/xrcp.md §10.4). Both sides reach the same answer.
 pub fn use_compression(own: bool, peer: bool) -> bool {
     own && peer
 }

@@ -1,5 +1,5 @@
-//! Body framing, signatures, encryption and compression (research notes §2.2, §2.4;
-//! reference `Remote/Protocol.hs` `encryptEncodeHTTP2Body`, `parseDecryptHTTP2Body`).
+//! Body framing, signatures, encryption and compression (spec/xrcp.md §10.2; the reference's
+//! `encryptEncodeHTTP2Body` and `parseDecryptHTTP2Body`).
 //!
 //! ```text
 //! request  (controller → host): u32be corrId | u32be ctLen | ct | 0x40 ssig | 0x40 idsig | [attachment]
@@ -12,7 +12,7 @@
 //!
 //! The Ed25519 messages are the 64-byte digests; `ssig` inside the second hash is the raw 64
 //! signature bytes. A receiver checks in the reference's order: signatures (`CTRL_AUTH`),
-//! then the id window (§2.3), decryption (`DECRYPT`), the tls-unique prefix
+//! then the id window (spec/xrcp.md §10.2), decryption (`DECRYPT`), the tls-unique prefix
 //! (`PRESessionCode`), decompression (`RPEInvalidBody`), JSON (`RPEInvalidJSON`). Note that a
 //! body failing after the id check has still used up its id, as in the reference.
 
@@ -70,6 +70,7 @@ pub struct BodyHead {
 }
 
 impl BodyHead {
+    /// The message id (the first 4 bytes).
     pub fn corr_id(&self) -> u32 {
         u32::from_be_bytes([
             self.signed[0],
@@ -192,6 +193,7 @@ impl BodyHeadReader {
             + sigs
     }
 
+    /// Whether the whole head (and, for requests, both signatures) has arrived.
     pub fn is_complete(&self) -> bool {
         self.ct_len
             .is_some_and(|n| self.signed.len() == BODY_HEADER_LEN + n)
@@ -473,16 +475,22 @@ fn decompress_bounded(data: &[u8], limit: usize) -> Result<Vec<u8>, RemoteProtoc
 /// A body ready to send, with the attachment key of its id.
 #[derive(Debug)]
 pub struct EncodedBody {
+    /// The message id.
     pub corr_id: u32,
+    /// The body bytes to send (without attachment).
     pub bytes: Vec<u8>,
+    /// Keys this id's attachment, if one follows.
     pub file_key: SbKeyNonce,
 }
 
 /// A received, verified and decrypted body, with the attachment key of its id.
 #[derive(Debug)]
 pub struct DecodedBody {
+    /// The message id.
     pub corr_id: u32,
+    /// The JSON (decompressed if compression is on).
     pub json: Vec<u8>,
+    /// Keys this id's attachment, if one follows.
     pub file_key: SbKeyNonce,
 }
 
@@ -492,7 +500,9 @@ pub struct DecodedBody {
 /// [`RemoteSession::into_host`]), which share the receive path with this type.
 #[derive(Debug)]
 pub struct RemoteSession {
+    /// Signatures, session code and compression: shared, immutable.
     pub crypto: RemoteCrypto,
+    /// Counters, chains and skipped keys: mutable.
     pub keys: RemoteKeys,
 }
 
@@ -528,6 +538,7 @@ impl RemoteSession {
         Ok((body, rest))
     }
 
+    /// Encodes a command under the next id (controller side).
     pub fn encode_command(
         &mut self,
         cmd: &RemoteCommand,
@@ -535,6 +546,7 @@ impl RemoteSession {
         self.encode(&cmd.to_json_bytes())
     }
 
+    /// Encodes a response under the next id (host side).
     pub fn encode_response(
         &mut self,
         resp: &RemoteResponse,

@@ -1,8 +1,8 @@
 //! Session-layer errors, one variant per constructor of the reference's `RemoteProtocolError`
-//! (simplex-chat `Remote/Types.hs`; research notes §2.1), with its JSON encoding.
+//! (spec/xrcp.md §10.5), with its JSON encoding.
 //!
 //! The JSON is what a host puts into the `remoteProcotolError` field of a `protocolError`
-//! response (notes §2.1, the field name's typo is part of the wire format). The reference
+//! response (spec/xrcp.md §10.5, the field name's typo is part of the wire format). The reference
 //! derives it with `sumTypeJSON (dropPrefix "RPE")`: an object tagged by `"type"`; record
 //! constructors keep their field names; the two constructors with a bare number carry it in
 //! `"data"`; constructors whose name does not start with `RPE` (`PRESessionCode`, ...) only get
@@ -267,7 +267,7 @@ impl<'de> Deserialize<'de> for RemoteProtocolError {
     }
 }
 
-/// `RCErrorType` JSON (simplexmq `RemoteControl/Types.hs`, `sumTypeJSON (dropPrefix "RCE")`).
+/// `RCErrorType` JSON (spec/xrcp.md §10.5, §11: tagged, `RCE` prefix dropped).
 /// Record fields: `internalErr`, `exception`, `ctrlErr`, `syntaxErr`.
 pub fn rc_error_to_json(e: &RcError) -> Value {
     let (tag, field) = rc_error_tag(e);

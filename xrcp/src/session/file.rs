@@ -1,11 +1,11 @@
-//! File attachments after a body (research notes §3; reference `Remote/Transport.hs`
+//! File attachments after a body (spec/xrcp.md §10.2; the reference's
 //! `sendEncryptedFile`, `receiveEncryptedFile`):
 //!
 //! ```text
 //! 0x01 | u32be (fileSize + 16) | XSalsa20(file) | Poly1305 tag (16)
 //! ```
 //!
-//! keyed by the attachment key of the message's id (the second chain step, §2.3). Both
+//! keyed by the attachment key of the message's id (the second chain step, spec/xrcp.md §8). Both
 //! directions are streamed in chunks so memory stays constant whatever the file size. The
 //! receiver checks, in this order: marker byte (`RPENoFile`), length (`RPEFileSize`), data
 //! length (`RPEFileSize`), tag (`DECRYPT`), SHA-512 of the plaintext (`RPEFileDigest`).
@@ -27,7 +27,7 @@ pub const FILE_HEADER_LEN: usize = 5;
 /// The reference's file read/write block (`fileBlockSize`); our chunk size for files.
 pub const FILE_CHUNK_SIZE: usize = 16384;
 
-/// SHA-512 of a file; JSON/text form is padded base64url (simplexmq `FileDigest`).
+/// SHA-512 of a file; JSON/text form is padded base64url (`fileDigest`, spec/xrcp.md §10.2).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FileDigest(pub [u8; 64]);
 
@@ -37,10 +37,12 @@ impl FileDigest {
         FileDigest(Sha512::digest(data).into())
     }
 
+    /// Padded base64url of the 64 bytes (`fileDigest` in JSON).
     pub fn to_text(&self) -> String {
         base64url_encode(&self.0)
     }
 
+    /// Parses the text form; anything but 64 bytes of base64url is an error.
     pub fn from_text(s: &str) -> Result<Self, String> {
         let raw = base64url_decode(s).map_err(|e| e.to_string())?;
         <[u8; 64]>::try_from(raw.as_slice())
@@ -74,14 +76,17 @@ impl<'de> Deserialize<'de> for FileDigest {
 pub struct FileDigester(Sha512);
 
 impl FileDigester {
+    /// An empty digest.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Hashes the next chunk.
     pub fn update(&mut self, chunk: &[u8]) {
         self.0.update(chunk);
     }
 
+    /// The SHA-512 of everything hashed.
     pub fn finish(self) -> FileDigest {
         FileDigest(self.0.finalize().into())
     }
@@ -105,6 +110,7 @@ pub struct FileEncryptor {
 }
 
 impl FileEncryptor {
+    /// An encryptor for a file of `file_size` bytes under the id's attachment key; a size whose wire length overflows 32 bits is [`RemoteProtocolError::FileSize`].
     pub fn new(key: &SbKeyNonce, file_size: u32) -> Result<Self, RemoteProtocolError> {
         check_file_size(u64::from(file_size))?;
         Ok(FileEncryptor {
@@ -179,6 +185,7 @@ pub struct FileDecryptor {
 }
 
 impl FileDecryptor {
+    /// A decryptor for an announced file of `file_size` bytes with digest `file_digest`.
     pub fn new(key: &SbKeyNonce, file_size: u32, file_digest: FileDigest) -> Self {
         let mut dec = FileDecryptor::with_detached_digest(key, file_size, file_digest);
         dec.digest = Some(FileDigester::new());

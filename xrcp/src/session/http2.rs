@@ -21,6 +21,7 @@ const SEND_CHUNK: usize = 64 << 10;
 /// receive: a peer that keeps to 16 KiB frames is unaffected.
 pub const MAX_FRAME_SIZE: u32 = SEND_CHUNK as u32;
 
+/// Wraps an h2 (transport) failure as `RPEHTTP2` with its text.
 pub fn http2_error(e: impl std::fmt::Display) -> RemoteProtocolError {
     RemoteProtocolError::Http2(e.to_string())
 }
@@ -83,6 +84,7 @@ pub struct BodyReader {
 }
 
 impl BodyReader {
+    /// A reader over `stream`'s incoming data.
     pub fn new(stream: RecvStream) -> Self {
         BodyReader {
             stream,
@@ -90,6 +92,7 @@ impl BodyReader {
         }
     }
 
+    /// The next chunk of the body (a pushed-back chunk first); `None` at its end.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, RemoteProtocolError> {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
@@ -244,6 +247,7 @@ impl BudgetHold {
 }
 
 impl BodyBudget {
+    /// A budget of `bytes`, rounded up to whole units.
     pub fn new(bytes: usize) -> Self {
         let units = u32::try_from(bytes.div_ceil(BUDGET_UNIT)).unwrap_or(u32::MAX >> 3);
         BodyBudget {
@@ -360,11 +364,12 @@ pub async fn send_file<R: AsyncRead + Unpin>(
     send_all(stream, Bytes::copy_from_slice(&tag)).await
 }
 
-/// How often an idle session is probed, and how long a PING may go unanswered. The reference
+/// How often an idle session is probed (see also [`KEEPALIVE_TIMEOUT`]). The reference
 /// sends no PINGs; without them a peer that stops answering (its network gone, the connection
 /// stalled rather than closed) would leave the session open for ever, because the stalled
 /// peer's kernel keeps acknowledging TCP. Every HTTP/2 peer must answer PINGs (RFC 9113 §6.7).
 pub const KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(4);
+/// How long an unanswered PING may be outstanding before the peer is taken as gone.
 pub const KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
 
 /// Resolves, with the reason, when the peer stops answering PINGs. Never resolves when the

@@ -1,5 +1,5 @@
 //! What the handshake hands to the session, and the per-message keys and counters
-//! (research notes §2.3; reference `Remote/Types.hs` `getRemoteSndKeys`, `getRemoteRcvKeys`).
+//! (spec/xrcp.md §8, §10.2; the reference's `getRemoteSndKeys`, `getRemoteRcvKeys`).
 //!
 //! Each direction has its own chain key and its own counter. Sending a message takes the next
 //! id (`++counter`, so the first id is 1) and then two chain steps: the first keys the body,
@@ -25,7 +25,9 @@ pub const MAX_SKIP: u32 = 256;
 /// (`C.SbKeyNonce`).
 #[derive(Clone, Debug)]
 pub struct SbKeyNonce {
+    /// The box key.
     pub key: BoxKey,
+    /// Its nonce (never on the wire).
     pub nonce: Nonce,
 }
 
@@ -39,7 +41,9 @@ impl SbKeyNonce {
 /// The two keys of one message id: the body (`cmdKN`) and the attachment (`fileKN`).
 #[derive(Clone, Debug)]
 pub struct MessageKeys {
+    /// Keys the body (first chain step of the id).
     pub body: SbKeyNonce,
+    /// Keys the attachment (second chain step of the id, taken even without one).
     pub file: SbKeyNonce,
 }
 
@@ -54,13 +58,15 @@ impl MessageKeys {
 /// The keys of a message about to be sent, with its id.
 #[derive(Clone, Debug)]
 pub struct SndKeys {
+    /// The id, sent in clear as the body's first 4 bytes.
     pub corr_id: u32,
+    /// The id's body and attachment keys.
     pub keys: MessageKeys,
 }
 
 /// Who signs requests (`RemoteSignatures`): the controller holds both private keys and signs
 /// every request body; the host holds the public halves from the invitation (`skey`,
-/// `idkey`) and verifies. Responses are never signed (notes §2.2).
+/// `idkey`) and verifies. Responses are never signed (spec/xrcp.md §10.2).
 #[derive(Clone, Debug)]
 // One value per session: boxing the signing keys would only add indirection.
 #[allow(clippy::large_enum_variant)]
@@ -74,7 +80,9 @@ pub enum RemoteSignatures {
     },
     /// Host side (`RSVerify`).
     Verify {
+        /// The invitation's `skey`.
         session_key: Ed25519PublicKey,
+        /// The invitation's `idkey`.
         identity_key: Ed25519PublicKey,
     },
 }
@@ -83,14 +91,17 @@ pub enum RemoteSignatures {
 ///
 /// `snd_chain`/`rcv_chain` are this side's directions of `sbcInit`'s two chains. On the
 /// controller the send chain has already been stepped once (its HELLO used the first step);
-/// on the host the receive chain likewise (notes §2.3). The session does not step them
+/// on the host the receive chain likewise (spec/xrcp.md §8). The session does not step them
 /// before its first message.
 pub struct SessionSecrets {
     /// The TLS session's tls-unique bytes (client Finished verify_data), prefixed to every
     /// body plaintext. At most 255 bytes (1-byte length prefix).
     pub tls_unique: Zeroizing<Vec<u8>>,
+    /// This side's send chain (the controller's already stepped once by its HELLO).
     pub snd_chain: ChainKey,
+    /// This side's receive chain.
     pub rcv_chain: ChainKey,
+    /// The signing (controller) or verifying (host) keys of requests.
     pub signatures: RemoteSignatures,
 }
 

@@ -1,8 +1,8 @@
 //! The remote-control session that runs after the XRCP handshake, as SimpleX Chat speaks it
-//! (research notes `simplex-chat-session-layer.md` §1–§4).
+//! (spec/xrcp.md §10).
 //!
 //! Over the TLS connection the *controller* runs an HTTP/2 client and the *host* an HTTP/2
-//! server (roles reversed relative to TLS, notes §1). Every request body carries one
+//! server (roles reversed relative to TLS, spec/xrcp.md §10). Every request body carries one
 //! [`RemoteCommand`], every response body one [`RemoteResponse`], framed, signed and encrypted
 //! as [`body`] describes, optionally followed by a streamed file attachment ([`mod@file`]). The
 //! HTTP/2 server and client live in `xrcp-host::session` and `xrcp-ctrl::session`; this module is

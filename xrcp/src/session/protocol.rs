@@ -1,5 +1,5 @@
-//! The JSON carried inside session bodies (research notes §2.1; reference
-//! `Remote/Protocol.hs` `RemoteCommand`, `RemoteResponse`, `RRResult`).
+//! The JSON carried inside session bodies (spec/xrcp.md §10.3; the reference's
+//! `RemoteCommand`, `RemoteResponse`, `RRResult`).
 //!
 //! Both wrappers are tagged objects with the tag in `"type"` (constructor name without
 //! `RC`/`RR`, first letter lowered), fields inline, absent optional fields omitted. They are
@@ -27,18 +27,32 @@ pub const RECV_WAIT_MICROS: i64 = 10_000_000;
 pub enum RemoteCommand {
     /// `RCSend`: run one chat command (its text, as typed) on the host. `retryNumber` is
     /// required by current hosts.
-    Send { command: String, retry_number: i64 },
+    Send {
+        /// The chat command line.
+        command: String,
+        /// The sender's retry count for this command (0 on a first attempt).
+        retry_number: i64,
+    },
     /// `RCRecv`: long-poll for the next chat event, waiting up to `wait` microseconds.
-    Recv { wait: i64 },
+    Recv {
+        /// The longest wait, in microseconds.
+        wait: i64,
+    },
     /// `RCStoreFile`: store the attached file on the host.
     StoreFile {
+        /// The file's name (the host picks a free name in its files folder).
         file_name: String,
+        /// The attachment's plaintext size in bytes.
         file_size: u32,
+        /// SHA-512 of the plaintext, checked after the attachment arrives.
         file_digest: FileDigest,
     },
     /// `RCGetFile`: send back a file of a chat item (answered with [`RemoteResponse::File`]
     /// and an attachment).
-    GetFile { file: RemoteFile },
+    GetFile {
+        /// Which file.
+        file: RemoteFile,
+    },
 }
 
 /// A response from the host.
@@ -50,23 +64,33 @@ pub enum RemoteCommand {
 )]
 pub enum RemoteResponse {
     /// `RRChatResponse`: the outcome of a [`RemoteCommand::Send`].
-    ChatResponse { chat_response: RRResult },
+    ChatResponse {
+        /// The chat core's answer.
+        chat_response: RRResult,
+    },
     /// `RRChatEvent`: the next event, or none when the poll timed out (then the JSON is just
     /// `{"type":"chatEvent"}`).
     ChatEvent {
+        /// The event; absent when the poll timed out.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         chat_event: Option<RRResult>,
     },
     /// `RRFileStored`: where the host stored an uploaded file.
-    FileStored { file_path: String },
+    FileStored {
+        /// The stored file's path on the host.
+        file_path: String,
+    },
     /// `RRFile`: a file follows as attachment.
     File {
+        /// The attachment's plaintext size in bytes.
         file_size: u32,
+        /// SHA-512 of the plaintext, checked after the attachment arrives.
         file_digest: FileDigest,
     },
     /// `RRProtocolError`: the host rejected the request. The field name's typo
     /// (`remoteProcotolError`) is the reference's.
     ProtocolError {
+        /// Why the request was refused.
         remote_procotol_error: RemoteProtocolError,
     },
 }
@@ -75,11 +99,14 @@ pub enum RemoteResponse {
 /// `ChatError`, in the chat API's JSON).
 #[derive(Clone, Debug, PartialEq)]
 pub enum RRResult {
+    /// `{"result": …}`: the chat response or event.
     Result(Value),
+    /// `{"error": …}`: a chat error.
     Error(Value),
 }
 
 impl RRResult {
+    /// `Ok` with the `result` JSON, `Err` with the `error` JSON.
     pub fn into_result(self) -> Result<Value, Value> {
         match self {
             RRResult::Result(v) => Ok(v),
@@ -152,9 +179,13 @@ impl<'de> Deserialize<'de> for RRResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteFile {
+    /// The host user's id in its chat database.
     pub user_id: i64,
+    /// The file's id in the host's chat database.
     pub file_id: i64,
+    /// Whether the file was sent (`true`) or received (`false`) by the host's user.
     pub sent: bool,
+    /// Where the file is on the host.
     pub file_source: CryptoFile,
 }
 
@@ -163,7 +194,9 @@ pub struct RemoteFile {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CryptoFile {
+    /// Path relative to the host's files folder.
     pub file_path: String,
+    /// The file's at-rest encryption key and nonce, if it is encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crypto_args: Option<CryptoFileArgs>,
 }
@@ -172,7 +205,9 @@ pub struct CryptoFile {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CryptoFileArgs {
+    /// The file's at-rest encryption key (base64url text).
     pub file_key: String,
+    /// The file's at-rest encryption nonce (base64url text).
     pub file_nonce: String,
 }
 
@@ -207,6 +242,7 @@ impl RemoteCommand {
         })
     }
 
+    /// The command's compact JSON, as it goes into a request body.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         // Serializing these types cannot fail: all keys are strings, no non-finite floats.
         serde_json::to_vec(self).unwrap_or_default()
@@ -267,6 +303,7 @@ impl RemoteResponse {
         })
     }
 
+    /// The response's compact JSON, as it goes into a response body.
     pub fn to_json_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -425,7 +462,7 @@ const OWSF_TAG: &str = "_owsf";
 
 /// Converts JSON in the Swift "object with single field" sum encoding to the tagged encoding,
 /// as a Kotlin-encoding controller does with a Swift host's responses (reference
-/// `owsf2tagged`; notes §2.1).
+/// `owsf2tagged`; spec/xrcp.md §10.3).
 ///
 /// A two-key object `{"_owsf": true, "<tag>": v}` becomes `v` with `"type": "<tag>"` added
 /// when `v` (converted) is a plain object, and `{"type": "<tag>", "data": v}` otherwise — also

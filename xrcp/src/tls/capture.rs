@@ -1,11 +1,11 @@
 //! Sans-IO recovery of the client's Finished verify_data — XRCP's "tls-unique".
 //!
-//! Both reference roles bind the session to the **client's** Finished verify_data (wire facts
-//! §5.4: the server takes `getPeerFinished`, the client `getFinished`). rustls never exposes
+//! Both reference roles bind the session to the **client's** Finished verify_data (spec/xrcp.md
+//! §6.3: the server takes `getPeerFinished`, the client `getFinished`). rustls never exposes
 //! Finished, but it does hand out `CLIENT_HANDSHAKE_TRAFFIC_SECRET` through its key log, and
 //! the client's Finished travels encrypted under exactly that secret. So, given the bytes the
 //! client sent during the handshake and that secret, we can decrypt the client's own flight
-//! and read Finished out of it (rustls-session-code.md §3):
+//! and read Finished out of it (spec/xrcp.md §6.5):
 //!
 //! 1. key = HKDF-Expand-Label(secret, "key", "", key_len), iv = HKDF-Expand-Label(secret,
 //!    "iv", "", 12) (RFC 8446 §7.1, §7.3);

@@ -1,6 +1,6 @@
-//! Certificates shaped like the reference's (wire facts §5.2).
+//! Certificates shaped like the reference's (spec/xrcp.md §6.2).
 //!
-//! The reference (`genCredentials`, simplexmq `Transport/Credentials.hs`) makes Ed25519,
+//! The reference (`genCredentials`, spec/xrcp.md §6.2) makes Ed25519,
 //! X.509 v3, serial 1 certificates with **no extensions at all** and a DN holding a single
 //! UTF8String CN. A long-term self-signed CA (`CN=ca`) is the identity; every session gets
 //! a fresh leaf (`CN=localhost`) signed by it, and the chain `[leaf, ca]` is sent with the
@@ -39,7 +39,7 @@ const CA_COMMON_NAME: &str = "ca";
 const LEAF_COMMON_NAME: &str = "localhost";
 
 /// Which side owns a CA; the two differ only in how far `notBefore` is backdated
-/// (wire facts §5.2: controller now − 25 h, host now − 1 h).
+/// (spec/xrcp.md §6.2: controller now − 25 h, host now − 1 h).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaRole {
     /// The desktop / TLS server identity.
@@ -254,7 +254,7 @@ fn reference_params(
     Ok(params)
 }
 
-/// A DN with a single CN attribute as UTF8String, as the reference writes (wire facts §5.2).
+/// A DN with a single CN attribute as UTF8String, as the reference writes (spec/xrcp.md §6.2).
 fn common_name_only(common_name: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
     dn.push(

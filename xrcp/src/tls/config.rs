@@ -1,4 +1,4 @@
-//! rustls configurations restricted to what the reference negotiates (wire facts §5.1).
+//! rustls configurations restricted to what the reference negotiates (spec/xrcp.md §6.1).
 //!
 //! The reference offers TLS_CHACHA20_POLY1305_SHA256 only, groups X448 then X25519,
 //! signatures Ed448/Ed25519, no resumption, no 0-RTT, no ALPN, and the controller demands a

@@ -3,7 +3,7 @@
 //! rustls hands TLS secrets only to a `KeyLog` (NSS key-log labels). rustls calls it on both
 //! client and server, once per secret, after the (final) ServerHello. We keep only
 //! `CLIENT_HANDSHAKE_TRAFFIC_SECRET` — the key that encrypts the client's Finished — and
-//! only until [`HandshakeSecretLog::take`] (rustls-session-code.md §3).
+//! only until [`HandshakeSecretLog::take`] (spec/xrcp.md §6.5).
 
 use std::sync::Mutex;
 

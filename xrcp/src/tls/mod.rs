@@ -2,9 +2,9 @@
 //!
 //! XRCP runs its HELLO exchange (and later simplex-chat's HTTP/2) over one mutually
 //! authenticated TLS 1.3 connection: the controller (desktop) is the TLS server, the host
-//! (mobile) the TLS client (wire facts §5). Peers are identified by the SHA-256 of their
+//! (mobile) the TLS client (spec/xrcp.md §6). Peers are identified by the SHA-256 of their
 //! long-term CA certificate, not by any PKI, and both screens show a session code derived
-//! from the *client's* Finished verify_data ("tls-unique", §5.4).
+//! from the *client's* Finished verify_data ("tls-unique", spec/xrcp.md §6.3).
 //!
 //! Layout, one job per module:
 //! - `certs`: reference-shaped certificates ([`TlsIdentity`], [`SessionCredentials`]);
@@ -20,7 +20,7 @@
 //!
 //! rustls does not expose Finished messages; the capture route (KeyLog + byte recorder +
 //! re-decryption of the client's own flight) uses only public rustls 0.23 API and is
-//! checked against RFC 8448 and OpenSSL (`rustls-session-code.md` §3, §5).
+//! checked against RFC 8448 and OpenSSL (spec/xrcp.md §6.5).
 
 mod binding;
 mod capture;

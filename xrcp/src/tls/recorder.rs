@@ -3,7 +3,7 @@
 //! tokio-rustls drives rustls' `read_tls`/`write_tls` itself, so the bytes are taken where it
 //! reads and writes the transport: this wrapper hands each read and written slice to the
 //! capture, which keeps the direction that carries the client's flight
-//! (spec/xrcp.md §5.4). Once the capture is finished the wrapper only forwards.
+//! (spec/xrcp.md §6.5). Once the capture is finished the wrapper only forwards.
 
 use std::io::{self, IoSlice};
 use std::pin::Pin;

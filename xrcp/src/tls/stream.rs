@@ -8,7 +8,7 @@
 //! recording is complete when they return.
 //!
 //! Timeouts are the caller's job (the reference uses 60 s on the controller and 15 s on the
-//! host, wire facts §5.5): wrap these futures in `tokio::time::timeout`.
+//! host, spec/xrcp.md §6.4): wrap these futures in `tokio::time::timeout`.
 
 use std::fmt;
 use std::io::{self, IoSlice};
@@ -84,7 +84,7 @@ impl<S> fmt::Debug for TlsStream<S> {
 /// In TLS 1.3 the server judges the client certificate only after the client has finished,
 /// so success here does **not** mean the server accepted us: a rejection arrives as an alert
 /// on the first read. Call [`TlsStream::peek_alert`] before relying on the session (the
-/// reference host waits 100 ms, wire facts §5.5); a first-read error of
+/// reference host waits 100 ms, spec/xrcp.md §6.4); a first-read error of
 /// [`TlsError::CertificateRejected`] maps to `IDENTITY`.
 pub async fn connect<S>(
     io: S,
@@ -98,7 +98,7 @@ where
     config.resumption =
         Resumption::store(acceptance.clone()).tls12_resumption(Tls12Resumption::Disabled);
     // The verifier ignores names and rustls sends no SNI for an IP address; the reference
-    // controller ignores SNI anyway (wire facts §5.1).
+    // controller ignores SNI anyway (spec/xrcp.md §6.1).
     let server_name = ServerName::from(IpAddr::V4(Ipv4Addr::LOCALHOST));
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(server_name, Recorder::new(io, capture))
@@ -160,7 +160,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream<S> {
     /// `ticket`), if nothing arrived in time, or if application data arrived (it is kept and
     /// returned by later reads); [`TlsError::CertificateRejected`] if the peer sent
     /// `unknown_ca`; another error if the connection failed or closed. Without a ticket this is
-    /// the reference host's post-handshake 100 ms peek (wire facts §5.5).
+    /// the reference host's post-handshake 100 ms peek (spec/xrcp.md §6.4).
     pub async fn peek_alert(&mut self, wait: Duration) -> Result<(), TlsError> {
         if !self.peeked.is_empty() {
             return Ok(());

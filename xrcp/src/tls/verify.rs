@@ -1,4 +1,4 @@
-//! The pinning certificate verifier, one type for both roles (wire facts §5.3, §13).
+//! The pinning certificate verifier, one type for both roles (spec/xrcp.md §6.2).
 //!
 //! XRCP has no PKI: a peer is whoever holds the CA whose SHA-256 the other side pinned
 //! (from the invitation, or from the stored pairing). The reference's certificates have no
