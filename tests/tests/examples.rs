@@ -131,7 +131,10 @@ fn session(
     let mut host = Proc::spawn("kv_host", h, Duration::from_secs(120));
     let host_code = expect(&mut host, "code");
     let ctrl_code = expect(&mut ctrl, "code");
-    assert_eq!(host_code, ctrl_code, "both sides show the same session code");
+    assert_eq!(
+        host_code, ctrl_code,
+        "both sides show the same session code"
+    );
     if !find {
         // The person reads the controller's code and types it on the host.
         host.send(&ctrl_code);

@@ -64,6 +64,7 @@ pub enum RemoteHostError {
     #[error("{0}")]
     Protocol(#[from] RcError),
     #[error("{}", timeout_text(*.0))]
+    /// A step took longer than its deadline.
     Timeout(Stage),
     /// The host closed the connection before its HELLO (e.g. its user rejected the code).
     #[error(
@@ -90,8 +91,11 @@ pub enum RemoteHostError {
     /// `RCETLSStartFailed`, with the address and port).
     #[error("{}", listen_text(*.addr, *.port, .failure))]
     Listen {
+        /// The address bound.
         addr: Ipv4Addr,
+        /// The port bound.
         port: u16,
+        /// Why it failed.
         failure: ListenFailure,
     },
     /// `addr=` / `--addr` names an address this machine does not have.
@@ -102,7 +106,9 @@ pub enum RemoteHostError {
         list(local)
     )]
     AddressNotLocal {
+        /// The address asked for.
         addr: Ipv4Addr,
+        /// This machine's addresses.
         local: Vec<Ipv4Addr>,
     },
     /// `iface=` / `--iface` names no interface with a usable IPv4 address.
@@ -112,7 +118,9 @@ pub enum RemoteHostError {
         list(interfaces)
     )]
     UnknownInterface {
+        /// The interface asked for.
         iface: String,
+        /// This machine's interfaces with an IPv4 address.
         interfaces: Vec<String>,
     },
     /// Multicast was asked for with a loopback address in the link.
@@ -121,7 +129,10 @@ pub enum RemoteHostError {
          — choose a LAN address with addr= / --addr or iface= / --iface, or connect the host \
          with the link instead"
     )]
-    MulticastOnLoopback { addr: Ipv4Addr },
+    MulticastOnLoopback {
+        /// The loopback address.
+        addr: Ipv4Addr,
+    },
     /// The SSH tunnel to the relay could not be set up or ended.
     #[error("{0}")]
     Relay(#[from] crate::relay::RelayError),

@@ -10,6 +10,8 @@
 //! The `xrcp-ctrl` program is the `cli` feature (on by default); without it this crate builds
 //! no command-line, terminal or image code.
 
+#![deny(missing_docs)]
+
 pub mod address;
 pub mod announce;
 #[cfg(feature = "cli")]
@@ -18,8 +20,12 @@ pub mod connect;
 pub mod error;
 pub mod facade;
 pub mod relay;
+// Being reworked by other changes in parallel (sans-IO core, pairing set-up, file
+// transfer); their items get their docs there.
+#[allow(missing_docs)]
 pub mod remote;
 pub mod session;
+#[allow(missing_docs)]
 pub mod store;
 
 pub use connect::{

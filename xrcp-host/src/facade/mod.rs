@@ -20,7 +20,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! It wraps [`crate::connect`] (TLS, session code, HELLO), [`crate::discover`] (multicast),
+//! It wraps [`crate::connect()`] (TLS, session code, HELLO), [`crate::discover`] (multicast),
 //! [`crate::remote`] (app info check, HTTP/2 server) and a [`PairingStore`]; programs that
 //! need more control use those directly.
 
@@ -365,7 +365,7 @@ impl std::fmt::Debug for Session {
 pub struct EventSender(mpsc::Sender<RRResult>);
 
 impl EventSender {
-    /// Queues an event; waits while [`EVENT_BUFFER`] are queued. `false` once the session
+    /// Queues an event; waits while 64 are queued. `false` once the session
     /// ended.
     pub async fn send(&self, event: RRResult) -> bool {
         self.0.send(event).await.is_ok()
