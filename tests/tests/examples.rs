@@ -208,3 +208,52 @@ fn embedded_host_finds_the_paired_controller_by_multicast() {
     );
     eprintln!("multicast example round trip in {:?}", started.elapsed());
 }
+
+/// A program embedding a role builds none of the programs' crates (issue 13): without the
+/// default `cli` feature, neither role crate depends on the command line, terminal, progress
+/// bar, QR or image crates.
+#[test]
+fn the_libraries_build_without_the_programs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for package in ["xrcp-ctrl", "xrcp-host"] {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(root).args([
+            "tree",
+            "--offline",
+            "-p",
+            package,
+            "--no-default-features",
+            "--prefix",
+            "none",
+        ]);
+        let out = run(cmd, Duration::from_secs(120)).unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tree = String::from_utf8_lossy(&out.stdout);
+        for program_only in [
+            "clap ",
+            "indicatif ",
+            "qrcode ",
+            "png ",
+            "rustyline ",
+            "tracing-subscriber ",
+        ] {
+            assert!(
+                !tree.lines().any(|l| l.starts_with(program_only)),
+                "{package} without `cli` depends on {program_only}"
+            );
+        }
+        // The check itself works: with the default features the programs' crates are there.
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(root)
+            .args(["tree", "--offline", "-p", package, "--prefix", "none"]);
+        let out = run(cmd, Duration::from_secs(120)).unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with("clap ")));
+    }
+}
