@@ -11,14 +11,18 @@ use xrcp::RcError;
 /// One usable local address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LocalAddress {
+    /// The IPv4 address.
     pub address: Ipv4Addr,
+    /// The interface that has it.
     pub interface: String,
 }
 
 /// What the user asked for with `addr=` / `iface=`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AddressPreference {
+    /// `addr=` / `--addr`: this address.
     pub address: Option<Ipv4Addr>,
+    /// `iface=` / `--iface`: the address of this interface.
     pub interface: Option<String>,
 }
 

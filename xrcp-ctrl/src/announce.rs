@@ -49,13 +49,19 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// group, port, count and interval.
 #[derive(Clone, Debug)]
 pub struct AnnounceOptions {
+    /// The multicast group (the reference's 224.0.0.251).
     pub group: Ipv4Addr,
+    /// The UDP port (the reference's 5227).
     pub port: u16,
+    /// How many datagrams one session sends.
     pub count: u32,
+    /// The pause between datagrams.
     pub interval: Duration,
     /// The outgoing interface's address; `None` uses the advertised address.
     pub interface: Option<Ipv4Addr>,
+    /// The datagrams' TTL (1: they do not leave the link).
     pub ttl: u32,
+    /// Whether this machine's own listeners receive them too.
     pub multicast_loop: bool,
 }
 
@@ -239,10 +245,12 @@ pub async fn start_announced(
 }
 
 impl Announced {
+    /// The listener whose invitation is announced.
     pub fn listening(&self) -> &Listening {
         &self.listening
     }
 
+    /// The running announcement.
     pub fn announcer(&self) -> &Announcer {
         &self.announcer
     }

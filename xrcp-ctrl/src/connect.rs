@@ -222,6 +222,7 @@ pub async fn start_on(
 }
 
 impl Listening {
+    /// The signed invitation the link encodes.
     pub fn invitation(&self) -> &SignedInvitation {
         self.handshake.invitation()
     }
@@ -460,12 +461,20 @@ async fn accept_on(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WaitEvent {
     /// A connection from `peer` completed TLS: show `code` for it, labelled with `peer`.
-    Code { peer: SocketAddr, code: String },
+    Code {
+        /// The connection's source address.
+        peer: SocketAddr,
+        /// Its session code.
+        code: String,
+    },
     /// The connection from `peer` is gone without having proven that it holds the
     /// invitation: stop showing its code.
     Withdrawn {
+        /// The connection's source address.
         peer: SocketAddr,
+        /// The code shown for it.
         code: String,
+        /// Why it is gone.
         reason: Withdrawal,
     },
 }
@@ -794,11 +803,15 @@ pub struct PendingHello {
 
 /// A controller session after the HELLO exchange, ready for the session layer.
 pub struct Connected {
+    /// The TLS stream, with the HELLO exchange done: the session layer runs on it.
     pub stream: TlsStream<TcpStream>,
+    /// The session's keys and the host's HELLO data.
     pub keys: ControllerKeys,
     /// The updated pairing; persist it.
     pub pairing: HostPairing,
+    /// The session code both sides showed.
     pub session_code: String,
+    /// The host's address.
     pub peer: SocketAddr,
     /// Other connections that were past TLS and waiting for their HELLO when this one's
     /// HELLO proved it holds the invitation ([`Listening::connect`]). Normally empty; if one
@@ -820,6 +833,7 @@ impl PendingHello {
         &self.code
     }
 
+    /// The connection's source address.
     pub fn peer(&self) -> SocketAddr {
         self.peer
     }

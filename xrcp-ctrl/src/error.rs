@@ -64,6 +64,7 @@ pub enum RemoteHostError {
     #[error("{0}")]
     Protocol(#[from] RcError),
     #[error("{}", timeout_text(*.0))]
+    /// A step took longer than its deadline.
     Timeout(Stage),
     /// The host closed the connection before its HELLO (e.g. its user rejected the code).
     #[error(
@@ -85,13 +86,16 @@ pub enum RemoteHostError {
         "the pairing store failed ({0}) — check the data directory (--data-dir) and its \
          permissions"
     )]
-    Store(String),
+    Store(#[source] PairingStoreError),
     /// The listener could not be bound (kind `CTRL_TLS_START`, as the reference's
     /// `RCETLSStartFailed`, with the address and port).
     #[error("{}", listen_text(*.addr, *.port, .failure))]
     Listen {
+        /// The address bound.
         addr: Ipv4Addr,
+        /// The port bound.
         port: u16,
+        /// Why it failed.
         failure: ListenFailure,
     },
     /// `addr=` / `--addr` names an address this machine does not have.
@@ -102,7 +106,9 @@ pub enum RemoteHostError {
         list(local)
     )]
     AddressNotLocal {
+        /// The address asked for.
         addr: Ipv4Addr,
+        /// This machine's addresses.
         local: Vec<Ipv4Addr>,
     },
     /// `iface=` / `--iface` names no interface with a usable IPv4 address.
@@ -112,7 +118,9 @@ pub enum RemoteHostError {
         list(interfaces)
     )]
     UnknownInterface {
+        /// The interface asked for.
         iface: String,
+        /// This machine's interfaces with an IPv4 address.
         interfaces: Vec<String>,
     },
     /// Multicast was asked for with a loopback address in the link.
@@ -121,7 +129,10 @@ pub enum RemoteHostError {
          — choose a LAN address with addr= / --addr or iface= / --iface, or connect the host \
          with the link instead"
     )]
-    MulticastOnLoopback { addr: Ipv4Addr },
+    MulticastOnLoopback {
+        /// The loopback address.
+        addr: Ipv4Addr,
+    },
     /// The SSH tunnel to the relay could not be set up or ended.
     #[error("{0}")]
     Relay(#[from] crate::relay::RelayError),
@@ -271,6 +282,43 @@ pub fn session_details(e: &RemoteProtocolError) -> Value {
         v["response_type"] = Value::from(t);
     }
     v
+}
+
+/// A pairing store's failure, with its cause kept as the error's source (a SQLite error, an
+/// I/O error, or whatever a [`crate::PairingStore`] of the application's own reports). Its
+/// text is the cause's text.
+#[derive(Debug)]
+pub struct PairingStoreError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl PairingStoreError {
+    /// Wraps any error of a store.
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        PairingStoreError(e.into())
+    }
+
+    /// The store's own error, to downcast (e.g. to [`crate::store::StoreError`]).
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for PairingStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for PairingStoreError {
+    // The wrapped error's text is this one's: report its causes, not itself again.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<crate::store::StoreError> for PairingStoreError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PairingStoreError::new(e)
+    }
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ pub struct SshRelayOptions {
 
 impl SshRelayOptions {
     /// Options for `[USER@]SERVER[:PORT]`.
-    pub fn parse(text: &str) -> Result<SshRelayOptions, String> {
+    pub fn parse(text: &str) -> Result<SshRelayOptions, RelayAddressError> {
         let (destination, ssh_port) = match text.rsplit_once(':') {
             Some((d, p)) => (
                 d,
@@ -50,14 +50,14 @@ impl SshRelayOptions {
                     p.parse::<u16>()
                         .ok()
                         .filter(|p| *p != 0)
-                        .ok_or_else(|| format!("'{p}' is not an SSH port (1 to 65535)"))?,
+                        .ok_or_else(|| RelayAddressError::BadPort(p.to_owned()))?,
                 ),
             ),
             None => (text, None),
         };
         let server = destination.rsplit_once('@').map_or(destination, |(_, s)| s);
         if server.is_empty() || destination.starts_with('-') {
-            return Err(format!("'{text}' is not [USER@]SERVER[:PORT]"));
+            return Err(RelayAddressError::BadDestination(text.to_owned()));
         }
         Ok(SshRelayOptions {
             destination: destination.to_owned(),
@@ -77,6 +77,18 @@ impl SshRelayOptions {
     }
 }
 
+/// Why an SSH relay's address (`[USER@]SERVER[:PORT]`) was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayAddressError {
+    /// The part after the last `:` is not a port number.
+    #[error("'{0}' is not an SSH port (1 to 65535)")]
+    BadPort(String),
+    /// No server name, or one that ssh would take for an option.
+    #[error("'{0}' is not [USER@]SERVER[:PORT]")]
+    BadDestination(String),
+}
+
 /// Why the tunnel could not be set up; each says what to do.
 #[derive(Debug)]
 pub enum RelayError {
@@ -91,7 +103,12 @@ pub enum RelayError {
     /// The server is unreachable or unknown.
     Unreachable(String),
     /// The forward is up but only on the server's own loopback (`GatewayPorts`).
-    LoopbackOnly { server: String, port: u16 },
+    LoopbackOnly {
+        /// The relay server.
+        server: String,
+        /// The port it opened.
+        port: u16,
+    },
     /// The server name cannot go into a link.
     BadServerName(String),
     /// Setting the tunnel up took too long.
@@ -140,7 +157,14 @@ impl fmt::Display for RelayError {
     }
 }
 
-impl std::error::Error for RelayError {}
+impl std::error::Error for RelayError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RelayError::NoSsh(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A running tunnel; it is taken down when this is dropped.
 pub struct SshRelay {

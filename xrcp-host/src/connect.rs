@@ -135,7 +135,10 @@ async fn dial(
         tokio::time::timeout_at(deadline, tokio::net::lookup_host((name.as_str(), port)))
             .await
             .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
-            .map_err(|e| RcError::Exception(format!("cannot resolve {name}: {e}")))?;
+            .map_err(|source| RemoteCtrlError::Resolve {
+                name: name.clone(),
+                source,
+            })?;
     let mut last_error = None;
     for addr in resolved.take(MAX_DIAL_ADDRESSES) {
         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
@@ -145,31 +148,20 @@ async fn dial(
             }
             Ok(Err(e)) => {
                 tracing::info!(%name, %addr, error = %e, "address did not answer");
-                last_error = Some(format!("connect {addr}: {e}"));
+                last_error = Some(RemoteCtrlError::Dial { addr, source: e });
             }
             Err(_) => return Err(RemoteCtrlError::Timeout(Stage::Connect)),
         }
     }
-    Err(
-        RcError::Exception(last_error.unwrap_or_else(|| format!("{name} resolves to no address")))
-            .into(),
-    )
+    Err(last_error
+        .unwrap_or_else(|| RcError::Exception(format!("{name} resolves to no address")).into()))
 }
 
 async fn dial_one(addr: SocketAddr, step: Duration) -> Result<TcpStream, RemoteCtrlError> {
-    Ok(timeout(step, TcpStream::connect(addr))
+    timeout(step, TcpStream::connect(addr))
         .await
         .map_err(|_| RemoteCtrlError::Timeout(Stage::Connect))?
-        .map_err(|e| {
-            RcError::Exception(match e.kind() {
-                // What a used or expired link meets: say so in plain words.
-                std::io::ErrorKind::ConnectionRefused => format!(
-                    "nothing answers at {addr}: the link was already used or has expired, or \
-                     the controller stopped (make a new link on the controller)"
-                ),
-                _ => format!("connect {addr}: {e}"),
-            })
-        })?)
+        .map_err(|source| RemoteCtrlError::Dial { addr, source })
 }
 
 /// A controller whose CA is not the invitation's is an identity failure. The reference
@@ -209,17 +201,23 @@ pub enum CodeCheck {
     /// Nothing was typed: ask again (this costs no try).
     Empty,
     /// Another code: ask again; `tries_left` more wrong codes are allowed.
-    Mismatch { tries_left: u32 },
+    Mismatch {
+        /// Wrong codes still allowed.
+        tries_left: u32,
+    },
     /// The last try was wrong: [`PendingConfirmation::reject`].
     NoTriesLeft,
 }
 
 /// A host session after the HELLO exchange, ready for the session layer.
 pub struct Connected {
+    /// The TLS stream, with the HELLO exchange done: the session layer runs on it.
     pub stream: TlsStream<TcpStream>,
+    /// The session's keys and the controller's HELLO data.
     pub keys: HostKeys,
     /// The updated pairing (new DH key, previous kept); persist it.
     pub pairing: CtrlPairing,
+    /// The session code both sides showed.
     pub session_code: String,
 }
 
@@ -235,6 +233,7 @@ impl PendingConfirmation {
         &self.code
     }
 
+    /// The verified invitation this connection is for.
     pub fn invitation(&self) -> &SignedInvitation {
         self.handshake.invitation()
     }

@@ -13,7 +13,7 @@
 //!    the announced key and the datagram's IPv4 source to be its `host` (`INVITATION`).
 //!
 //! After 30 s without a match it gives up with `NOT_DISCOVERED`. The found invitation goes
-//! to [`crate::connect`] with the pairing, exactly as if it had been scanned; the identity
+//! to [`crate::connect()`] with the pairing, exactly as if it had been scanned; the identity
 //! check against the pairing happens there (spec/xrcp.md §5, last paragraph; §4.4).
 //!
 //! # Bounded work per datagram
@@ -1084,7 +1084,7 @@ impl Subscription {
 pub struct Discovered {
     /// The id the caller gave this pairing (the store's id).
     pub id: i64,
-    /// The stored pairing, unchanged; pass it to [`crate::connect`].
+    /// The stored pairing, unchanged; pass it to [`crate::connect()`].
     pub pairing: CtrlPairing,
     /// The verified invitation, with the controller's app info.
     pub invitation: SignedInvitation,

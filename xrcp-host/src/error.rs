@@ -10,10 +10,15 @@ use xrcp::RcError;
 /// Where a timeout happened (each step is bounded by 15 s).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// The TCP connection to the controller.
     Connect,
+    /// The TLS handshake.
     Tls,
+    /// Sending the host HELLO.
     HostHello,
+    /// Waiting for the controller HELLO.
     CtrlHello,
+    /// Waiting for a multicast announcement.
     Discovery,
 }
 
@@ -38,6 +43,7 @@ pub enum RemoteCtrlError {
     #[error("{0}")]
     Protocol(#[from] RcError),
     #[error("{}", timeout_text(*.0))]
+    /// A step took longer than its deadline.
     Timeout(Stage),
     /// The code the user typed is not this session's.
     #[error(
@@ -55,12 +61,42 @@ pub enum RemoteCtrlError {
     /// The session layer failed.
     #[error("{0}")]
     Session(RemoteProtocolError),
+    /// The TCP connection to the controller's address failed (kind `EXCEPTION`, as the
+    /// reference reports it); the OS error is the source.
+    #[error("{} — check that the other side is running and reachable, then try again", dial_text(*.addr, .source))]
+    Dial {
+        /// The address dialed.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The link's host name could not be resolved (kind `EXCEPTION`).
+    #[error("cannot resolve {name}: {} — check that the other side is running and reachable, then try again", xrcp::error::plain(&.source.to_string()))]
+    Resolve {
+        /// The name in the link.
+        name: String,
+        /// What the resolver said.
+        #[source]
+        source: std::io::Error,
+    },
     /// The pairing store failed.
     #[error(
         "the pairing store failed ({0}) — check the data directory (--data-dir) and its \
          permissions"
     )]
-    Store(String),
+    Store(#[source] PairingStoreError),
+}
+
+fn dial_text(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        // What a used or expired link meets: say so in plain words.
+        std::io::ErrorKind::ConnectionRefused => format!(
+            "nothing answers at {addr}: the link was already used or has expired, or the \
+             controller stopped (make a new link on the controller)"
+        ),
+        _ => xrcp::error::plain(&format!("connect {addr}: {e}")),
+    }
 }
 
 fn timeout_text(stage: Stage) -> &'static str {
@@ -100,6 +136,7 @@ impl RemoteCtrlError {
             RemoteCtrlError::BadAppInfo(_) => "BAD_APP_INFO",
             RemoteCtrlError::Session(_) => "SESSION",
             RemoteCtrlError::Store(_) => "STORE",
+            RemoteCtrlError::Dial { .. } | RemoteCtrlError::Resolve { .. } => "EXCEPTION",
         }
     }
 
@@ -131,6 +168,43 @@ impl RemoteCtrlError {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+}
+
+/// A pairing store's failure, with its cause kept as the error's source (a SQLite error, an
+/// I/O error, or whatever a [`crate::PairingStore`] of the application's own reports). Its
+/// text is the cause's text.
+#[derive(Debug)]
+pub struct PairingStoreError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl PairingStoreError {
+    /// Wraps any error of a store.
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        PairingStoreError(e.into())
+    }
+
+    /// The store's own error, to downcast (e.g. to [`crate::store::StoreError`]).
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for PairingStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for PairingStoreError {
+    // The wrapped error's text is this one's: report its causes, not itself again.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<crate::store::StoreError> for PairingStoreError {
+    fn from(e: crate::store::StoreError) -> Self {
+        PairingStoreError::new(e)
     }
 }
 

@@ -51,8 +51,10 @@ const HELP: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum NotesError {
     #[error("notes database: {0}")]
+    /// The notes database failed.
     Db(#[from] rusqlite::Error),
     #[error("notes folder: {0}")]
+    /// The files folder failed.
     Io(#[from] std::io::Error),
 }
 
@@ -64,6 +66,7 @@ pub struct NotesDb {
 const SCHEMA_VERSION: i64 = 1;
 
 impl NotesDb {
+    /// Opens (or creates) the notes database at `path`.
     pub fn open(path: &Path) -> Result<NotesDb, NotesError> {
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -89,6 +92,7 @@ impl NotesDb {
         Ok(NotesDb { conn })
     }
 
+    /// Adds a note written at `now` (Unix seconds); gives the note as JSON.
     pub fn add_note(&self, text: &str, now: i64) -> Result<Value, NotesError> {
         self.conn.execute(
             "INSERT INTO notes (text, created_at) VALUES (?1, ?2)",
@@ -98,6 +102,7 @@ impl NotesDb {
         Ok(json!({"noteId": id, "text": text, "createdAt": now}))
     }
 
+    /// All notes as JSON, oldest first.
     pub fn notes(&self) -> Result<Vec<Value>, NotesError> {
         let mut st = self
             .conn
@@ -119,6 +124,7 @@ impl NotesDb {
             > 0)
     }
 
+    /// Records a file stored in the files folder; gives its record as JSON.
     pub fn add_file(
         &self,
         name: &str,
@@ -137,6 +143,7 @@ impl NotesDb {
         )
     }
 
+    /// All file records as JSON.
     pub fn files(&self) -> Result<Vec<Value>, NotesError> {
         let mut st = self.conn.prepare(
             "SELECT file_id, file_name, file_size, file_digest, created_at FROM files ORDER BY file_id",
@@ -163,6 +170,7 @@ impl NotesDb {
             .optional()?)
     }
 
+    /// Forgets file record `id`; gives its stored name, if there was one.
     pub fn delete_file(&self, id: i64) -> Result<Option<String>, NotesError> {
         let name = self.file_name(id)?;
         if name.is_some() {

@@ -247,7 +247,7 @@ pub(super) async fn establish(
             let rec = ctx
                 .store()
                 .get(id)
-                .map_err(|e| RemoteHostError::Store(e.to_string()))?
+                .map_err(|e| RemoteHostError::Store(e.into()))?
                 .ok_or(RemoteHostError::UnknownHost(id))?;
             (rec.pairing, Some(rec.binding))
         }
@@ -399,7 +399,7 @@ pub(super) async fn establish(
                 .update_after_session(id, &name, &remote.pairing, &binding)
                 .map(|()| id),
         };
-        result.map_err(|e| RemoteHostError::Store(e.to_string()))?
+        result.map_err(|e| RemoteHostError::Store(e.into()))?
     };
     Ok((id, remote, relay))
 }

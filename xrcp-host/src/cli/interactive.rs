@@ -1,7 +1,8 @@
-//! Interactive mode: the SimpleX host commands with the SimpleX texts (`/connect remote ctrl
-//! <link>`, `/verify remote ctrl <code>`, `/find remote ctrl`, …). While a controller drives
-//! this device the console is locked, as the phone's UI is, except for `/stop remote ctrl`;
-//! otherwise notes commands (`/notes`, `/note <text>`, …) run locally.
+//! Interactive mode: the SimpleX host commands with the SimpleX texts
+//! (`/connect remote ctrl <link>`, `/verify remote ctrl <code>`, `/find remote ctrl`, …).
+//! While a controller drives this device the console is locked, as the phone's UI is, except
+//! for `/stop remote ctrl`; otherwise notes commands (`/notes`, `/note <text>`, …) run
+//! locally.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -325,7 +325,7 @@ pub(crate) async fn find(
 ) -> ExitCode {
     let known = match ctx.store().known() {
         Ok(k) => k,
-        Err(e) => return fail(json, &RemoteCtrlError::Store(e.to_string())),
+        Err(e) => return fail(json, &RemoteCtrlError::Store(e.into())),
     };
     if known.is_empty() {
         let message = "no paired controllers to look for — connect with a link first \

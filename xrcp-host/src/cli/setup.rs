@@ -215,7 +215,7 @@ pub(crate) async fn serve(
     let id = ctx
         .store()
         .upsert(&name, &pairing)
-        .map_err(|e| RemoteCtrlError::Store(e.to_string()))?;
+        .map_err(|e| RemoteCtrlError::Store(e.into()))?;
     started(id, &name, served.compression);
     let events = ctx.notes.subscribe();
     let app = Observed {

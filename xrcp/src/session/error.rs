@@ -111,15 +111,19 @@ impl RemoteProtocolError {
     }
 
     /// Parses the tagged JSON form; unknown tags and missing fields are errors.
-    pub fn from_json(v: &Value) -> Result<Self, String> {
+    pub fn from_json(v: &Value) -> Result<Self, ErrorJsonError> {
         use RemoteProtocolError as E;
-        let o = v.as_object().ok_or("RemoteProtocolError: not an object")?;
+        let o = v.as_object().ok_or(ErrorJsonError::NotAnObject {
+            what: "remote protocol error",
+        })?;
         let tag = str_field(o, "type")?;
-        let n = || -> Result<u32, String> {
+        let n = || -> Result<u32, ErrorJsonError> {
             o.get("data")
                 .and_then(Value::as_u64)
                 .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| format!("{tag}: bad data"))
+                .ok_or_else(|| ErrorJsonError::BadField {
+                    field: "data".into(),
+                })
         };
         Ok(match tag {
             "invalidSize" => E::InvalidSize,
@@ -136,20 +140,54 @@ impl RemoteProtocolError {
             "pREDuplicateId" => E::DuplicateId,
             "unexpectedResponse" => E::UnexpectedResponse(str_field(o, "response")?.to_owned()),
             "storedFileExists" => E::StoredFileExists,
-            "pRERemoteControl" => E::RemoteControl(rc_error_from_json(
-                o.get("rcError").ok_or("pRERemoteControl: no rcError")?,
-            )?),
+            "pRERemoteControl" => E::RemoteControl(rc_error_from_json(o.get("rcError").ok_or(
+                ErrorJsonError::BadField {
+                    field: "rcError".into(),
+                },
+            )?)?),
             "hTTP2" => E::Http2(str_field(o, "http2Error")?.to_owned()),
             "exception" => E::Exception(str_field(o, "someException")?.to_owned()),
-            other => return Err(format!("unknown RemoteProtocolError {other:?}")),
+            other => {
+                return Err(ErrorJsonError::UnknownTag {
+                    what: "remote protocol error",
+                    tag: other.to_owned(),
+                })
+            }
         })
     }
 }
 
-fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, String> {
+/// Why the JSON form of a [`RemoteProtocolError`] or an [`RcError`] could not be read: the
+/// peer sent something the wire format does not allow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorJsonError {
+    /// The value is not a JSON object.
+    #[error("the {what} is not a JSON object")]
+    NotAnObject {
+        /// Which error type was being read.
+        what: &'static str,
+    },
+    /// A field is missing or has the wrong type.
+    #[error("the field '{field}' is missing or not of its type")]
+    BadField {
+        /// The field's name.
+        field: String,
+    },
+    /// The `type` tag names no constructor we know.
+    #[error("unknown {what} type '{tag}'")]
+    UnknownTag {
+        /// Which error type was being read.
+        what: &'static str,
+        /// The tag as sent.
+        tag: String,
+    },
+}
+
+fn str_field<'a>(o: &'a Map<String, Value>, k: &str) -> Result<&'a str, ErrorJsonError> {
     o.get(k)
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("missing string field {k:?}"))
+        .ok_or_else(|| ErrorJsonError::BadField { field: k.into() })
 }
 
 /// One line for a person: what happened and what to do next. The reference's constructor
@@ -283,8 +321,10 @@ pub fn rc_error_to_json(e: &RcError) -> Value {
 }
 
 /// Parses [`rc_error_to_json`]'s form.
-pub fn rc_error_from_json(v: &Value) -> Result<RcError, String> {
-    let o = v.as_object().ok_or("RCErrorType: not an object")?;
+pub fn rc_error_from_json(v: &Value) -> Result<RcError, ErrorJsonError> {
+    let o = v.as_object().ok_or(ErrorJsonError::NotAnObject {
+        what: "remote control error",
+    })?;
     let tag = str_field(o, "type")?;
     let text = |k: &str| str_field(o, k).map(str::to_owned);
     Ok(match tag {
@@ -304,7 +344,12 @@ pub fn rc_error_from_json(v: &Value) -> Result<RcError, String> {
         "decrypt" => RcError::Decrypt,
         "blockSize" => RcError::BlockSize,
         "syntax" => RcError::Syntax(text("syntaxErr")?),
-        other => return Err(format!("unknown RCErrorType {other:?}")),
+        other => {
+            return Err(ErrorJsonError::UnknownTag {
+                what: "remote control error",
+                tag: other.to_owned(),
+            })
+        }
     })
 }
 

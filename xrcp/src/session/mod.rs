@@ -40,7 +40,7 @@ pub use body::{
     MAX_BODY_CT_LEN, MAX_JSON_LEN,
 };
 pub use engine::{ControllerSession, HostSession};
-pub use error::{rc_error_from_json, rc_error_to_json, RemoteProtocolError};
+pub use error::{rc_error_from_json, rc_error_to_json, ErrorJsonError, RemoteProtocolError};
 pub use file::{
     check_file_size, FileDecryptor, FileDigest, FileDigester, FileEncryptor, FILE_CHUNK_SIZE,
     FILE_HEADER_LEN,
