@@ -13,6 +13,9 @@ mod app;
 mod prefixed;
 mod server;
 
-pub use app::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
+pub use app::{
+    FileReader, FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile,
+    FILE_IO_BLOCK,
+};
 pub use prefixed::Prefixed;
 pub use server::{serve_session, HostSessionConfig};
