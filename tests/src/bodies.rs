@@ -109,7 +109,7 @@ pub struct EchoApp;
 
 impl HostApp for EchoApp {
     type Stored = FolderFile;
-    type Reader = tokio::fs::File;
+    type Reader = xrcp_host::session::FileReader;
 
     async fn execute(&self, command: String, _retry_number: i64) -> RRResult {
         if command == "/slow" {
@@ -125,7 +125,7 @@ impl HostApp for EchoApp {
     async fn get_file(
         &self,
         _file: RemoteFile,
-    ) -> Result<OutgoingFile<tokio::fs::File>, HostAppError> {
+    ) -> Result<OutgoingFile<xrcp_host::session::FileReader>, HostAppError> {
         Err(HostAppError::Chat(json!({"type": "noFiles"})))
     }
 }

@@ -589,3 +589,39 @@ fn interrupted_downloads_in_the_interactive_controller() {
         assert_eq!(names(&downloads), Vec::<String>::new());
     }
 }
+
+/// Issue 16: a `/get` sends the digest the host recorded when the upload was verified, and
+/// does not hash the file again. A stored file damaged on disk (same size, one byte changed)
+/// therefore reaches the controller with the digest of what was uploaded, and the controller
+/// refuses it (`RPEFileDigest`) and keeps nothing. A host that re-hashed the file for every
+/// download would announce the damaged bytes' digest and the download would succeed.
+#[test]
+fn a_stored_file_damaged_on_disk_is_refused_on_download() {
+    let mut p = Pair::start(true);
+    let src = p.host_dir.join("small.bin");
+    let data = noise(200_000);
+    std::fs::write(&src, &data).unwrap();
+    p.c.send(&format!("/store remote file {}", src.display()));
+    let stored = p.c.expect("file_stored", STEP);
+    assert_eq!(stored["path"], "small.bin");
+    let on_disk = p.files_dir().join("small.bin");
+    assert_eq!(std::fs::read(&on_disk).unwrap(), data);
+
+    // A download of the intact file works (and gives the same bytes).
+    let line = r#"/get remote file {"userId":1,"fileId":1,"sent":false,"fileSource":{"filePath":"small.bin"}}"#;
+    p.c.send(line);
+    let got = p.c.expect("file_received", STEP);
+    let path = PathBuf::from(got["path"].as_str().unwrap());
+    assert_eq!(std::fs::read(&path).unwrap(), data);
+    std::fs::remove_file(&path).unwrap();
+
+    let mut damaged = data.clone();
+    damaged[100_000] ^= 0x20;
+    std::fs::write(&on_disk, &damaged).unwrap();
+    p.c.send(line);
+    let ev = p.c.json(STEP);
+    assert_eq!(ev["event"], "error", "{ev}");
+    assert_eq!(ev["command"], line, "{ev}");
+    assert!(ev.to_string().contains("fileDigest"), "{ev}");
+    assert_eq!(names(&p.downloads), Vec::<String>::new());
+}

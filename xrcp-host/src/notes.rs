@@ -24,12 +24,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
-use tokio::fs::File;
 use tokio::sync::mpsc;
 use xrcp::pairing::sqlite;
 use xrcp::session::{FileDigest, RRResult, RemoteFile};
 
-use crate::session::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
+use crate::session::{
+    FileReader, FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile,
+};
 
 /// Longest note accepted, in bytes.
 pub const MAX_NOTE_LEN: usize = 64 * 1024;
@@ -56,6 +57,9 @@ pub enum NotesError {
     #[error("notes folder: {0}")]
     /// The files folder failed.
     Io(#[from] std::io::Error),
+    #[error("notes database: {0}")]
+    /// A stored record does not parse (the database was edited by hand).
+    Corrupt(String),
 }
 
 /// The notes database (synchronous; the app runs it on blocking threads).
@@ -168,6 +172,33 @@ impl NotesDb {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Name, size and digest of a stored file, if it exists. A record whose size or digest
+    /// does not parse is an error (the database was edited by hand).
+    pub fn file_record(&self, id: i64) -> Result<Option<(String, u32, FileDigest)>, NotesError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT file_name, file_size, file_digest FROM files WHERE file_id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((name, size, digest)) = row else {
+            return Ok(None);
+        };
+        let size = u32::try_from(size)
+            .map_err(|_| NotesError::Corrupt(format!("file {id}: size {size} out of range")))?;
+        let digest = FileDigest::from_text(&digest)
+            .map_err(|e| NotesError::Corrupt(format!("file {id}: digest: {e}")))?;
+        Ok(Some((name, size, digest)))
     }
 
     /// Forgets file record `id`; gives its stored name, if there was one.
@@ -394,23 +425,25 @@ impl tokio::io::AsyncWrite for NoteUpload {
     }
 }
 
-impl StoredFile for NoteUpload {
-    async fn commit(self) -> Result<String, HostAppError> {
+impl NoteUpload {
+    /// Names the file and records it with `digest` (read back from the file when `None`), or
+    /// removes it if it cannot be recorded.
+    async fn record(self, digest: Option<FileDigest>) -> Result<String, HostAppError> {
         let name = self.file.commit().await?;
         let path = self.app.files.dir().join(&name);
-        // The digest was checked by the session layer; recompute it from disk for the record.
-        let recorded = match OutgoingFile::open(&path).await {
-            Ok(out) => {
-                let (digest, size, n) = (out.digest, self.size, name.clone());
-                self.app
-                    .with_db(move |db| db.add_file(&n, size, &digest, now()))
-                    .await
-                    .map_err(|e| {
-                        HostAppError::Chat(
-                            json!({"type": "internalError", "message": e.to_string()}),
-                        )
-                    })
-            }
+        let digest = match digest {
+            Some(d) => Ok(d),
+            None => OutgoingFile::open(&path).await.map(|f| f.digest),
+        };
+        let (size, n) = (self.size, name.clone());
+        let recorded = match digest {
+            Ok(digest) => self
+                .app
+                .with_db(move |db| db.add_file(&n, size, &digest, now()))
+                .await
+                .map_err(|e| {
+                    HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()}))
+                }),
             Err(e) => Err(e),
         };
         let rec = match recorded {
@@ -426,6 +459,20 @@ impl StoredFile for NoteUpload {
         self.app.emit(json!({"type": "fileStored", "file": rec}));
         Ok(name)
     }
+}
+
+impl StoredFile for NoteUpload {
+    /// Without a verified digest (not the session's path, which calls `commit_verified`):
+    /// the digest for the record is read back from the file.
+    async fn commit(self) -> Result<String, HostAppError> {
+        self.record(None).await
+    }
+
+    /// The session layer checked the upload against this digest while it streamed; the file
+    /// is not read again (one SHA-512 pass per transfer, BENCHMARKS.md "Files and commands").
+    async fn commit_verified(self, digest: FileDigest) -> Result<String, HostAppError> {
+        self.record(Some(digest)).await
+    }
 
     async fn discard(self) {
         self.file.discard().await
@@ -434,7 +481,7 @@ impl StoredFile for NoteUpload {
 
 impl HostApp for NotesApp {
     type Stored = NoteUpload;
-    type Reader = File;
+    type Reader = FileReader;
 
     async fn execute(&self, command: String, _retry_number: i64) -> RRResult {
         self.run(&command).await
@@ -453,15 +500,15 @@ impl HostApp for NotesApp {
         })
     }
 
-    async fn get_file(&self, file: RemoteFile) -> Result<OutgoingFile<File>, HostAppError> {
+    async fn get_file(&self, file: RemoteFile) -> Result<OutgoingFile<FileReader>, HostAppError> {
         let not_found =
             || HostAppError::Chat(json!({"type": "fileNotFound", "fileId": file.file_id}));
         if file.user_id != USER_ID {
             return Err(HostAppError::Chat(json!({"type": "differentActiveUser"})));
         }
         let id = file.file_id;
-        let name = self
-            .with_db(move |db| db.file_name(id))
+        let (name, size, digest) = self
+            .with_db(move |db| db.file_record(id))
             .await
             .map_err(|e| {
                 HostAppError::Chat(json!({"type": "internalError", "message": e.to_string()}))
@@ -470,7 +517,8 @@ impl HostApp for NotesApp {
         if file.file_source.file_path != name {
             return Err(not_found());
         }
-        OutgoingFile::open(&self.files.dir().join(&name)).await
+        // The digest recorded when the upload was verified: the file is read once, to send it.
+        OutgoingFile::open_known(&self.files.dir().join(&name), size, digest).await
     }
 }
 
@@ -523,5 +571,54 @@ mod tests {
             panic!()
         };
         assert_eq!(e["type"], "commandError");
+    }
+
+    /// Issue 16: the session layer verified the upload's SHA-512 while it streamed; committing
+    /// records that digest and does not read the file back. The digest handed over here is not
+    /// the file's, so a commit that re-hashed the file from disk would record another one.
+    #[tokio::test]
+    async fn a_verified_upload_is_recorded_without_reading_it_back() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let app = NotesApp::open(dir.path()).unwrap();
+        let mut up = app.store_file("a.bin".into(), 3).await.unwrap();
+        up.write_all(b"abc").await.unwrap();
+        let told = FileDigest([7; 64]);
+        assert_ne!(told, FileDigest::of(b"abc"));
+        assert_eq!(up.commit_verified(told).await.unwrap(), "a.bin");
+        let RRResult::Result(list) = app.run("/files").await else {
+            panic!()
+        };
+        assert_eq!(list["files"][0]["fileDigest"], told.to_text(), "{list}");
+        assert_eq!(
+            std::fs::read(dir.path().join("files").join("a.bin")).unwrap(),
+            b"abc"
+        );
+
+        // The download announces the recorded digest and the recorded size, and reads nothing
+        // before it is sent.
+        let file = RemoteFile {
+            user_id: USER_ID,
+            file_id: list["files"][0]["fileId"].as_i64().unwrap(),
+            sent: false,
+            file_source: xrcp::session::CryptoFile {
+                file_path: "a.bin".into(),
+                crypto_args: None,
+            },
+        };
+        let out = app.get_file(file).await.unwrap();
+        assert_eq!((out.size, out.digest), (3, told));
+
+        // A plain commit (no verified digest) hashes the file itself.
+        let mut up = app.store_file("b.bin".into(), 3).await.unwrap();
+        up.write_all(b"xyz").await.unwrap();
+        assert_eq!(up.commit().await.unwrap(), "b.bin");
+        let RRResult::Result(list) = app.run("/files").await else {
+            panic!()
+        };
+        assert_eq!(
+            list["files"][1]["fileDigest"],
+            FileDigest::of(b"xyz").to_text()
+        );
     }
 }

@@ -59,7 +59,7 @@ async fn read_folded<R: tokio::io::AsyncRead + Unpin>(rd: &mut R, len: u64) -> R
 }
 
 /// One raw transfer from `tx` to `rx` on separate tasks; returns (seconds, rx, tx, fold).
-async fn raw_transfer<T, R>(
+pub(crate) async fn raw_transfer<T, R>(
     mut tx: T,
     mut rx: R,
     pattern: &Arc<Vec<u8>>,

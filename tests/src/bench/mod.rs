@@ -1,7 +1,7 @@
 //! The loopback benchmark harness behind `xrcp-bench` (BENCHMARKS.md).
 //!
 //! Sections: `cpu` (same-run CPU breakdowns the targets use), `setup`, `rtt`, `files`,
-//! `memory`, `discovery`; then a verdict on each target. Every figure is a median with
+//! `memory`, `discovery`, `programs` (the real programs against OpenSSH); then a verdict on each target. Every figure is a median with
 //! p10/p90 and MAD; every comparison is a ratio to a baseline sampled in the same run,
 //! interleaved round by round.
 //!
@@ -16,6 +16,7 @@ mod discovery;
 mod files;
 mod fixtures;
 mod h2base;
+mod programs;
 mod rtt;
 mod setup;
 mod stats;
@@ -74,7 +75,15 @@ impl Results {
     }
 }
 
-const SECTIONS: [&str; 6] = ["cpu", "setup", "rtt", "files", "memory", "discovery"];
+const SECTIONS: [&str; 7] = [
+    "cpu",
+    "setup",
+    "rtt",
+    "files",
+    "memory",
+    "discovery",
+    "programs",
+];
 
 fn usage() -> ! {
     eprintln!(
@@ -201,6 +210,9 @@ fn run_sections(args: &[String]) -> Res<()> {
     if want("discovery") {
         emit(discovery::run(&cfg, &mut r)?, &mut report);
     }
+    if want("programs") {
+        emit(programs::run(&cfg, &mut r, &rt)?, &mut report);
+    }
     emit(targets(&r), &mut report);
     if let Some(path) = out {
         std::fs::write(&path, &report)?;
@@ -283,6 +295,20 @@ fn targets(r: &Results) -> Section {
                 q.p10 * 100.0,
                 q.p90 * 100.0,
                 verdict(q.median >= 0.45)
+            ));
+        }
+    }
+    for (key, what) in [
+        ("prog.store.vs_scp", "xrcp-ctrl /store vs scp upload"),
+        ("prog.get.vs_scp", "xrcp-ctrl /get vs scp download"),
+    ] {
+        if let Some(q) = r.try_get(key) {
+            s.note(format!(
+                "Programs' files ≥ 1.0 × scp chacha20-poly1305 ({what}): {:.2}× [{:.2}–{:.2}] → {}",
+                q.median,
+                q.p10,
+                q.p90,
+                verdict(q.median >= 1.0)
             ));
         }
     }

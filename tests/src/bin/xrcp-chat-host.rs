@@ -195,7 +195,7 @@ fn many_chats(n: usize) -> Value {
 
 impl HostApp for ChatApp {
     type Stored = FolderFile;
-    type Reader = tokio::fs::File;
+    type Reader = xrcp_host::session::FileReader;
 
     async fn execute(&self, command: String, _retry_number: i64) -> RRResult {
         println!("COMMAND {command}");
@@ -206,10 +206,7 @@ impl HostApp for ChatApp {
         self.files.create(&name).await
     }
 
-    async fn get_file(
-        &self,
-        file: RemoteFile,
-    ) -> Result<OutgoingFile<tokio::fs::File>, HostAppError> {
+    async fn get_file(&self, file: RemoteFile) -> Result<OutgoingFile<Self::Reader>, HostAppError> {
         if (
             file.user_id,
             file.file_id,

@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use xrcp::session::{
     check_file_size, owsf_to_tagged, parse_bounded_measured, ControllerSession, FileDigest,
     FileDigester, PlatformEncoding, RRResult, RemoteCommand, RemoteFile, RemoteProtocolError,
-    RemoteResponse, SbKeyNonce, FILE_CHUNK_SIZE, LOCAL_ENCODING, MAX_JSON_TREE, RECV_WAIT_MICROS,
+    RemoteResponse, SbKeyNonce, LOCAL_ENCODING, MAX_JSON_TREE, RECV_WAIT_MICROS,
 };
 
 use xrcp::session::http2::{
@@ -289,6 +289,7 @@ impl RemoteHostClient {
             .ok_or_else(|| RemoteProtocolError::Exception(format!("no file name in {path:?}")))?;
         let (size, digest) = file_info(path).await?;
         let file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        let file = tokio::io::BufReader::with_capacity(FILE_IO_BLOCK, file);
         self.store_file(file, size, digest, name, progress).await
     }
 
@@ -337,10 +338,12 @@ impl RemoteHostClient {
             .file_name()
             .ok_or_else(|| RemoteProtocolError::Exception("remote file has no name".into()))?
             .to_os_string();
-        let (part, mut out) = create_part(dir, &name).await?;
+        let (part, out) = create_part(dir, &name).await?;
+        let mut out = tokio::io::BufWriter::with_capacity(FILE_IO_BLOCK, out);
         let got = self.get_file(file, &mut out, progress).await;
         let synced = match &got {
-            Ok(_) => out.sync_all().await.map_err(io_error),
+            // `receive_file` flushed the buffer before checking the tag and digest.
+            Ok(_) => out.get_mut().sync_all().await.map_err(io_error),
             Err(_) => Ok(()),
         };
         drop(out);
@@ -618,22 +621,38 @@ fn io_error(e: std::io::Error) -> RemoteProtocolError {
     RemoteProtocolError::Exception(e.to_string())
 }
 
-/// Size and SHA-512 of a local file, refusing files too large for an attachment.
+/// Block size of the controller's file reads and writes: one blocking-thread hand-off per
+/// MiB (tokio's `File` runs every operation on one), and the digest pre-pass reads with std in
+/// blocks of this size on a blocking thread.
+const FILE_IO_BLOCK: usize = 1 << 20;
+
+/// Size and SHA-512 of a local file, refusing files too large for an attachment. The store
+/// request carries the digest ahead of the data (spec/xrcp.md §10, `fileDigest` in the
+/// `storeFile` command), so this pass cannot be folded into the send: it is the controller's
+/// one SHA-512 pass of a store, run on a blocking thread with large reads.
 async fn file_info(path: &Path) -> Result<(u32, FileDigest), RemoteProtocolError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
-    let mut digester = FileDigester::new();
-    let mut buf = vec![0u8; 4 * FILE_CHUNK_SIZE];
-    let mut size = 0u64;
-    loop {
-        let n = file.read(&mut buf).await.map_err(io_error)?;
-        if n == 0 {
-            break;
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut file = std::fs::File::open(&path).map_err(io_error)?;
+        let mut digester = FileDigester::new();
+        let mut buf = vec![0u8; FILE_IO_BLOCK];
+        let mut size = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(e)),
+            };
+            size += n as u64;
+            check_file_size(size)?;
+            digester.update(&buf[..n]);
         }
-        size += n as u64;
-        check_file_size(size)?;
-        digester.update(&buf[..n]);
-    }
-    Ok((check_file_size(size)?, digester.finish()))
+        Ok((check_file_size(size)?, digester.finish()))
+    })
+    .await
+    .map_err(|e| RemoteProtocolError::Exception(e.to_string()))?
 }
 
 #[cfg(test)]

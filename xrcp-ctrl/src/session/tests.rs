@@ -93,7 +93,7 @@ struct ToyApp {
 
 impl HostApp for ToyApp {
     type Stored = FolderFile;
-    type Reader = tokio::fs::File;
+    type Reader = xrcp_host::session::FileReader;
 
     async fn execute(&self, command: String, retry_number: i64) -> RRResult {
         match command.as_str() {
@@ -117,7 +117,7 @@ impl HostApp for ToyApp {
     async fn get_file(
         &self,
         file: RemoteFile,
-    ) -> Result<OutgoingFile<tokio::fs::File>, HostAppError> {
+    ) -> Result<OutgoingFile<xrcp_host::session::FileReader>, HostAppError> {
         if file.user_id != 1 {
             return Err(HostAppError::Chat(
                 json!({"type": "error", "errorType": {"type": "differentActiveUser"}}),

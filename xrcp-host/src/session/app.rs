@@ -16,11 +16,15 @@ use std::task::{Context, Poll};
 
 use serde_json::Value;
 use tokio::fs::File;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWrite};
+use tokio::io::{AsyncWrite, BufReader, BufWriter};
 use xrcp::session::{
     check_file_size, FileDigest, FileDigester, RRResult, RemoteFile, RemoteProtocolError,
-    RemoteResponse, FILE_CHUNK_SIZE,
+    RemoteResponse,
 };
+
+/// Block size of file reads and writes on the host: one blocking-thread hand-off per MiB
+/// instead of one per 64 KiB chunk (tokio's `File` runs every operation on a blocking thread).
+pub const FILE_IO_BLOCK: usize = 1 << 20;
 
 /// A refusal by the application, and how the host reports it (reference
 /// `handleRemoteCommand`): chat errors go back as `chatResponse {error}`, protocol errors as
@@ -66,6 +70,20 @@ pub trait StoredFile: AsyncWrite + Unpin + Send + 'static {
     /// The upload was verified: make the file permanent and return the path to report in
     /// `fileStored` (the reference reports the base name when a files folder is set).
     fn commit(self) -> impl Future<Output = Result<String, HostAppError>> + Send;
+    /// [`StoredFile::commit`], told the SHA-512 of what was written: the session layer checked
+    /// it against the request's `fileDigest` while the bytes streamed (spec/xrcp.md §10), so an
+    /// application that records digests takes it from here instead of reading the file back.
+    /// The host session calls this one; by default it is `commit`.
+    fn commit_verified(
+        self,
+        digest: FileDigest,
+    ) -> impl Future<Output = Result<String, HostAppError>> + Send
+    where
+        Self: Sized,
+    {
+        let _ = digest;
+        self.commit()
+    }
     /// The upload failed: remove what was written.
     fn discard(self) -> impl Future<Output = ()> + Send;
 }
@@ -79,28 +97,62 @@ pub struct OutgoingFile<R> {
     pub digest: FileDigest,
 }
 
-impl OutgoingFile<File> {
+/// What [`OutgoingFile::open`] reads from: the file, in [`FILE_IO_BLOCK`] reads.
+pub type FileReader = BufReader<File>;
+
+impl OutgoingFile<FileReader> {
     /// Opens `path`, reading it once for size and SHA-512 (as the reference's `getFileInfo`)
-    /// and rewinding it for sending. Files of 4 GiB − 16 bytes or more are `RPEFileSize`.
+    /// on a blocking thread in [`FILE_IO_BLOCK`] reads, and rewinding it for sending. Files
+    /// of 4 GiB − 16 bytes or more are `RPEFileSize`. An application that recorded the
+    /// digest when the file was stored uses [`OutgoingFile::open_known`] and skips this pass.
     pub async fn open(path: &Path) -> Result<Self, HostAppError> {
-        let mut file = File::open(path).await?;
-        let mut digester = FileDigester::new();
-        let mut buf = vec![0u8; 4 * FILE_CHUNK_SIZE];
-        let mut size = 0u64;
-        loop {
-            let n = file.read(&mut buf).await?;
-            if n == 0 {
-                break;
+        let path = path.to_owned();
+        let (file, size, digest) = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek};
+            let mut file = std::fs::File::open(&path)?;
+            let mut digester = FileDigester::new();
+            let mut buf = vec![0u8; FILE_IO_BLOCK];
+            let mut size = 0u64;
+            loop {
+                let n = match file.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(HostAppError::from(e)),
+                };
+                size += n as u64;
+                check_file_size(size)?;
+                digester.update(&buf[..n]);
             }
-            size += n as u64;
-            check_file_size(size)?;
-            digester.update(&buf[..n]);
-        }
-        file.rewind().await?;
+            file.rewind()?;
+            Ok((file, check_file_size(size)?, digester.finish()))
+        })
+        .await
+        .map_err(|e| io::Error::other(e.to_string()))??;
         Ok(OutgoingFile {
-            reader: file,
-            size: check_file_size(size)?,
-            digest: digester.finish(),
+            reader: BufReader::with_capacity(FILE_IO_BLOCK, File::from_std(file)),
+            size,
+            digest,
+        })
+    }
+
+    /// Opens `path` for sending with the size and digest recorded when it was stored, without
+    /// reading it first. A file whose length is no longer `size` is refused here
+    /// (`RPEFileSize`); one changed in place goes out with the recorded digest and the
+    /// controller refuses it (`RPEFileDigest`), so a damaged file is never passed off as good.
+    pub async fn open_known(
+        path: &Path,
+        size: u32,
+        digest: FileDigest,
+    ) -> Result<Self, HostAppError> {
+        let file = File::open(path).await?;
+        if file.metadata().await?.len() != u64::from(size) {
+            return Err(HostAppError::Protocol(RemoteProtocolError::FileSize));
+        }
+        Ok(OutgoingFile {
+            reader: BufReader::with_capacity(FILE_IO_BLOCK, file),
+            size,
+            digest,
         })
     }
 }
@@ -207,7 +259,7 @@ impl FolderStore {
         // between creating the file and owning it, an aborted task cannot leave it behind.
         let (file, temp) = create_temp(&self.dir)?;
         Ok(FolderFile {
-            file: File::from_std(file),
+            file: BufWriter::with_capacity(FILE_IO_BLOCK, File::from_std(file)),
             temp,
             dir: self.dir.clone(),
             base: base.to_owned(),
@@ -308,7 +360,8 @@ fn link_unique(dir: &Path, temp: &Path, base: &str) -> Result<String, HostAppErr
 /// with the session) leaves nothing behind.
 #[derive(Debug)]
 pub struct FolderFile {
-    file: File,
+    /// Writes reach the file in [`FILE_IO_BLOCK`] blocks.
+    file: BufWriter<File>,
     temp: PathBuf,
     dir: PathBuf,
     base: String,
@@ -354,7 +407,8 @@ impl AsyncWrite for FolderFile {
 
 impl StoredFile for FolderFile {
     async fn commit(mut self) -> Result<String, HostAppError> {
-        self.file.sync_all().await?;
+        tokio::io::AsyncWriteExt::flush(&mut self.file).await?;
+        self.file.get_mut().sync_all().await?;
         // In place, not on a blocking thread (a few link calls): with no await between
         // taking the name and marking the file committed, an aborted task cannot both give
         // the file its name and remove it as unfinished.

@@ -14,5 +14,8 @@
 mod app;
 mod server;
 
-pub use app::{FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile};
+pub use app::{
+    FileReader, FolderFile, FolderStore, HostApp, HostAppError, OutgoingFile, StoredFile,
+    FILE_IO_BLOCK,
+};
 pub use server::{serve_session, HostSessionConfig};

@@ -279,7 +279,7 @@ async fn handle_request<A: HostApp>(
                         .receive_file(&file_key, file_size, file_digest, &mut dest, &mut |_, _| {})
                         .await;
                     match received {
-                        Ok(()) => match dest.commit().await {
+                        Ok(()) => match dest.commit_verified(file_digest).await {
                             Ok(file_path) => RemoteResponse::FileStored { file_path },
                             Err(e) => e.into_response(),
                         },

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod kem;
 pub mod keys;
 pub mod secretbox;
+mod xsalsa;
 
 pub use chain::{chain_init, ChainKey, HybridSecret};
 pub use kem::{KemCiphertext, KemKeyPair, KemPublicKey, KemSharedSecret};

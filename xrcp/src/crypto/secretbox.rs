@@ -12,8 +12,8 @@ use crypto_secretbox::aead::{AeadInPlace, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use poly1305::universal_hash::UniversalHash;
 use poly1305::Poly1305;
-use salsa20::cipher::{KeyIvInit, StreamCipher};
-use salsa20::XSalsa20;
+
+use super::xsalsa::XSalsa20Stream;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -157,7 +157,8 @@ pub fn open_tail_tag(key: &BoxKey, nonce: &Nonce, sealed: &[u8]) -> Result<Vec<u
 /// The keystream and authenticator of one box, for data that does not fit in memory
 /// (file attachments, spec/xrcp.md §10). Produces the same bytes as [`seal_tail_tag`].
 struct Stream {
-    cipher: XSalsa20,
+    /// Eight blocks at a time (`xsalsa`): the keystream was the largest cost of a transfer.
+    cipher: XSalsa20Stream,
     mac: Poly1305,
     /// Ciphertext bytes not yet fed to Poly1305 (less than one 16-byte block).
     partial: [u8; 16],
@@ -166,7 +167,7 @@ struct Stream {
 
 impl Stream {
     fn new(key: &BoxKey, nonce: &Nonce) -> Self {
-        let mut cipher = XSalsa20::new(key.subkey().as_ref().into(), &nonce.0.into());
+        let mut cipher = XSalsa20Stream::new(&key.subkey(), &nonce.0);
         let mut mac_key = Zeroizing::new([0u8; 32]);
         cipher.apply_keystream(mac_key.as_mut());
         let mac = Poly1305::new(mac_key.as_ref().into());

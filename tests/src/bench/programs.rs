@@ -1,0 +1,598 @@
+//! §6 The real programs against OpenSSH on loopback (issue 16): `xrcp-ctrl` in JSON mode
+//! (`/store remote file`, `/get remote file`, a command) against a real `xrcp-host connect`,
+//! side by side with `scp` (chacha20-poly1305 and aes128-gcm) and `ssh HOST true` against a
+//! throwaway sshd (`xrcp_tests::ssh::Sshd`), and with raw rustls and bare HTTP/2 in this process.
+//!
+//! Both sides keep their connection up between samples, as a user's session does: the
+//! XRCP session is linked once; scp and ssh run over an OpenSSH master connection per cipher
+//! (`ControlMaster`), so neither pays key exchange or authentication per sample. Files go
+//! from and to disk (a temporary folder) on both sides; the file is in the page cache.
+//!
+//! CPU per GB: `utime + stime` (+ reaped children) from `/proc` of every process involved —
+//! `xrcp-ctrl` and `xrcp-host`; the `scp` process with its children (reaped by this process),
+//! the master `ssh`, and every process under the sshd listener (its session processes and
+//! their reaped `scp -t`/`scp -f`). scp runs with `-O` (the classic protocol): the throwaway
+//! sshd has no sftp subsystem.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::cpu::rtt_body_lengths;
+use super::files::raw_transfer;
+use super::fixtures::{loopback_listener, pattern, plain_pair, PlainTls, Res};
+use super::h2base::H2Baseline;
+use super::stats::{fmt_time, ratios, Row, Section, Unit};
+use super::{Config, Results};
+use xrcp_tests::cli::{run as run_cmd, Proc};
+use xrcp_tests::ssh::{require, user_name, Sshd};
+
+const STEP: Duration = Duration::from_secs(120);
+
+/// `xrcp-ctrl` and `xrcp-host` beside this executable (`cargo build --release -p xrcp-ctrl
+/// -p xrcp-host`), or in `XRCP_BIN_DIR`.
+fn programs() -> Res<(PathBuf, PathBuf)> {
+    let dir = match std::env::var_os("XRCP_BIN_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_exe()?
+            .parent()
+            .ok_or("no executable folder")?
+            .to_owned(),
+    };
+    let (c, h) = (dir.join("xrcp-ctrl"), dir.join("xrcp-host"));
+    if !c.is_file() || !h.is_file() {
+        return Err(format!(
+            "no xrcp-ctrl / xrcp-host in {}: build them first (cargo build --release -p xrcp-ctrl \
+             -p xrcp-host) or set XRCP_BIN_DIR",
+            dir.display()
+        )
+        .into());
+    }
+    Ok((c, h))
+}
+
+/// Clock ticks of CPU (user + system, with reaped children when `children`) of `pid`.
+fn proc_ticks(pid: u32, children: bool) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // Fields after the command name (which may contain spaces) start at field 3.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0;
+    };
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime, stime, cutime, cstime are fields 14–17, i.e. 11–14 after the name.
+    let own = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    let kids = f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0);
+    own + if children { kids } else { 0 }
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU ticks of `root` and every process under it (with their reaped children).
+fn tree_ticks(root: u32) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let mut p = pid;
+        let mut under = p == root;
+        for _ in 0..16 {
+            if under || p <= 1 {
+                break;
+            }
+            match parent_of(p) {
+                Some(q) => {
+                    under = q == root;
+                    p = q;
+                }
+                None => break,
+            }
+        }
+        if under {
+            total += proc_ticks(pid, true);
+        }
+    }
+    total
+}
+
+fn self_children_ticks() -> u64 {
+    proc_ticks(std::process::id(), true) - proc_ticks(std::process::id(), false)
+}
+
+fn ticks_per_sec() -> f64 {
+    // Linux's USER_HZ is 100 on every architecture Rust targets here.
+    100.0
+}
+
+/// A linked pair of the programs: the controller in `downloads`, the host with its files.
+struct Programs {
+    c: Proc,
+    h: Proc,
+}
+
+impl Programs {
+    fn start(ctrl: &Path, host: &Path, tmp: &Path) -> Res<Programs> {
+        let (cdir, hdir, downloads) = (tmp.join("ctrl"), tmp.join("host"), tmp.join("downloads"));
+        std::fs::create_dir_all(&downloads)?;
+        let mut cmd = Command::new(ctrl);
+        cmd.arg("--data-dir").arg(&cdir).args([
+            "--device-name",
+            "desk",
+            "link",
+            "--addr",
+            "127.0.0.1",
+            "--bind",
+            "127.0.0.1",
+            "--json",
+        ]);
+        cmd.current_dir(&downloads);
+        let mut c = Proc::spawn("xrcp-ctrl link", cmd, Duration::from_secs(24 * 3600));
+        let link = c.expect("invitation", STEP)["link"]
+            .as_str()
+            .ok_or("no link")?
+            .to_owned();
+        let mut cmd = Command::new(host);
+        cmd.arg("--data-dir").arg(&hdir).args([
+            "--device-name",
+            "phone",
+            "connect",
+            &link,
+            "--json",
+            "--yes",
+        ]);
+        let mut h = Proc::spawn("xrcp-host connect", cmd, Duration::from_secs(24 * 3600));
+        h.expect("session_code", STEP);
+        h.expect("connected", STEP);
+        c.expect("session_code", STEP);
+        c.expect("connected", STEP);
+        Ok(Programs { c, h })
+    }
+
+    fn ticks(&self) -> u64 {
+        proc_ticks(self.c.pid(), false) + proc_ticks(self.h.pid(), false)
+    }
+
+    /// `/store remote file SRC`: seconds and the stored name.
+    fn store(&mut self, src: &Path) -> (f64, String) {
+        let t = Instant::now();
+        self.c
+            .send(&format!("/store remote file {}", src.display()));
+        let ev = self.c.expect("file_stored", STEP);
+        let dt = t.elapsed().as_secs_f64();
+        (dt, ev["path"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// `/get remote file` of the first stored file; the download is removed afterwards.
+    fn get(&mut self, name: &str) -> f64 {
+        let line = format!(
+            r#"/get remote file {{"userId":1,"fileId":1,"sent":false,"fileSource":{{"filePath":"{name}"}}}}"#
+        );
+        let t = Instant::now();
+        self.c.send(&line);
+        let ev = self.c.expect("file_received", STEP);
+        let dt = t.elapsed().as_secs_f64();
+        if let Some(p) = ev["path"].as_str() {
+            let _ = std::fs::remove_file(p);
+        }
+        dt
+    }
+
+    fn command(&mut self) -> f64 {
+        let t = Instant::now();
+        self.c.send("/notes");
+        self.c.expect("response", STEP);
+        t.elapsed().as_secs_f64()
+    }
+}
+
+/// An OpenSSH master connection with one cipher; scp and ssh reuse it.
+struct Master {
+    proc: Proc,
+    socket: PathBuf,
+    opts: Vec<String>,
+    dest: String,
+}
+
+impl Master {
+    fn start(sshd: &Sshd, cipher: &str, socket: PathBuf) -> Res<Master> {
+        let mut opts = sshd.client_options();
+        opts.push(format!("Ciphers={cipher}"));
+        opts.push("Compression=no".into());
+        opts.push(format!("ControlPath={}", socket.display()));
+        let dest = format!("{}@127.0.0.1", user_name());
+        let mut cmd = Command::new(require(&["ssh"], "openssh-client"));
+        cmd.args(["-F", "/dev/null", "-M", "-N"]);
+        for o in &opts {
+            cmd.args(["-o", o]);
+        }
+        cmd.arg(&dest);
+        let proc = Proc::spawn("ssh -M", cmd, Duration::from_secs(24 * 3600));
+        let end = Instant::now() + STEP;
+        while !socket.exists() {
+            if Instant::now() > end {
+                return Err(format!("ssh master did not start:\n{}", proc.stderr()).into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Master {
+            proc,
+            socket,
+            opts,
+            dest,
+        })
+    }
+
+    fn args(&self, cmd: &mut Command) {
+        cmd.args(["-F", "/dev/null"]);
+        for o in &self.opts {
+            cmd.args(["-o", o]);
+        }
+    }
+
+    fn scp(&self, from: &str, to: &str) -> Res<f64> {
+        let mut cmd = Command::new(require(&["scp"], "openssh-client"));
+        // -O: the classic scp protocol (`scp -t`/`-f` on the server); the throwaway sshd has no
+        // sftp subsystem configured.
+        cmd.args(["-q", "-O"]);
+        self.args(&mut cmd);
+        cmd.args([from, to]);
+        let t = Instant::now();
+        let out = run_cmd(cmd, STEP)?;
+        let dt = t.elapsed().as_secs_f64();
+        if !out.status.success() {
+            return Err(format!("scp: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(dt)
+    }
+
+    fn ssh_true(&self) -> Res<f64> {
+        let mut cmd = Command::new(require(&["ssh"], "openssh-client"));
+        self.args(&mut cmd);
+        cmd.args([&self.dest, "true"]);
+        let t = Instant::now();
+        let out = run_cmd(cmd, STEP)?;
+        let dt = t.elapsed().as_secs_f64();
+        if !out.status.success() {
+            return Err(format!("ssh: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(dt)
+    }
+
+    fn ticks(&self) -> u64 {
+        proc_ticks(self.proc.pid(), true)
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -> Res<Section> {
+    let mib = cfg.file_mib;
+    let len = u64::from(mib) << 20;
+    let mut s = Section::new(format!(
+        "6. The programs against OpenSSH on loopback ({mib} MiB files; commands)"
+    ));
+    let (ctrl, host) = programs()?;
+    let tmp = TempDir::new()?;
+    let src = tmp.path().join("big.bin");
+    {
+        let p = pattern();
+        let mut data = Vec::with_capacity(len as usize);
+        while (data.len() as u64) < len {
+            let take = (len as usize - data.len()).min(p.len());
+            data.extend_from_slice(&p[..take]);
+        }
+        std::fs::write(&src, &data)?;
+    }
+    let sshd_dir = tmp.path().join("sshd");
+    let sshd = Sshd::start(&sshd_dir);
+    let sshd_pid = sshd_pid(&sshd_dir)?;
+    let chacha = Master::start(
+        &sshd,
+        "chacha20-poly1305@openssh.com",
+        tmp.path().join("cm-chacha"),
+    )?;
+    let aes = Master::start(&sshd, "aes128-gcm@openssh.com", tmp.path().join("cm-aes"))?;
+    let scp_dir = tmp.path().join("scp");
+    std::fs::create_dir_all(&scp_dir)?;
+    let remote_src = format!("{}:{}", chacha.dest, src.display());
+    let remote_dst = format!("{}:{}", chacha.dest, scp_dir.join("up.bin").display());
+    let local_dst = scp_dir.join("down.bin");
+
+    let mut p = Programs::start(&ctrl, &host, tmp.path())?;
+    let (_, stored) = p.store(&src);
+
+    // Raw rustls in this process, both directions, the same size (no disk).
+    let tls = PlainTls::new()?;
+    let pat = pattern();
+    let (mut raw_srv, mut raw_cli) = rt.block_on(async {
+        let (listener, addr) = loopback_listener().await?;
+        let (srv, cli) = plain_pair(&listener, addr, &tls).await?;
+        Res::Ok((Some(srv), Some(cli)))
+    })?;
+    let mut raw = |to_client: bool| -> Res<f64> {
+        let (srv, cli) = (
+            raw_srv.take().ok_or("no tls")?,
+            raw_cli.take().ok_or("no tls")?,
+        );
+        let (secs, a, b) = rt.block_on(async {
+            if to_client {
+                let (secs, srv, cli, _) = raw_transfer(srv, cli, &pat, len).await?;
+                Res::Ok((secs, srv, cli))
+            } else {
+                let (secs, cli, srv, _) = raw_transfer(cli, srv, &pat, len).await?;
+                Res::Ok((secs, srv, cli))
+            }
+        })?;
+        raw_srv = Some(a);
+        raw_cli = Some(b);
+        Ok(secs)
+    };
+
+    const NAMES: [&str; 8] = [
+        "xrcp-ctrl /store remote file (controller → host)",
+        "xrcp-ctrl /get remote file (host → controller)",
+        "scp upload, chacha20-poly1305",
+        "scp download, chacha20-poly1305",
+        "scp upload, aes128-gcm",
+        "scp download, aes128-gcm",
+        "raw rustls stream, TLS server → client (store direction, no disk)",
+        "raw rustls stream, TLS client → server (get direction, no disk)",
+    ];
+    let rounds = cfg.samples(5).max(3);
+    let mut secs: [Vec<f64>; 8] = Default::default();
+    let mut cpu: [Vec<f64>; 6] = Default::default();
+    let hz = ticks_per_sec();
+    for round in 0..rounds + 1 {
+        let keep = round >= 1;
+        for k in 0..8 {
+            let step = (k + round) % 8;
+            let before = match step {
+                0 | 1 => p.ticks(),
+                2 | 3 => chacha.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
+                4 | 5 => aes.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
+                _ => 0,
+            };
+            let dt = match step {
+                // Each store is kept under a new name (the notes app records every file; the
+                // folder goes with the run's temporary folder).
+                0 => p.store(&src).0,
+                1 => p.get(&stored),
+                2 => chacha.scp(&src.display().to_string(), &remote_dst)?,
+                3 => chacha.scp(&remote_src, &local_dst.display().to_string())?,
+                4 => aes.scp(&src.display().to_string(), &remote_dst)?,
+                5 => aes.scp(&remote_src, &local_dst.display().to_string())?,
+                6 => raw(true)?,
+                _ => raw(false)?,
+            };
+            let after = match step {
+                0 | 1 => p.ticks(),
+                2 | 3 => chacha.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
+                4 | 5 => aes.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
+                _ => 0,
+            };
+            if matches!(step, 2..=5) {
+                for f in [scp_dir.join("up.bin"), local_dst.clone()] {
+                    if f.exists() && std::fs::metadata(&f)?.len() != len {
+                        return Err(format!("scp wrote a short {}", f.display()).into());
+                    }
+                    let _ = std::fs::remove_file(f);
+                }
+            }
+            if keep {
+                secs[step].push(dt);
+                if step < 6 {
+                    // CPU seconds per GB (10^9 bytes).
+                    cpu[step].push((after.saturating_sub(before)) as f64 / hz / (len as f64 / 1e9));
+                }
+            }
+        }
+    }
+    let rate = |v: &[f64]| -> Vec<f64> { v.iter().map(|t| len as f64 / t / 1e6).collect() };
+    for (i, name) in NAMES.iter().enumerate() {
+        let mut row = Row::new(*name, Unit::Rate, &rate(&secs[i]));
+        let vs = |j: usize| ratios(&secs[j], &secs[i]);
+        match i {
+            0 => {
+                row = row.with_ratio(
+                    "scp upload, chacha20-poly1305 (speed-up; ≥ 1 meets issue 16)",
+                    &vs(2),
+                )
+            }
+            1 => {
+                row = row.with_ratio(
+                    "scp download, chacha20-poly1305 (speed-up; ≥ 1 meets issue 16)",
+                    &vs(3),
+                )
+            }
+            _ => {}
+        }
+        r.put(&format!("prog.files.{i}"), row.summary);
+        s.row(row);
+    }
+    s.row(
+        Row::new(
+            "xrcp-ctrl /store ÷ raw rustls (store direction), per round",
+            Unit::Count,
+            &[],
+        )
+        .with_ratio("raw rustls", &ratios(&secs[6], &secs[0])),
+    );
+    s.row(
+        Row::new(
+            "xrcp-ctrl /get ÷ raw rustls (get direction), per round",
+            Unit::Count,
+            &[],
+        )
+        .with_ratio("raw rustls", &ratios(&secs[7], &secs[1])),
+    );
+    if let (Some(a), Some(b)) = (
+        summarize_ratio(&secs[2], &secs[0]),
+        summarize_ratio(&secs[3], &secs[1]),
+    ) {
+        r.put("prog.store.vs_scp", a);
+        r.put("prog.get.vs_scp", b);
+    }
+    let cpu_names = [
+        "CPU s/GB: xrcp /store (xrcp-ctrl + xrcp-host)",
+        "CPU s/GB: xrcp /get (xrcp-ctrl + xrcp-host)",
+        "CPU s/GB: scp upload, chacha20-poly1305 (scp, ssh, sshd, remote scp)",
+        "CPU s/GB: scp download, chacha20-poly1305",
+        "CPU s/GB: scp upload, aes128-gcm",
+        "CPU s/GB: scp download, aes128-gcm",
+    ];
+    for (i, name) in cpu_names.iter().enumerate() {
+        let row = Row::new(*name, Unit::Count, &[]);
+        let sum = super::stats::summarize(&cpu[i]);
+        s.note(format!(
+            "{}: {:.2} [{:.2}–{:.2}] (n = {})",
+            row.name, sum.median, sum.p10, sum.p90, sum.n
+        ));
+    }
+    s.note(format!(
+        "Rounds: {rounds} after one warm-up round; in each round the eight transfers run in rotating \
+         order. Rates are MB/s = 10^6 bytes/s of file data, from sending the line (or starting scp) to \
+         the completion event (or scp's exit): the programs' stdin/stdout and their disk writes are \
+         included, as for scp. XRCP: one session for the whole run; scp: over a master connection per \
+         cipher (no key exchange per transfer). The host fsyncs a stored file before it reports it, \
+         the controller a download before naming it; scp does not."
+    ));
+
+    // Command round trip: xrcp-ctrl → host → response, vs `ssh HOST true` over the master,
+    // vs bare HTTP/2 in this process; the floor adds the four Ed25519 operations.
+    let n = cfg.samples(100);
+    let warm = 10;
+    let (req, resp) = rtt_body_lengths(true)?;
+    let bare = rt.block_on(H2Baseline::connect(&tls, pattern()))?;
+    let (mut x, mut sh, mut b) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..n + warm {
+        let order = i % 3;
+        let mut one = |which: usize| -> Res<()> {
+            let dt = match which {
+                0 => p.command(),
+                1 => chacha.ssh_true()?,
+                _ => {
+                    let t = Instant::now();
+                    rt.block_on(bare.echo(Bytes::from(vec![0xa5; req]), resp))?;
+                    t.elapsed().as_secs_f64()
+                }
+            };
+            if i >= warm {
+                [&mut x, &mut sh, &mut b][which].push(dt);
+            }
+            Ok(())
+        };
+        for k in 0..3 {
+            one((k + order) % 3)?;
+        }
+    }
+    let ed = match (r.try_get("ed25519.sign"), r.try_get("ed25519.verify")) {
+        (Some(sg), Some(v)) => Some(2.0 * sg.median + 2.0 * v.median),
+        _ => None,
+    };
+    let floor: Vec<f64> = b.iter().map(|t| t + ed.unwrap_or(0.0)).collect();
+    s.row(
+        Row::new(
+            "xrcp-ctrl command round trip (`/notes` line → response event, JSON mode)",
+            Unit::Time,
+            &x,
+        )
+        .with_ratio("ssh HOST true over the master connection", &ratios(&x, &sh)),
+    );
+    s.row(Row::new(
+        "ssh HOST true over an existing master connection (chacha20-poly1305)",
+        Unit::Time,
+        &sh,
+    ));
+    s.row(Row::new(
+        "bare HTTP/2 over rustls, XRCP's body sizes (in process)",
+        Unit::Time,
+        &b,
+    ));
+    if let Some(ed) = ed {
+        s.row(Row::new(
+            "protocol floor: bare HTTP/2 + 2 Ed25519 signs + 2 verifies (§2b medians)",
+            Unit::Time,
+            &floor,
+        ));
+        s.row(
+            Row::new(
+                "xrcp-ctrl command ÷ protocol floor, per round",
+                Unit::Count,
+                &[],
+            )
+            .with_ratio("floor", &ratios(&x, &floor)),
+        );
+        s.note(format!(
+            "four Ed25519 operations (2 × sign + 2 × verify, §2b medians): {}",
+            fmt_time(ed)
+        ));
+    } else {
+        s.note("run with the `cpu` or `rtt` section for the floor's Ed25519 figures");
+    }
+    s.note(format!(
+        "Command rounds: {n} after {warm} warm-up rounds, the three in rotating order. The xrcp-ctrl \
+         figure includes writing the line to its stdin and reading its JSON event (two pipes, two \
+         process wake-ups); `ssh true` includes starting the ssh client and the remote `true` (fork and \
+         exec on both sides)."
+    ));
+    drop(p);
+    Ok(s)
+}
+
+fn summarize_ratio(a: &[f64], b: &[f64]) -> Option<super::stats::Summary> {
+    (!a.is_empty()).then(|| super::stats::summarize(&ratios(a, b)))
+}
+
+/// The pid the throwaway sshd wrote.
+fn sshd_pid(dir: &Path) -> Res<u32> {
+    let end = Instant::now() + STEP;
+    loop {
+        if let Ok(t) = std::fs::read_to_string(dir.join("sshd.pid")) {
+            if let Ok(p) = t.trim().parse() {
+                return Ok(p);
+            }
+        }
+        if Instant::now() > end {
+            return Err("sshd wrote no pid file".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A private folder under the system's temporary folder, removed on drop (the harness is a
+/// binary, without the tests' dev-dependencies).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> Res<TempDir> {
+        let p = std::env::temp_dir().join(format!("xrcp-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p)?;
+        Ok(TempDir(p))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
