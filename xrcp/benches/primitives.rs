@@ -48,7 +48,7 @@ fn kem(c: &mut Criterion) {
     // Key generation takes milliseconds in the pure-Rust build: fewer, longer samples.
     g.sample_size(20).measurement_time(Duration::from_secs(6));
 
-    // Ours: xrcp::crypto::kem over the `sntrup761` crate.
+    // Ours: xrcp::crypto::kem (the PQClean code below, plus its stack scrub after each call).
     g.bench_function("sntrup761-xrcp/keygen", |b| b.iter(KemKeyPair::generate));
     let kp = KemKeyPair::generate();
     g.bench_function("sntrup761-xrcp/encaps", |b| {
