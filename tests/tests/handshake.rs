@@ -210,9 +210,11 @@ async fn second_connection_is_refused_once_a_session_runs() {
             .await
             .err()
             .unwrap();
-        assert!(
-            matches!(err, RemoteCtrlError::Protocol(RcError::Exception(_))),
-            "{err}"
+        assert!(matches!(err, RemoteCtrlError::Dial { .. }), "{err}");
+        assert_eq!(
+            err.kind(),
+            "EXCEPTION",
+            "the wire kind stays the reference's"
         );
         let code = pending.session_code().to_owned();
         pending.verify(&code).await.unwrap();

@@ -60,13 +60,7 @@ pub struct KemSharedSecret(Zeroizing<[u8; SHARED_SECRET_LEN]>);
 
 /// The 1763-byte secret key, on the heap (moving the pair moves a pointer) and zeroized on drop.
 #[derive(Clone)]
-struct SecretKeyBytes(Box<[u8; SECRET_KEY_LEN]>);
-
-impl Drop for SecretKeyBytes {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+struct SecretKeyBytes(Box<Zeroizing<[u8; SECRET_KEY_LEN]>>);
 
 /// A key pair made for one session; the secret half is zeroized on drop (every clone's too:
 /// the fuzz harnesses clone one instead of paying for a key generation per input).
@@ -169,7 +163,7 @@ impl KemSharedSecret {
 impl KemKeyPair {
     /// A fresh key pair from a random seed.
     pub fn generate() -> Self {
-        let mut secret = SecretKeyBytes(Box::new([0u8; SECRET_KEY_LEN]));
+        let mut secret = SecretKeyBytes(Box::new(Zeroizing::new([0u8; SECRET_KEY_LEN])));
         let public = scrubbed(|| {
             let (pk, sk) = pq::keypair();
             secret.0.copy_from_slice(sk.as_bytes());
@@ -189,7 +183,7 @@ impl KemKeyPair {
         if b.len() != SECRET_KEY_LEN {
             return Err(CryptoError::InvalidEncoding);
         }
-        let mut secret = SecretKeyBytes(Box::new([0u8; SECRET_KEY_LEN]));
+        let mut secret = SecretKeyBytes(Box::new(Zeroizing::new([0u8; SECRET_KEY_LEN])));
         secret.0.copy_from_slice(b);
         let public = array(&b[PUBLIC_KEY_OFFSET..PUBLIC_KEY_OFFSET + PUBLIC_KEY_LEN])?;
         Ok(KemKeyPair {
