@@ -88,8 +88,10 @@ struct Tasks {
 }
 
 /// How long a closing session may take to say goodbye (GOAWAY, TLS `close_notify`) before its
-/// connection is dropped anyway.
-pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// connection is dropped anyway. It takes milliseconds normally; the bound is for a loaded
+/// machine, where missing it makes the host report a cut instead of an ordered end (seen
+/// with 1 s while the test suite ran on two cores).
+pub const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
 impl Drop for Tasks {
     /// Ends the session the way a peer can tell from a cut: once the poller (the last holder
