@@ -118,7 +118,7 @@ impl<A> Shared<A> {
 /// - `events`: chat events to hand out to `recv` polls, in order.
 ///
 /// Returns `Ok` when the controller ended the session on purpose and `RPEHTTP2` when the
-/// connection failed or was cut ([`session_end`]). Dropping the future ends the session and
+/// connection failed or was cut (`session_end`). Dropping the future ends the session and
 /// aborts its in-flight requests.
 pub async fn serve_session<S, A>(
     io: S,

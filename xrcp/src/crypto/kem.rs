@@ -14,7 +14,7 @@
 //! The C code does not wipe its stack, and the crate hands keys and secrets back as `Copy`
 //! arrays by value, which safe code cannot wipe in place (`unsafe_code` is forbidden here). We
 //! therefore run every KEM call in a frame of its own and, when it has returned, overwrite the
-//! 64 KiB of stack below our frame with zeros ([`scrub_stack`]; PQClean's deepest call chain,
+//! 64 KiB of stack below our frame with zeros (`scrub_stack`; PQClean's deepest call chain,
 //! key generation through the AVX2 multiplication, takes about 25 KiB by gcc's
 //! `-fstack-usage`). That is best effort: it does not reach registers (vector registers may
 //! hold polynomial coefficients until the next vector code runs), and it relies on the

@@ -58,9 +58,9 @@ enum Side {
 /// Records one connection's client flight and handshake secret, for [`TlsSession`].
 ///
 /// Use: [`FinishedCapture::client`] / [`FinishedCapture::server`] with the configuration the
-/// connection will be built from (it installs its key log in a copy), build the rustls
-/// connection from [`FinishedCapture::client_config`] / [`FinishedCapture::server_config`],
-/// feed the bytes, and call [`FinishedCapture::finish`] after the handshake. Recording stops
+/// connection will be built from (it installs its key log in a copy and returns the capture
+/// with that copy), build the rustls connection from the returned configuration, feed the
+/// bytes, and call [`FinishedCapture::finish`] after the handshake. Recording stops
 /// for good at `finish`; bytes fed later are ignored.
 pub struct FinishedCapture {
     side: Side,
