@@ -23,12 +23,8 @@ pub mod connect;
 pub mod error;
 pub mod facade;
 pub mod relay;
-// Being reworked by other changes in parallel (sans-IO core, pairing set-up, file
-// transfer); their items get their docs there.
-#[allow(missing_docs)]
 pub mod remote;
 pub mod session;
-#[allow(missing_docs)]
 pub mod store;
 
 pub use connect::{

@@ -16,8 +16,14 @@ use crate::session::{CtrlSessionConfig, HostEvent, RemoteHostClient};
 /// What this controller says about itself in invitations.
 #[derive(Clone, Debug)]
 pub struct ControllerApp {
+    /// The `deviceName` the host shows for this controller; [`ControllerApp::info`] replaces
+    /// `+` and `%` in it (spec/xrcp.md §4.3, §10.4).
     pub device_name: String,
+    /// The app versions this controller accepts; the host's version must be in it
+    /// (spec/xrcp.md §10.4).
     pub version_range: AppVersionRange,
+    /// Whether this controller offers zstd compression of session bodies; it is used only if
+    /// the host offers it too (spec/xrcp.md §10.2, §10.4).
     pub compression: bool,
 }
 
@@ -50,11 +56,16 @@ pub fn safe_device_name(name: &str) -> String {
 
 /// A connected host.
 pub struct RemoteHost {
+    /// The HTTP/2 client that sends commands and files to the host (spec/xrcp.md §10).
     pub client: RemoteHostClient,
     /// Events from the host's long-poll.
     pub events: mpsc::Receiver<HostEvent>,
+    /// The host's app info from its HELLO (version, device name, encoding, compression;
+    /// spec/xrcp.md §10.4).
     pub host_info: HostAppInfo,
+    /// Whether session bodies are compressed: both sides offered it (spec/xrcp.md §10.4).
     pub compression: bool,
+    /// The session code both sides showed (spec/xrcp.md §6.3).
     pub session_code: String,
     /// The updated pairing; persist it.
     pub pairing: HostPairing,

@@ -69,8 +69,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE remote_hosts (
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// An SQLite call failed.
     #[error("pairing database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Reading or writing a file in the data directory failed (e.g. the saved device name).
     #[error("pairing folder: {0}")]
     Io(#[from] std::io::Error),
     /// The database could not be opened: folder, file, or a schema written by a newer build
@@ -79,7 +81,13 @@ pub enum StoreError {
     Open(#[from] sqlite::OpenError),
     /// A stored value does not decode (the detail names the column, never its value).
     #[error("stored pairing {id} is corrupt: {detail}")]
-    Corrupt { id: i64, detail: String },
+    Corrupt {
+        /// The row's id.
+        id: i64,
+        /// Which column (or pair of columns) failed to decode.
+        detail: String,
+    },
+    /// No pairing has this id.
     #[error("no stored pairing {0}")]
     NotFound(i64),
     /// The pairing has no known host: only a pairing returned by a session that reached
@@ -92,8 +100,11 @@ pub enum StoreError {
 /// overwrites them on every session, `NULL` when none was given).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Binding {
+    /// `addr=`: the local address to advertise, if one was requested (spec/xrcp.md §9.3).
     pub address: Option<Ipv4Addr>,
+    /// `iface=`: the interface whose address to advertise, if one was requested.
     pub interface: Option<String>,
+    /// `port=`: the port to listen on; `None` lets the OS choose.
     pub port: Option<u16>,
 }
 
@@ -120,14 +131,17 @@ impl Binding {
 /// One paired host.
 #[derive(Clone)]
 pub struct HostRecord {
+    /// The row id, stable for the pairing's lifetime (what `list` shows and commands take).
     pub id: i64,
     /// The host's `deviceName` from its HELLO app info.
     pub device_name: String,
     /// The folder name (16 base64url characters) for this host's files, as the reference's
     /// `randomStorePath`.
     pub store_path: String,
-    /// Always has a known host.
+    /// The keys of this pairing (spec/xrcp.md §9.1); always has a known host.
     pub pairing: HostPairing,
+    /// The address and port the last session with this host was started with, used again
+    /// when the next one names none.
     pub binding: Binding,
 }
 
@@ -146,7 +160,9 @@ impl std::fmt::Debug for HostRecord {
 /// What listing a pairing needs: no key decoded ([`HostStore::summaries`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostSummary {
+    /// The row id ([`HostRecord::id`]).
     pub id: i64,
+    /// The host's `deviceName` ([`HostRecord::device_name`]).
     pub device_name: String,
     /// SHA-256 of the host's CA certificate.
     pub host_ca: KeyHash,
@@ -332,6 +348,8 @@ impl HostStore {
             .collect()
     }
 
+    /// The pairing with this id, or `None`. Its CA key is checked against its certificate
+    /// now, since the record is about to be used.
     pub fn get(&self, id: i64) -> Result<Option<HostRecord>, StoreError> {
         Ok(self
             .query("WHERE remote_host_id = ?1", [id], Check::Now)?
@@ -430,6 +448,7 @@ impl HostStore {
             > 0)
     }
 
+    /// Renames a stored host; [`StoreError::NotFound`] if there is no such pairing.
     pub fn set_device_name(&mut self, id: i64, name: &str) -> Result<(), StoreError> {
         let n = self.conn.execute(
             "UPDATE remote_hosts SET host_device_name = ?2 WHERE remote_host_id = ?1",

@@ -102,8 +102,12 @@ pub const MULTICAST_GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 251);
 pub const DISCOVERY_PORT: u16 = 5227;
 /// The reference's discovery timeout (`discoverRCCtrl`).
 pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Default sizes of the two key caches.
+/// Default size of the *matched* key cache: announced keys a pairing key opened (module
+/// docs).
 pub const MATCHED_CACHE: usize = 8;
+/// Default size of the *unmatched* key cache: announced keys no pairing key opened, with
+/// their X25519 outputs (module docs). With many pairings it keeps fewer keys, so that it
+/// holds at most 65,536 outputs (2 MiB).
 pub const UNMATCHED_CACHE: usize = 256;
 /// Keys remembered as opening under no pairing key (the negative cache): 48 bytes each.
 pub const NEGATIVE_CACHE: usize = 4096;
@@ -126,13 +130,20 @@ const RECENT_SOURCES: usize = 16;
 /// Where to listen and for how long. The defaults are the reference's.
 #[derive(Clone, Debug)]
 pub struct DiscoverOptions {
+    /// The multicast group to join (spec/xrcp.md §5: 224.0.0.251).
     pub group: Ipv4Addr,
+    /// The UDP port to bind (spec/xrcp.md §5: 5227).
     pub port: u16,
     /// The interface address to join the group on; unspecified lets the kernel choose by
     /// route (the reference joins on 0.0.0.0).
     pub interface: Ipv4Addr,
+    /// How long [`Discovery::discover`] listens before `NOT_DISCOVERED` (spec/xrcp.md §5,
+    /// §12: 30 s).
     pub timeout: Duration,
+    /// Size of the matched-key cache ([`MATCHED_CACHE`]); 0 disables it.
     pub matched_cache: usize,
+    /// Size of the unmatched-key cache ([`UNMATCHED_CACHE`]); 0 disables it and the
+    /// negative cache.
     pub unmatched_cache: usize,
     /// Limits on X25519 work for keys not in a cache; `None` is unlimited (benchmarks).
     pub budget: Option<DiscoveryBudget>,
@@ -219,8 +230,12 @@ pub struct DiscoveryStats {
 pub struct Found {
     /// Index of the pairing in the matcher's list.
     pub index: usize,
+    /// Which of the pairing's DH keys opened the box: the previous one when the controller
+    /// missed the last pairing update (spec/xrcp.md §9.2).
     pub key_used: DhKeyUsed,
+    /// The verified invitation inside the announcement; its `dh` is the announced key.
     pub invitation: SignedInvitation,
+    /// The datagram's source address, equal to the invitation's `host` (spec/xrcp.md §5).
     pub source: Ipv4Addr,
 }
 
@@ -574,10 +589,13 @@ impl AnnouncementMatcher {
         l.admit(source, cost, repeat, now)
     }
 
+    /// The `(id, pairing)`s this matcher tries, in the order given; [`Found::index`] indexes
+    /// this list.
     pub fn known(&self) -> &[(i64, CtrlPairing)] {
         &self.known
     }
 
+    /// The counters of the datagrams handled so far.
     pub fn stats(&self) -> DiscoveryStats {
         self.stats
     }
@@ -887,6 +905,8 @@ impl std::fmt::Debug for Discovery {
 }
 
 impl Discovery {
+    /// A discovery with no group membership yet and no controllers found; it shares nothing
+    /// with any other [`Discovery`].
     pub fn new() -> Discovery {
         Discovery::default()
     }
@@ -1090,6 +1110,8 @@ pub struct Discovered {
     pub invitation: SignedInvitation,
     /// Whether the pairing's previous DH key was needed (the controller missed an update).
     pub key_used: DhKeyUsed,
+    /// The address the announcement came from, equal to the invitation's `host`
+    /// (spec/xrcp.md §5).
     pub source: Ipv4Addr,
 }
 
@@ -1129,10 +1151,13 @@ impl Listener {
         Discovery::new().listener(known, options)
     }
 
+    /// The counters of the datagrams this listener handled so far.
     pub fn stats(&self) -> DiscoveryStats {
         self.matcher.stats()
     }
 
+    /// The group membership this listener reads from (possibly shared with other listeners
+    /// of the same [`Discovery`]).
     pub fn subscription(&self) -> &Subscription {
         &self.subscription
     }

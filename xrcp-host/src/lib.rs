@@ -16,21 +16,13 @@
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod connect;
-// Being reworked by other changes in parallel (sans-IO core, pairing set-up, file
-// transfer); their items get their docs there.
-#[allow(missing_docs)]
 pub mod discover;
 pub mod error;
 pub mod facade;
 #[cfg(feature = "cli")]
 pub mod notes;
-// Being reworked by other changes in parallel (sans-IO core, pairing set-up, file
-// transfer); their items get their docs there.
-#[allow(missing_docs)]
 pub mod remote;
-#[allow(missing_docs)]
 pub mod session;
-#[allow(missing_docs)]
 pub mod store;
 
 pub use connect::{connect, CodeCheck, Connected, HostOptions, PendingConfirmation, CODE_TRIES};

@@ -16,8 +16,13 @@ use crate::session::{serve_session, HostApp, HostSessionConfig};
 /// What this host says about itself in its HELLO.
 #[derive(Clone, Debug)]
 pub struct HostAppSettings {
+    /// The `deviceName` the controller shows for this host (spec/xrcp.md §10.4).
     pub device_name: String,
+    /// The app versions this host accepts; it must overlap the controller's range, and the
+    /// HELLO reports the agreed version (spec/xrcp.md §10.4).
     pub version_range: AppVersionRange,
+    /// Whether this host offers zstd compression of session bodies; it is used only if the
+    /// controller offers it too (spec/xrcp.md §10.2, §10.4).
     pub compression: bool,
     /// Whether files are kept encrypted at rest (ours are not).
     pub encrypt_files: bool,
@@ -57,8 +62,12 @@ impl HostAppSettings {
 pub struct ServedSession {
     session: HostSession,
     stream: xrcp::tls::TlsStream<tokio::net::TcpStream>,
+    /// The controller's app info from the invitation (device name, version range,
+    /// compression; spec/xrcp.md §10.4).
     pub ctrl_info: CtrlAppInfo,
+    /// Whether session bodies are compressed: both sides offered it (spec/xrcp.md §10.4).
     pub compression: bool,
+    /// The session code both sides showed (spec/xrcp.md §6.3).
     pub session_code: String,
 }
 

@@ -63,8 +63,10 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE remote_controllers (
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// An SQLite call failed.
     #[error("pairing database: {0}")]
     Db(#[from] rusqlite::Error),
+    /// Reading or writing a file in the data directory failed (e.g. the saved device name).
     #[error("pairing folder: {0}")]
     Io(#[from] std::io::Error),
     /// The database could not be opened: folder, file, or a schema written by a newer build
@@ -73,7 +75,13 @@ pub enum StoreError {
     Open(#[from] sqlite::OpenError),
     /// A stored value does not decode (the detail names the column, never its value).
     #[error("stored pairing {id} is corrupt: {detail}")]
-    Corrupt { id: i64, detail: String },
+    Corrupt {
+        /// The row's id.
+        id: i64,
+        /// Which column (or pair of columns) failed to decode.
+        detail: String,
+    },
+    /// No pairing has this id.
     #[error("no stored pairing {0}")]
     NotFound(i64),
     /// A pairing with this controller CA already exists.
@@ -84,9 +92,11 @@ pub enum StoreError {
 /// One paired controller.
 #[derive(Clone)]
 pub struct CtrlRecord {
+    /// The row id, stable for the pairing's lifetime (what `list` shows and commands take).
     pub id: i64,
     /// The controller's `deviceName` from its invitation's app info.
     pub device_name: String,
+    /// The keys of this pairing (spec/xrcp.md §9.2).
     pub pairing: CtrlPairing,
 }
 
@@ -103,7 +113,9 @@ impl std::fmt::Debug for CtrlRecord {
 /// What listing a pairing needs: no key decoded ([`CtrlStore::summaries`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CtrlSummary {
+    /// The row id ([`CtrlRecord::id`]).
     pub id: i64,
+    /// The controller's `deviceName` ([`CtrlRecord::device_name`]).
     pub device_name: String,
     /// SHA-256 of the controller's CA certificate.
     pub ctrl_ca: KeyHash,
@@ -307,6 +319,8 @@ impl CtrlStore {
             .collect())
     }
 
+    /// The pairing with this id, or `None`. Its CA key is checked against its certificate
+    /// now, since the record is about to be used.
     pub fn get(&self, id: i64) -> Result<Option<CtrlRecord>, StoreError> {
         Ok(self
             .query("WHERE remote_ctrl_id = ?1", [id], Check::Now)?
@@ -384,6 +398,7 @@ impl CtrlStore {
         )? > 0)
     }
 
+    /// Renames a stored controller; [`StoreError::NotFound`] if there is no such pairing.
     pub fn set_device_name(&mut self, id: i64, name: &str) -> Result<(), StoreError> {
         let n = self.conn.execute(
             "UPDATE remote_controllers SET ctrl_device_name = ?2 WHERE remote_ctrl_id = ?1",

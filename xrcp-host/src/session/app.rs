@@ -92,8 +92,13 @@ pub trait StoredFile: AsyncWrite + Unpin + Send + 'static {
 /// before the data, so they must be known up front.
 #[derive(Debug)]
 pub struct OutgoingFile<R> {
+    /// The file's bytes, sent as the response's attachment (spec/xrcp.md §10.2).
     pub reader: R,
+    /// Its length in bytes: the response's `fileSize` (spec/xrcp.md §10.3). Exactly this many
+    /// bytes are sent; a reader that ends sooner cuts the attachment (`RPEFileSize`).
     pub size: u32,
+    /// Its SHA-512: the response's `fileDigest`, which the controller checks after the data
+    /// (spec/xrcp.md §10.2).
     pub digest: FileDigest,
 }
 
@@ -210,10 +215,12 @@ const TEMP_PREFIX: &str = ".upload-";
 const TEMP_SUFFIX: &str = ".part";
 
 impl FolderStore {
+    /// Uploads go into `dir`, which must exist (it is not created here).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         FolderStore { dir: dir.into() }
     }
 
+    /// The folder uploads are written into.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
