@@ -171,36 +171,7 @@ impl RemoteCtrlError {
     }
 }
 
-/// A pairing store's failure, with its cause kept as the error's source (a SQLite error, an
-/// I/O error, or whatever a [`crate::PairingStore`] of the application's own reports). Its
-/// text is the cause's text.
-#[derive(Debug)]
-pub struct PairingStoreError(Box<dyn std::error::Error + Send + Sync + 'static>);
-
-impl PairingStoreError {
-    /// Wraps any error of a store.
-    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
-        PairingStoreError(e.into())
-    }
-
-    /// The store's own error, to downcast (e.g. to [`crate::store::StoreError`]).
-    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
-        &*self.0
-    }
-}
-
-impl fmt::Display for PairingStoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for PairingStoreError {
-    // The wrapped error's text is this one's: report its causes, not itself again.
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
-}
+pub use xrcp::pairing::PairingStoreError;
 
 impl From<crate::store::StoreError> for PairingStoreError {
     fn from(e: crate::store::StoreError) -> Self {

@@ -199,6 +199,37 @@ impl CtrlPairing {
     }
 }
 
+/// A pairing store's failure, as the role crates' `PairingStore` traits report it: the cause
+/// (a SQLite error, an I/O error, or whatever a store of the application's own reports) is
+/// kept as the error's source, and its text is the cause's text. One type for both roles.
+#[derive(Debug)]
+pub struct PairingStoreError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl PairingStoreError {
+    /// Wraps any error of a store.
+    pub fn new(e: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        PairingStoreError(e.into())
+    }
+
+    /// The store's own error, to downcast (e.g. to a role crate's `store::StoreError`).
+    pub fn get_ref(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for PairingStoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for PairingStoreError {
+    // The wrapped error's text is this one's: report its causes, not itself again.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
