@@ -11,9 +11,16 @@
 //! let invitation = ctrl.invite().await?;
 //! println!("scan or paste: {}", invitation.link());
 //! let session = invitation
-//!     .accept_with(|event| println!("{event:?}")) // the session codes to compare
+//!     .accept_with(|event| {
+//!         if let xrcp_ctrl::WaitEvent::Code { code, .. } = event {
+//!             println!("compare with the phone: {code}");
+//!         }
+//!     })
 //!     .await?;
-//! println!("{:?}", session.command("/help").await?);
+//! match session.command("/help").await? {
+//!     xrcp::session::RRResult::Result(json) => println!("{json}"),
+//!     xrcp::session::RRResult::Error(json) => eprintln!("the host refused: {json}"),
+//! }
 //! # Ok(()) }
 //! ```
 //!
