@@ -60,10 +60,7 @@ Chats on a phone (other lines go as typed: @alice hi, #team hi, /accept bob):
   /tail [n], /search <text>       the open chat's last messages, or a search
   /file [@<contact>] <path>       send a file into a chat (via the host)
   /json on, /json off             chat results as JSON, or as text
-Other:
-  /set device name <name>         the name hosts see
-  /help                           this list
-  /quit                           end all sessions and leave (or Ctrl-D)
+Also: /set device name <name>, /help, /quit (or Ctrl-D: end all sessions).
 Any other line goes to the current host; its notes app knows /notes,
 /note <text>, /delete note <id>, /files and /delete file <id>.
 Up/Down recall lines, Ctrl-R searches them, Tab completes a command.";
@@ -1098,10 +1095,14 @@ mod tests {
 
     #[test]
     fn help_shows_every_command_that_tab_completes() {
-        // It is read at 80×24: no line may wrap.
+        // It is read at 80×24: no line may wrap, and it fits one screen with the input line.
         for l in HELP.lines() {
             assert!(l.chars().count() <= 80, "/help line wider than 80: {l:?}");
         }
+        assert!(
+            HELP.lines().count() <= 23,
+            "/help is taller than one 80×24 screen"
+        );
         for c in COMMANDS {
             assert!(HELP.contains(c.trim_end()), "{c:?} is not in /help");
         }
