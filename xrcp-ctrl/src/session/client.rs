@@ -2,13 +2,16 @@
 //! reference's `sendRemoteCommand`, `remoteSend`, `remoteRecv`, `remoteStoreFile`,
 //! `remoteGetFile` and `pollEvents`).
 
+use std::io;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use xrcp::session::{
@@ -116,6 +119,73 @@ impl Drop for Tasks {
     }
 }
 
+/// The session's transport, closed the way a peer can tell from a cut (spec/xrcp.md §10.1).
+///
+/// Shutting down sends TLS `close_notify` and our TCP FIN; then this keeps reading (and
+/// dropping) whatever the host still sends until the host closes too. Without that wait the
+/// process may close the socket while bytes of the host's are unread, and the kernel then
+/// answers with a TCP reset, which can destroy our `close_notify` in the host's receive
+/// queue before it reads it: the host would report a cut connection for an ordered end (seen
+/// under load in CI). The wait is bounded by [`CLOSE_GRACE`] where the connection task runs.
+struct Lingering<S> {
+    io: S,
+    shut: bool,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Lingering<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Lingering<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.shut {
+            ready!(Pin::new(&mut this.io).poll_shutdown(cx))?;
+            this.shut = true;
+        }
+        let mut scratch = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut scratch);
+            match ready!(Pin::new(&mut this.io).poll_read(cx, &mut buf)) {
+                // The host closed its side (with or without its own close_notify).
+                Ok(()) if buf.filled().is_empty() => return Poll::Ready(Ok(())),
+                Ok(()) => {}
+                Err(_) => return Poll::Ready(Ok(())),
+            }
+        }
+    }
+}
+
 /// A connected host (`RemoteHostClient`): send commands, store and fetch files. Clones share
 /// the session; the session ends when the last clone is dropped or the connection fails.
 #[derive(Clone)]
@@ -161,7 +231,7 @@ impl RemoteHostClient {
             .initial_window_size(config.initial_window_size)
             .initial_connection_window_size(config.connection_window_size)
             .max_frame_size(config.max_frame_size)
-            .handshake::<_, Bytes>(io)
+            .handshake::<_, Bytes>(Lingering { io, shut: false })
             .await
             .map_err(http2_error)?;
         let (closed_tx, closed) = watch::channel(false);
