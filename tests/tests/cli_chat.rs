@@ -42,9 +42,9 @@ fn host_line(host: &mut Proc, prefix: &str) -> String {
     }
 }
 
-/// The controller in a terminal (working folder `dir`: downloads land there), a new host
-/// session, and the chat host connected to it.
-fn link(t: &Tmux, dir: &Path, swift: bool) -> (Proc, usize) {
+/// The controller in a terminal (working folder `dir`: downloads land there, time zone `tz`),
+/// a new host session, and the chat host connected to it.
+fn link(t: &Tmux, dir: &Path, swift: bool, tz: &str) -> (Proc, usize) {
     let data = dir.join("ctrl");
     let ctrl = binaries().ctrl.to_str().unwrap().to_owned();
     let dir_s = dir.to_str().unwrap().to_owned();
@@ -55,6 +55,7 @@ fn link(t: &Tmux, dir: &Path, swift: bool) -> (Proc, usize) {
         &[
             "-C",
             &dir_s,
+            &format!("TZ={tz}"),
             &ctrl,
             "--data-dir",
             &data_s,
@@ -83,7 +84,7 @@ fn link(t: &Tmux, dir: &Path, swift: bool) -> (Proc, usize) {
 fn chats_messages_events_and_files_in_a_terminal() {
     let tmp = tempfile::tempdir().unwrap();
     let t = Tmux::new(tmp.path());
-    let (mut host, _) = link(&t, tmp.path(), false);
+    let (mut host, _) = link(&t, tmp.path(), false, "UTC");
 
     // The chat list, with unread counts and the last message.
     let m = enter(&t, "/chats");
@@ -219,12 +220,13 @@ fn chats_messages_events_and_files_in_a_terminal() {
 fn a_swift_host_shows_the_same() {
     let tmp = tempfile::tempdir().unwrap();
     let t = Tmux::new(tmp.path());
-    let (mut host, _) = link(&t, tmp.path(), true);
+    // Times are on the reader's clock: the phone's 10:15 UTC is 12:15 two hours east.
+    let (mut host, _) = link(&t, tmp.path(), true, "XST-2");
     let m = enter(&t, "/chats");
     let (m, l) = expect(&t, m, "@alice");
-    assert_eq!(l, "@alice (2 unread): 10:15 hi there");
+    assert_eq!(l, "@alice (2 unread): 12:15 hi there");
     let (_, l) = expect(&t, m, "#team");
-    assert_eq!(l, "#team (1 unread): 10:20 bob> see you at 5");
+    assert_eq!(l, "#team (1 unread): 12:20 bob> see you at 5");
     let m = t.mark(CTRL);
     host.send("event chat_item_reaction");
     let (_, l) = expect(&t, m, "reacted");

@@ -20,6 +20,7 @@ mod types;
 
 use std::collections::{HashMap, VecDeque};
 
+use jiff::tz::TimeZone;
 use serde::Deserialize;
 use serde_json::Value;
 use xrcp::display::escape;
@@ -47,13 +48,15 @@ pub(crate) const NOTES_TYPES: &[&str] = &[
 
 /// What the view remembers between lines: the open chat, `/json`, the active user, and the
 /// files of the chat items it showed (for `/get remote file`).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct View {
     open: Option<String>,
     json: bool,
     user_id: Option<i64>,
     files: HashMap<i64, RemoteFile>,
     file_order: VecDeque<i64>,
+    /// Where message times are shown: the phone sends UTC; people read their own clock.
+    zone: TimeZone,
 }
 
 /// What a line typed in the interactive mode becomes.
@@ -76,7 +79,30 @@ pub(crate) enum Line {
 /// chat is open.
 const CLI_PREFIXES: &[char] = &['/', '@', '#', '!', '\\', '>', '+', '-', '*'];
 
+impl Default for View {
+    /// A view that shows message times in UTC.
+    fn default() -> View {
+        View {
+            open: None,
+            json: false,
+            user_id: None,
+            files: HashMap::new(),
+            file_order: VecDeque::new(),
+            zone: TimeZone::UTC,
+        }
+    }
+}
+
 impl View {
+    /// A view that shows message times on this machine's clock (its `TZ` or system zone;
+    /// UTC where neither is known). `View::default()` shows them in UTC.
+    pub(crate) fn local() -> View {
+        View {
+            zone: TimeZone::system(),
+            ..View::default()
+        }
+    }
+
     /// The chat plain lines go to, as typed after `/open` (`@alice`, `#team`).
     #[cfg(test)]
     pub(crate) fn open_chat(&self) -> Option<&str> {
@@ -218,7 +244,9 @@ impl View {
             self.user_id = user_id;
         }
         let one = match msg {
-            ChatMsg::ApiChats { chats } | ChatMsg::Chats { chats } => return chat_list(&chats),
+            ChatMsg::ApiChats { chats } | ChatMsg::Chats { chats } => {
+                return chat_list(&chats, &self.zone)
+            }
             ChatMsg::ApiChat { chat } => {
                 let info = &chat.chat_info;
                 let items: Vec<_> = chat.chat_items.iter().map(|i| (info, i)).collect();
@@ -233,11 +261,11 @@ impl View {
             }
             ChatMsg::ChatItemUpdated { chat_item } => {
                 self.remember(host, &chat_item);
-                item_line(&chat_item.chat_info, &chat_item.chat_item)
+                item_line(&chat_item.chat_info, &chat_item.chat_item, &self.zone)
             }
             ChatMsg::ChatItemNotChanged { chat_item } => format!(
                 "message not changed: {}",
-                item_line(&chat_item.chat_info, &chat_item.chat_item)
+                item_line(&chat_item.chat_info, &chat_item.chat_item, &self.zone)
             ),
             ChatMsg::ChatItemsDeleted { deletions, by_user } => {
                 return deletions
@@ -247,7 +275,7 @@ impl View {
                         let who = if by_user { "you deleted" } else { "deleted" };
                         format!(
                             "{} [{who}] {}",
-                            prefix(&a.chat_info, &a.chat_item),
+                            prefix(&a.chat_info, &a.chat_item, &self.zone),
                             item_text(&a.chat_item)
                         )
                     })
@@ -380,7 +408,7 @@ impl View {
         }
         for (info, item) in &items[skip..] {
             self.remember_item(host, info, item);
-            lines.push(item_line(info, item));
+            lines.push(item_line(info, item, &self.zone));
         }
         lines
     }
@@ -440,7 +468,7 @@ fn with_full_name(name: &str, full: &str) -> String {
 }
 
 /// The chat list: one line per chat, at most [`MAX_LINES`], then how many more.
-fn chat_list(chats: &[AChat]) -> Vec<String> {
+fn chat_list(chats: &[AChat], zone: &TimeZone) -> Vec<String> {
     if chats.is_empty() {
         return vec!["no chats".into()];
     }
@@ -463,7 +491,7 @@ fn chat_list(chats: &[AChat]) -> Vec<String> {
                         }
                         _ => String::new(),
                     };
-                    format!(": {}{who}{}", time(&i.meta.item_ts), item_text(i))
+                    format!(": {}{who}{}", time(&i.meta.item_ts, zone), item_text(i))
                 })
                 .unwrap_or_default();
             let what = match &c.chat_info {
@@ -481,8 +509,12 @@ fn chat_list(chats: &[AChat]) -> Vec<String> {
     lines
 }
 
-/// `HH:MM ` of a chat API timestamp (UTC, as the phone sends it), or nothing.
-fn time(ts: &str) -> String {
+/// `HH:MM ` of a chat API timestamp (RFC 3339 in UTC, as the phone sends it) on the clock of
+/// `zone`; the text's own `HH:MM` if it does not parse as a timestamp; nothing if it has none.
+fn time(ts: &str, zone: &TimeZone) -> String {
+    if let Ok(t) = ts.parse::<jiff::Timestamp>() {
+        return zone.to_datetime(t).strftime("%H:%M ").to_string();
+    }
     match ts.get(11..16) {
         Some(t) if t.as_bytes().get(2) == Some(&b':') => format!("{t} "),
         _ => String::new(),
@@ -522,8 +554,8 @@ fn chat_name(info: &ChatInfo) -> String {
 
 /// The start of a message line: time and who wrote where (`10:15 alice>`, `10:16 @alice`,
 /// `10:20 #team bob>`, `10:21 #team`).
-fn prefix(info: &ChatInfo, item: &ChatItem) -> String {
-    let t = time(&item.meta.item_ts);
+fn prefix(info: &ChatInfo, item: &ChatItem, zone: &TimeZone) -> String {
+    let t = time(&item.meta.item_ts, zone);
     let t = t.trim_end();
     let sep = if t.is_empty() { "" } else { " " };
     match (&item.chat_dir, info) {
@@ -577,8 +609,8 @@ fn item_text(item: &ChatItem) -> String {
     text
 }
 
-fn item_line(info: &ChatInfo, item: &ChatItem) -> String {
-    format!("{} {}", prefix(info, item), item_text(item))
+fn item_line(info: &ChatInfo, item: &ChatItem, zone: &TimeZone) -> String {
+    format!("{} {}", prefix(info, item, zone), item_text(item))
 }
 
 fn size(n: u64) -> String {

@@ -256,3 +256,29 @@ fn notes_results_are_not_for_the_view() {
     let e = RRResult::Error(json!({"type": "noteNotFound", "noteId": 3}));
     assert_eq!(render(&e), "error: no note 3");
 }
+
+#[test]
+fn times_are_shown_on_the_readers_clock() {
+    use jiff::tz::TimeZone;
+    let east = TimeZone::posix("XST-2").unwrap();
+    let new_york = TimeZone::posix("EST5EDT,M3.2.0,M11.1.0").unwrap();
+    assert_eq!(
+        super::time("2025-06-02T10:15:00Z", &TimeZone::UTC),
+        "10:15 "
+    );
+    assert_eq!(super::time("2025-06-02T10:15:00Z", &east), "12:15 ");
+    // Fractions of a second (the phone sends microseconds), a day boundary, summer time.
+    assert_eq!(super::time("2025-06-02T23:59:59.123456Z", &east), "01:59 ");
+    assert_eq!(super::time("2025-06-02T10:15:00Z", &new_york), "06:15 ");
+    assert_eq!(super::time("2025-01-02T10:15:00Z", &new_york), "05:15 ");
+    // Not a timestamp: its own HH:MM, or nothing.
+    assert_eq!(super::time("2025-06-02 10:15", &east), "10:15 ");
+    assert_eq!(super::time("soon", &east), "");
+    // The view the program uses reads the zone from TZ; the default is UTC.
+    let mut v = View::default();
+    assert!(render_with(&mut v, "chat_items").contains("10:15 alice>"));
+}
+
+fn render_with(v: &mut View, name: &str) -> String {
+    v.render(1, &fixture(name))
+}

@@ -363,7 +363,7 @@ pub(super) async fn run(ctx: Context) -> ExitCode {
         interrupt,
         qr_files: HashMap::new(),
         shown: Default::default(),
-        chat: Default::default(),
+        chat: std::sync::Mutex::new(chat::View::local()),
     };
     println!("xrcp-ctrl: /help for commands");
     let mut code = ExitCode::SUCCESS;
