@@ -171,10 +171,7 @@ enum UiEvent {
     Connected {
         key: Key,
         id: i64,
-        client: RemoteHostClient,
-        events: mpsc::Receiver<crate::session::HostEvent>,
-        name: String,
-        compression: bool,
+        session: crate::Session,
     },
     Failed(Key, RemoteHostError),
     HostEvent(i64, RRResult),
@@ -455,11 +452,11 @@ impl Console {
             UiEvent::Connected {
                 key,
                 id,
-                client,
-                mut events,
-                name,
-                compression,
+                mut session,
             } => {
+                let name = session.host_info().device_name.clone();
+                let compression = session.compression();
+                let client = session.client().clone();
                 if key == Key::New {
                     println!("new remote host {id} added: {}", Escaped(&name));
                 }
@@ -470,7 +467,7 @@ impl Console {
                 let forwarder = tokio::spawn(async move {
                     loop {
                         tokio::select! {
-                            ev = events.recv() => match ev {
+                            ev = session.next_event() => match ev {
                                 Some(Ok(r)) => { let _ = tx.send(UiEvent::HostEvent(id, r)); }
                                 Some(Err(_)) | None => { watch.closed().await; break; }
                             },
@@ -648,15 +645,7 @@ impl Console {
             })
             .await;
             let _ = match result {
-                // No relay in the interactive mode (`ssh_relay` is always `None` here).
-                Ok((id, remote, _relay)) => tx.send(UiEvent::Connected {
-                    key,
-                    id,
-                    name: remote.host_info.device_name.clone(),
-                    compression: remote.compression,
-                    client: remote.client,
-                    events: remote.events,
-                }),
+                Ok((id, session)) => tx.send(UiEvent::Connected { key, id, session }),
                 Err(e) => tx.send(UiEvent::Failed(key, e)),
             };
         });
