@@ -147,7 +147,9 @@ async fn host_paired_elsewhere_is_refused_by_a_known_controller() {
             tls_timeout: Duration::from_secs(2),
             ..ctrl_options()
         };
-        let listening = xrcp_ctrl::connect::start(o.ctrl.pairing, opts).await.unwrap();
+        let listening = xrcp_ctrl::connect::start(o.ctrl.pairing, opts)
+            .await
+            .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();
         let ctrl = tokio::spawn(listening.accept());
         let err = xrcp_host::connect(inv, None, host_options())

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use xrcp::message::SignedInvitation;
 use xrcp_ctrl::address::LocalAddress;
-use xrcp_ctrl::store::{Binding, HostStore};
 use xrcp_ctrl::connect::ControllerOptions;
+use xrcp_ctrl::store::{Binding, HostStore};
 use xrcp_host::store::CtrlStore;
 use xrcp_host::HostOptions;
 

@@ -101,8 +101,7 @@ pub async fn open_session(
         session_code,
         ..
     } = connected;
-    let host_info = HostAppInfo::from_json(&keys.host_app)
-        .map_err(RemoteHostError::BadAppInfo)?;
+    let host_info = HostAppInfo::from_json(&keys.host_app).map_err(RemoteHostError::BadAppInfo)?;
     host_info
         .check(&app.version_range, LOCAL_ENCODING)
         .map_err(RemoteHostError::BadAppInfo)?;

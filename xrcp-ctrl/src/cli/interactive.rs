@@ -171,7 +171,8 @@ enum UiEvent {
     Connected {
         key: Key,
         id: i64,
-        session: crate::Session,
+        // Boxed: a session is much larger than the other events.
+        session: Box<crate::Session>,
     },
     Failed(Key, RemoteHostError),
     HostEvent(i64, RRResult),
@@ -645,7 +646,11 @@ impl Console {
             })
             .await;
             let _ = match result {
-                Ok((id, session)) => tx.send(UiEvent::Connected { key, id, session }),
+                Ok((id, session)) => tx.send(UiEvent::Connected {
+                    key,
+                    id,
+                    session: Box::new(session),
+                }),
                 Err(e) => tx.send(UiEvent::Failed(key, e)),
             };
         });

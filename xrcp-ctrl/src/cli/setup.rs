@@ -274,9 +274,7 @@ pub(super) async fn establish(
                 progress(Progress::Withdrawn { peer, reason })
             }
             WaitEvent::TimeLeft(left) => progress(Progress::TimeLeft(left)),
-            WaitEvent::Contested { peer, others } => {
-                progress(Progress::Contested { peer, others })
-            }
+            WaitEvent::Contested { peer, others } => progress(Progress::Contested { peer, others }),
         })
         .await?;
     Ok((session.host_id(), session))

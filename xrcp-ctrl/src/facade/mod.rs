@@ -303,7 +303,11 @@ impl Controller {
                 ..
             }
         );
-        if let Some(addr) = inner.address.address.filter(|a| multicast && a.is_loopback()) {
+        if let Some(addr) = inner
+            .address
+            .address
+            .filter(|a| multicast && a.is_loopback())
+        {
             return Err(RemoteHostError::MulticastOnLoopback { addr });
         }
         let (pairing, stored) = match target {
