@@ -11,8 +11,8 @@ use xrcp::message::SignedInvitation;
 use xrcp::pairing::{CtrlPairing, HostPairing};
 use xrcp::session::RemoteProtocolError;
 use xrcp_ctrl::address::LocalAddress;
+use xrcp_ctrl::connect::{ControllerOptions, Listening};
 use xrcp_ctrl::remote::{open_session, ControllerApp, RemoteHost};
-use xrcp_ctrl::{ControllerOptions, Listening};
 use xrcp_host::notes::NotesApp;
 use xrcp_host::remote::{prepare_session, HostAppSettings};
 use xrcp_host::HostOptions;
@@ -191,7 +191,7 @@ pub async fn start_controller(
     pairing: HostPairing,
     settings: &LinkSettings,
 ) -> Result<(Listening, SignedInvitation), String> {
-    let listening = xrcp_ctrl::start(pairing, settings.ctrl_options())
+    let listening = xrcp_ctrl::connect::start(pairing, settings.ctrl_options())
         .await
         .map_err(|e| format!("start: {e}"))?;
     let inv = SignedInvitation::parse(&listening.link()).map_err(|e| e.to_string())?;

@@ -472,7 +472,7 @@ async fn confirming_after_the_controller_gave_up_says_it_stopped_waiting() {
     use xrcp::message::SignedInvitation;
     use xrcp::pairing::HostPairing;
     use xrcp_ctrl::address::LocalAddress;
-    use xrcp_ctrl::ControllerOptions;
+    use xrcp_ctrl::connect::ControllerOptions;
     use xrcp_host::{HostOptions, RemoteCtrlError};
 
     let options = ControllerOptions {
@@ -487,7 +487,7 @@ async fn confirming_after_the_controller_gave_up_says_it_stopped_waiting() {
         ..ControllerOptions::default()
     };
     for watch in [false, true] {
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), options.clone())
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), options.clone())
             .await
             .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();

@@ -12,7 +12,8 @@ use xrcp::message::{decode_block, encode_block, SignedInvitation};
 use xrcp::pairing::{CtrlPairing, HostPairing};
 use xrcp::RcError;
 use xrcp_ctrl::address::LocalAddress;
-use xrcp_ctrl::{ControllerOptions, RemoteHostError};
+use xrcp_ctrl::connect::ControllerOptions;
+use xrcp_ctrl::RemoteHostError;
 use xrcp_host::{HostOptions, RemoteCtrlError};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -37,13 +38,13 @@ fn host_options() -> HostOptions {
 }
 
 struct Outcome {
-    ctrl: xrcp_ctrl::Connected,
+    ctrl: xrcp_ctrl::connect::Connected,
     host: xrcp_host::Connected,
 }
 
 /// One full session; the host types the controller's code.
 async fn session(hp: HostPairing, cp: Option<CtrlPairing>) -> Outcome {
-    let listening = xrcp_ctrl::start(hp, ctrl_options()).await.unwrap();
+    let listening = xrcp_ctrl::connect::start(hp, ctrl_options()).await.unwrap();
     let inv = SignedInvitation::parse(&listening.link()).unwrap();
     let ctrl = tokio::spawn(async move {
         let pending = listening.accept().await?;
@@ -121,7 +122,7 @@ async fn new_pairing_then_existing_pairing_sessions() {
 
 #[tokio::test]
 async fn tampered_invitation_is_refused_before_connecting() {
-    let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), ctrl_options())
+    let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), ctrl_options())
         .await
         .unwrap();
     let mut inv = SignedInvitation::parse(&listening.link()).unwrap();
@@ -146,7 +147,9 @@ async fn host_paired_elsewhere_is_refused_by_a_known_controller() {
             tls_timeout: Duration::from_secs(2),
             ..ctrl_options()
         };
-        let listening = xrcp_ctrl::start(o.ctrl.pairing, opts).await.unwrap();
+        let listening = xrcp_ctrl::connect::start(o.ctrl.pairing, opts)
+            .await
+            .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();
         let ctrl = tokio::spawn(listening.accept());
         let err = xrcp_host::connect(inv, None, host_options())
@@ -172,7 +175,7 @@ async fn host_paired_elsewhere_is_refused_by_a_known_controller() {
 #[tokio::test]
 async fn rejected_code_sends_no_hello_and_both_sides_end() {
     tokio::time::timeout(LIMIT, async {
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), ctrl_options())
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), ctrl_options())
             .await
             .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();
@@ -193,7 +196,7 @@ async fn rejected_code_sends_no_hello_and_both_sides_end() {
 #[tokio::test]
 async fn second_connection_is_refused_once_a_session_runs() {
     tokio::time::timeout(LIMIT, async {
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), ctrl_options())
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), ctrl_options())
             .await
             .unwrap();
         let port = listening.advertised().1;
@@ -232,7 +235,7 @@ async fn silent_peers_end_in_typed_timeouts() {
             tls_timeout: Duration::from_millis(500),
             ..ctrl_options()
         };
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), opts)
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), opts)
             .await
             .unwrap();
         let port = listening.advertised().1;
@@ -250,7 +253,7 @@ async fn silent_peers_end_in_typed_timeouts() {
             hello_timeout: Duration::from_millis(500),
             ..ctrl_options()
         };
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), opts)
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), opts)
             .await
             .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();
@@ -264,7 +267,7 @@ async fn silent_peers_end_in_typed_timeouts() {
         drop(pending);
 
         // A controller that completes TLS and never answers the HELLO.
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), ctrl_options())
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), ctrl_options())
             .await
             .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();
@@ -294,7 +297,7 @@ async fn silent_peers_end_in_typed_timeouts() {
 async fn wrong_controller_ca_is_identity() {
     use xrcp::tls::{self, CaRole, Pin, TlsIdentity};
     tokio::time::timeout(LIMIT, async {
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), ctrl_options())
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), ctrl_options())
             .await
             .unwrap();
         let inv = SignedInvitation::parse(&listening.link()).unwrap();
@@ -331,7 +334,7 @@ async fn wrong_controller_ca_is_identity() {
 async fn incompatible_version_is_refused() {
     use xrcp::codec::{Version, VersionRange};
     use xrcp::crypto::Ed25519SecretKey;
-    let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), ctrl_options())
+    let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), ctrl_options())
         .await
         .unwrap();
     let inv = SignedInvitation::parse(&listening.link()).unwrap();

@@ -47,12 +47,12 @@ async fn stranger_tls(
 
 type Recorded = Arc<Mutex<Vec<WaitEvent>>>;
 
-/// A controller for a new pairing running [`xrcp_ctrl::Listening::connect`], recording what
+/// A controller for a new pairing running [`xrcp_ctrl::connect::Listening::connect`], recording what
 /// it reports; gives its task, the invitation, the listening address and the record.
 async fn connect_recording(
     settings: &LinkSettings,
 ) -> (
-    tokio::task::JoinHandle<Result<xrcp_ctrl::Connected, RemoteHostError>>,
+    tokio::task::JoinHandle<Result<xrcp_ctrl::connect::Connected, RemoteHostError>>,
     xrcp::message::SignedInvitation,
     SocketAddr,
     Recorded,
@@ -138,7 +138,7 @@ async fn a_stalled_handshake_is_dropped_at_its_deadline() {
             handshake_timeout: Duration::from_millis(500),
             ..Admission::default()
         };
-        let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), options)
+        let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), options)
             .await
             .unwrap();
         let addr = listening_addr(&listening);

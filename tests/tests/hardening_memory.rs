@@ -19,8 +19,8 @@ use xrcp::message::SignedInvitation;
 use xrcp::pairing::HostPairing;
 use xrcp::session::RRResult;
 use xrcp_ctrl::address::LocalAddress;
+use xrcp_ctrl::connect::ControllerOptions;
 use xrcp_ctrl::remote::{open_session, ControllerApp};
-use xrcp_ctrl::ControllerOptions;
 use xrcp_host::notes::NotesApp;
 use xrcp_host::remote::{prepare_session, HostAppSettings};
 use xrcp_host::HostOptions;
@@ -57,7 +57,7 @@ async fn session(dir: &Path) -> Vec<MaskedSecret> {
         }]),
         ..ControllerOptions::default()
     };
-    let listening = xrcp_ctrl::start(HostPairing::new().unwrap(), options)
+    let listening = xrcp_ctrl::connect::start(HostPairing::new().unwrap(), options)
         .await
         .unwrap();
     let inv = SignedInvitation::parse(&listening.link()).unwrap();

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use xrcp::message::SignedInvitation;
 use xrcp_ctrl::address::LocalAddress;
+use xrcp_ctrl::connect::ControllerOptions;
 use xrcp_ctrl::store::{Binding, HostStore};
-use xrcp_ctrl::ControllerOptions;
 use xrcp_host::store::CtrlStore;
 use xrcp_host::HostOptions;
 
@@ -260,8 +260,8 @@ fn host_options() -> HostOptions {
 async fn session(
     hp: xrcp::pairing::HostPairing,
     cp: Option<xrcp::pairing::CtrlPairing>,
-) -> (xrcp_ctrl::Connected, xrcp_host::Connected) {
-    let listening = xrcp_ctrl::start(hp, ctrl_options()).await.unwrap();
+) -> (xrcp_ctrl::connect::Connected, xrcp_host::Connected) {
+    let listening = xrcp_ctrl::connect::start(hp, ctrl_options()).await.unwrap();
     let inv = SignedInvitation::parse(&listening.link()).unwrap();
     let ctrl = tokio::spawn(async move { listening.accept().await?.finish().await });
     let host = xrcp_host::connect(inv, cp, host_options())

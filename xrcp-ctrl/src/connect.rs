@@ -457,8 +457,10 @@ async fn accept_on(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream
     }
 }
 
-/// What [`Listening::connect`] reports while it waits for the host.
+/// What [`Listening::connect`] and [`crate::Invitation::accept_with`] report while they wait
+/// for the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WaitEvent {
     /// A connection from `peer` completed TLS: show `code` for it, labelled with `peer`.
     Code {
@@ -476,6 +478,19 @@ pub enum WaitEvent {
         code: String,
         /// Why it is gone.
         reason: Withdrawal,
+    },
+    /// Nobody is comparing a code and the link takes connections for only this much longer:
+    /// remind the person (3, 2 and 1 minutes and 30 seconds before the end, within the
+    /// link's lifetime). Only [`crate::Invitation::accept_with`] reports it.
+    TimeLeft(Duration),
+    /// The host proved it holds the link from `peer` while `others` were still waiting with
+    /// it: if the code the host showed was not `peer`'s, someone else has the link. Only
+    /// [`crate::Invitation::accept_with`] reports it, before it opens the session.
+    Contested {
+        /// Where the host connected from.
+        peer: SocketAddr,
+        /// The other connections waiting with the same link.
+        others: Vec<SocketAddr>,
     },
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 use serde_json::{json, Map, Value};
-use xrcp::session::RemoteProtocolError;
+use xrcp::session::{AppInfoError, RemoteProtocolError};
 use xrcp::RcError;
 
 /// Where a timeout happened.
@@ -74,7 +74,7 @@ pub enum RemoteHostError {
     Disconnected,
     /// The host's app info is unreadable or its version is outside ours.
     #[error("the host's app does not work with this controller ({0}) — update the older one")]
-    BadAppInfo(String),
+    BadAppInfo(#[source] AppInfoError),
     /// The session layer failed.
     #[error("{0}")]
     Session(#[from] RemoteProtocolError),
@@ -276,7 +276,7 @@ impl RemoteHostError {
 
 /// Structured facts of a session-layer error: its JSON tag, and the type of a response that
 /// did not fit.
-pub fn session_details(e: &RemoteProtocolError) -> Value {
+pub(crate) fn session_details(e: &RemoteProtocolError) -> Value {
     let mut v = json!({"protocol_error": e.tag()});
     if let Some(t) = e.response_type() {
         v["response_type"] = Value::from(t);
@@ -295,6 +295,21 @@ impl From<crate::store::StoreError> for PairingStoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The app info error is kept as the source; the text a person reads is unchanged.
+    #[test]
+    fn bad_app_info_keeps_its_source() {
+        use std::error::Error as _;
+        let e = RemoteHostError::BadAppInfo(AppInfoError::IncompatibleEncoding);
+        assert_eq!(
+            e.to_string(),
+            "the host's app does not work with this controller (incompatible JSON encoding) — \
+             update the older one"
+        );
+        assert_eq!(e.kind(), "BAD_APP_INFO");
+        let source = e.source().and_then(|s| s.downcast_ref::<AppInfoError>());
+        assert_eq!(source, Some(&AppInfoError::IncompatibleEncoding));
+    }
 
     #[test]
     fn a_port_in_use_names_the_port_and_the_option() {

@@ -1,35 +1,85 @@
 //! The XRCP *controller* role (the desktop side): it listens, shows the invitation as a link
 //! and QR code, announces itself to known hosts, and drives the host remotely.
 //!
-//! Embedding: [`Controller::builder`] → [`Controller::invite`] → [`Invitation::accept`] →
-//! [`Session::command`] (see [`facade`] and `examples/`). Underneath,
-//! [`connect::start`] → [`connect::Listening::connect`] runs one handshake (or, for a known
-//! host, [`connect::Listening::accept`] → [`connect::PendingHello::finish`]) and
-//! [`remote::open_session`] starts the session layer.
+//! The controller in four calls: [`Controller::builder`] → [`Controller::invite`] (the link
+//! to show) → [`Invitation::accept`] (a verified session, once the host connected and its
+//! user confirmed the session code) → [`Session::command`].
 //!
-//! The `xrcp-ctrl` program is the `cli` feature (on by default); without it this crate builds
-//! no command-line, terminal or image code.
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let ctrl = xrcp_ctrl::Controller::builder()
+//!     .device_name("my desktop app")
+//!     .data_dir("/tmp/my-app")
+//!     .build()?;
+//! let invitation = ctrl.invite().await?;
+//! println!("scan or paste: {}", invitation.link());
+//! let session = invitation
+//!     .accept_with(|event| {
+//!         if let xrcp_ctrl::WaitEvent::Code { code, .. } = event {
+//!             println!("compare with the phone: {code}");
+//!         }
+//!     })
+//!     .await?;
+//! match session.command("/help").await? {
+//!     xrcp::session::RRResult::Result(json) => println!("{json}"),
+//!     xrcp::session::RRResult::Error(json) => eprintln!("the host refused: {json}"),
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! A paired host comes back with [`Controller::reconnect`] (a link again) or
+//! [`Controller::announce`] (LAN multicast, no link; spec/xrcp.md §5). Where to listen, what
+//! the link names ([`ControllerBuilder::advertise`], [`ControllerBuilder::ssh_relay`]), how
+//! long it works and where pairings are kept ([`PairingStore`]) are builder options. The
+//! `xrcp-ctrl` program is built on exactly this API (see `examples/` for more).
+//!
+//! # Features
+//!
+//! `cli` (default) is the `xrcp-ctrl` program: its command line, QR codes, progress bars and
+//! line editor. A program embedding a controller turns default features off and builds none
+//! of it.
+//!
+//! # Internals
+//!
+//! The modules `address`, `announce`, `connect`, `relay`, `remote`, `session`, `store` and
+//! `cli` are the building blocks underneath: one handshake at a time (`connect::start` →
+//! `connect::Listening::connect`), the session layer (`remote::open_session`), the SQLite
+//! store. They are public only for the program, this workspace's tests and benchmarks, and
+//! are hidden from these docs: they are not part of the supported API and change without
+//! notice.
 
 #![deny(missing_docs)]
 
+#[doc(hidden)]
 pub mod address;
+#[doc(hidden)]
 pub mod announce;
 // The chat view of the interactive mode (the program's only).
 #[cfg(feature = "cli")]
 pub(crate) mod chat;
 #[cfg(feature = "cli")]
+#[doc(hidden)]
 pub mod cli;
+#[doc(hidden)]
 pub mod connect;
-pub mod error;
-pub mod facade;
+mod error;
+mod facade;
+#[doc(hidden)]
 pub mod relay;
+#[doc(hidden)]
 pub mod remote;
+#[doc(hidden)]
 pub mod session;
+#[doc(hidden)]
 pub mod store;
 
-pub use connect::{
-    start, start_on, Admission, Connected, ControllerOptions, Listening, PendingHello, WaitEvent,
-    Withdrawal,
-};
+pub use address::LocalAddress;
+pub use announce::AnnounceOptions;
+pub use connect::{Admission, WaitEvent, Withdrawal};
 pub use error::{ListenFailure, PairingStoreError, RemoteHostError, Stage};
-pub use facade::{BuildError, Controller, ControllerBuilder, Invitation, PairingStore, Session};
+pub use facade::{
+    BuildError, Controller, ControllerBuilder, Invitation, PairingStore, Session, LINK_TIMEOUT,
+};
+pub use relay::{RelayError, SshRelayOptions};
+pub use session::{HostEvent, RemoteHostClient};
+pub use store::Binding;

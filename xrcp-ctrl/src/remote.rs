@@ -101,11 +101,10 @@ pub async fn open_session(
         session_code,
         ..
     } = connected;
-    let host_info = HostAppInfo::from_json(&keys.host_app)
-        .map_err(|e| RemoteHostError::BadAppInfo(e.to_string()))?;
+    let host_info = HostAppInfo::from_json(&keys.host_app).map_err(RemoteHostError::BadAppInfo)?;
     host_info
         .check(&app.version_range, LOCAL_ENCODING)
-        .map_err(|e| RemoteHostError::BadAppInfo(e.to_string()))?;
+        .map_err(RemoteHostError::BadAppInfo)?;
     let compression = use_compression(app.compression, host_info.compression);
     let session =
         ControllerSession::new(keys.keys, keys.session_key, keys.identity_key, compression)?;

@@ -5,7 +5,7 @@
 //! # When to write
 //!
 //! A pairing is created and changed only by a session that reached the HELLO exchange: the
-//! handshake returns the updated [`HostPairing`] in [`crate::Connected::pairing`] and nowhere
+//! handshake returns the updated [`HostPairing`] in [`crate::connect::Connected::pairing`] and nowhere
 //! else (spec/xrcp.md §9.3). Callers pass exactly that value to
 //! [`HostStore::insert`] (first session, the pairing now knows the host) or
 //! [`HostStore::update_after_session`] (later sessions: the host's new DH key, which keys the
@@ -368,7 +368,7 @@ impl HostStore {
     }
 
     /// Stores a new host after its first session reached HELLO; pass
-    /// [`crate::Connected::pairing`]. Returns the new id; the record gets a fresh
+    /// [`crate::connect::Connected::pairing`]. Returns the new id; the record gets a fresh
     /// `store_path`.
     pub fn insert(
         &mut self,
@@ -406,7 +406,7 @@ impl HostStore {
 
     /// Records a later session that reached HELLO, in one transaction: the host's new DH key
     /// (the next announcement's key), its device name and the binding used. Pass
-    /// [`crate::Connected::pairing`]. The host CA is pinned at the first session and never
+    /// [`crate::connect::Connected::pairing`]. The host CA is pinned at the first session and never
     /// rewritten here.
     pub fn update_after_session(
         &mut self,

@@ -19,8 +19,8 @@ use xrcp::pairing::{CtrlPairing, HostPairing};
 use xrcp::session::{FileDigest, FileDigester, RRResult, RemoteFile};
 use xrcp::tls::{CaRole, Pin as TlsPin, SessionCredentials, TlsIdentity};
 use xrcp_ctrl::address::LocalAddress;
+use xrcp_ctrl::connect::ControllerOptions;
 use xrcp_ctrl::remote::{open_session, ControllerApp, RemoteHost};
-use xrcp_ctrl::ControllerOptions;
 use xrcp_host::remote::{prepare_session, HostAppSettings};
 use xrcp_host::session::{HostApp, HostAppError, OutgoingFile, StoredFile};
 use xrcp_host::HostOptions;
@@ -329,7 +329,7 @@ pub(crate) async fn link(app: Arc<BenchApp>, compression: bool, ctrl_nodelay: bo
         compression,
         ..ControllerApp::default()
     };
-    let listening = xrcp_ctrl::start(HostPairing::new()?, ctrl_options(&ctrl_app)).await?;
+    let listening = xrcp_ctrl::connect::start(HostPairing::new()?, ctrl_options(&ctrl_app)).await?;
     let inv = SignedInvitation::parse(&listening.link())?;
     let ctrl = tokio::spawn(async move {
         let connected = listening.accept().await?.finish().await?;

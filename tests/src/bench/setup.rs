@@ -103,7 +103,7 @@ async fn xrcp_session(
         ..ControllerApp::default()
     };
     let t = Instant::now();
-    let listening = xrcp_ctrl::start(ctrl_pairing, ctrl_options(&app)).await?;
+    let listening = xrcp_ctrl::connect::start(ctrl_pairing, ctrl_options(&app)).await?;
     let link = listening.link();
     let mut timeline = vec![t.elapsed().as_secs_f64()];
     let ctrl = tokio::spawn(async move {

@@ -31,8 +31,8 @@ use xrcp::message::{Announcement, SignedInvitation};
 use xrcp::pairing::{HostPairing, KnownHost};
 use xrcp_ctrl::address::LocalAddress;
 use xrcp_ctrl::announce::{start_announced, AnnounceOptions, Announcer};
+use xrcp_ctrl::connect::ControllerOptions;
 use xrcp_ctrl::store::{Binding, HostStore};
-use xrcp_ctrl::ControllerOptions;
 use xrcp_host::discover::{DiscoverOptions, Discovery, DISCOVERY_PORT, MULTICAST_GROUP};
 use xrcp_host::store::CtrlStore;
 use xrcp_host::HostOptions;
@@ -88,9 +88,10 @@ async fn ctrl_pair(args: &[String]) -> Res<()> {
     let addr: Ipv4Addr = num(args, 3)?;
     let options = ctrl_options(addr);
     let binding = Binding::of(&options);
-    let listening = xrcp_ctrl::start(HostPairing::new().map_err(|e| e.to_string())?, options)
-        .await
-        .map_err(|e| e.to_string())?;
+    let listening =
+        xrcp_ctrl::connect::start(HostPairing::new().map_err(|e| e.to_string())?, options)
+            .await
+            .map_err(|e| e.to_string())?;
     say(format!("LINK {}", listening.link()));
     let pending = listening.accept().await.map_err(|e| e.to_string())?;
     say(format!("CODE {}", pending.session_code()));
@@ -271,7 +272,7 @@ async fn ctrl_forge(args: &[String]) -> Res<()> {
             host_dh: X25519SecretKey::generate().public(),
         });
     }
-    let listening = xrcp_ctrl::start(pairing, ctrl_options(addr))
+    let listening = xrcp_ctrl::connect::start(pairing, ctrl_options(addr))
         .await
         .map_err(|e| e.to_string())?;
     let mut datagrams = Vec::new();

@@ -171,10 +171,8 @@ enum UiEvent {
     Connected {
         key: Key,
         id: i64,
-        client: RemoteHostClient,
-        events: mpsc::Receiver<crate::session::HostEvent>,
-        name: String,
-        compression: bool,
+        // Boxed: a session is much larger than the other events.
+        session: Box<crate::Session>,
     },
     Failed(Key, RemoteHostError),
     HostEvent(i64, RRResult),
@@ -455,11 +453,11 @@ impl Console {
             UiEvent::Connected {
                 key,
                 id,
-                client,
-                mut events,
-                name,
-                compression,
+                mut session,
             } => {
+                let name = session.host_info().device_name.clone();
+                let compression = session.compression();
+                let client = session.client().clone();
                 if key == Key::New {
                     println!("new remote host {id} added: {}", Escaped(&name));
                 }
@@ -470,7 +468,7 @@ impl Console {
                 let forwarder = tokio::spawn(async move {
                     loop {
                         tokio::select! {
-                            ev = events.recv() => match ev {
+                            ev = session.next_event() => match ev {
                                 Some(Ok(r)) => { let _ = tx.send(UiEvent::HostEvent(id, r)); }
                                 Some(Err(_)) | None => { watch.closed().await; break; }
                             },
@@ -648,14 +646,10 @@ impl Console {
             })
             .await;
             let _ = match result {
-                // No relay in the interactive mode (`ssh_relay` is always `None` here).
-                Ok((id, remote, _relay)) => tx.send(UiEvent::Connected {
+                Ok((id, session)) => tx.send(UiEvent::Connected {
                     key,
                     id,
-                    name: remote.host_info.device_name.clone(),
-                    compression: remote.compression,
-                    client: remote.client,
-                    events: remote.events,
+                    session: Box::new(session),
                 }),
                 Err(e) => tx.send(UiEvent::Failed(key, e)),
             };

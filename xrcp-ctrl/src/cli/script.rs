@@ -39,8 +39,8 @@ use super::setup::{
 };
 use super::{qr, ConnectArgs, LinkArgs, Listen};
 use crate::error::RemoteHostError;
-use crate::remote::RemoteHost;
 use crate::session::RemoteHostClient;
+use crate::Session;
 
 /// Prints one JSON line and flushes it.
 pub(super) fn emit(v: Value) {
@@ -201,32 +201,29 @@ pub(super) async fn connect(ctx: Context, args: ConnectArgs) -> ExitCode {
 }
 
 async fn drive(ctx: Context, target: Target, listen: &Listen, mode: Mode) -> ExitCode {
-    let (id, remote, relay) = match establish(&ctx, target, listen, |p| report(&mode, p)).await {
+    let (id, session) = match establish(&ctx, target, listen, |p| report(&mode, p)).await {
         Ok(r) => r,
         Err(e) => return fail(mode.json, &e),
     };
-    let compression = remote.compression;
+    let compression = session.compression();
     if mode.json {
         emit(json!({"event": "connected", "host_id": id,
-                    "host_device_name": remote.host_info.device_name, "compression": compression}));
+                    "host_device_name": session.host_info().device_name, "compression": compression}));
     } else {
         let how = if compression { "with" } else { "no" };
         println!("remote host {id} connected ({how} compression)");
     }
-    let code = session_loop(id, remote, &mode).await;
-    if let Some(relay) = relay {
-        relay.stop().await;
-    }
-    code
+    // Closing the session also stops the SSH tunnel it ran through.
+    session_loop(id, session, &mode).await
 }
 
 /// Sends each stdin line to the host until EOF or `/quit`, the host leaves, or the user interrupts
 /// (Ctrl-C). A line cut off by the end of the session (a file transfer, a command waiting for
 /// its answer) is reported as an `error` event and makes the exit status non-zero: a script
 /// must never take an interrupted `/store` or `/get` for a finished one.
-async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode {
+async fn session_loop(id: i64, mut session: Session, mode: &Mode) -> ExitCode {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let client = remote.client.clone();
+    let client = session.client().clone();
     let mut events_open = true;
     let interrupt = tokio::signal::ctrl_c();
     tokio::pin!(interrupt);
@@ -245,7 +242,7 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                         break "quit";
                     }
                     let done = tokio::select! {
-                        r = run_line(&remote, &line, mode) => Some(r),
+                        r = run_line(&session, &line, mode) => Some(r),
                         _ = &mut interrupt => None,
                     };
                     match done {
@@ -273,7 +270,7 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
                 }
                 Ok(None) | Err(_) => break "eof",
             },
-            ev = remote.events.recv(), if events_open => match ev {
+            ev = session.next_event(), if events_open => match ev {
                 Some(Ok(r)) => {
                     if mode.events {
                         if mode.json {
@@ -299,7 +296,7 @@ async fn session_loop(id: i64, mut remote: RemoteHost, mode: &Mode) -> ExitCode 
     // Say goodbye (GOAWAY, close_notify) before the process exits, so that the host can tell
     // a controller that stopped from a cut connection.
     drop(client);
-    remote.close().await;
+    session.close().await;
     stopped(mode, id, reason);
     code
 }
@@ -361,6 +358,17 @@ impl From<String> for LineError {
     }
 }
 
+/// The facade's requests fail with the session layer's errors only; anything else is said
+/// as it is.
+impl From<RemoteHostError> for LineError {
+    fn from(e: RemoteHostError) -> Self {
+        match e {
+            RemoteHostError::Session(e) => e.into(),
+            other => other.to_string().into(),
+        }
+    }
+}
+
 impl From<xrcp::session::RemoteProtocolError> for LineError {
     fn from(e: xrcp::session::RemoteProtocolError) -> Self {
         let details = match crate::error::session_details(&e) {
@@ -385,13 +393,10 @@ fn report_error(mode: &Mode, line: &str, e: &str, details: serde_json::Map<Strin
 }
 
 /// One stdin line: a file transfer, or a command for the host.
-async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), LineError> {
+async fn run_line(session: &Session, line: &str, mode: &Mode) -> Result<(), LineError> {
     if let Some(rest) = line.strip_prefix("/store remote file ") {
         let path = rest.trim_start_matches("encrypt=off ").trim();
-        let stored = remote
-            .client
-            .store_file_path(std::path::Path::new(path), &mut |_, _| {})
-            .await?;
+        let stored = session.send_file(std::path::Path::new(path)).await?;
         if mode.json {
             emit(json!({"event": "file_stored", "path": stored}));
         } else {
@@ -400,12 +405,9 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), Li
         return Ok(());
     }
     if let Some(rest) = line.strip_prefix("/get remote file ") {
-        let file = remote_file(&remote.client, rest).await?;
+        let file = remote_file(session.client(), rest).await?;
         let dir = std::env::current_dir().map_err(|e| e.to_string())?;
-        let path = remote
-            .client
-            .get_file_to_dir(&file, &dir, &mut |_, _| {})
-            .await?;
+        let path = session.get_file(&file, &dir).await?;
         if mode.json {
             emit(json!({"event": "file_received", "path": path.display().to_string()}));
         } else {
@@ -413,7 +415,7 @@ async fn run_line(remote: &RemoteHost, line: &str, mode: &Mode) -> Result<(), Li
         }
         return Ok(());
     }
-    let r = remote.client.send_command(line, 0).await?;
+    let r = session.command(line).await?;
     if mode.json {
         emit(json!({"event": "response", "command": line, "response": rr_json(&r)}));
     } else {

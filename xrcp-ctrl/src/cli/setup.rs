@@ -3,24 +3,18 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use xrcp::message::TransportHost;
 use xrcp::pairing::HostPairing;
 
 use super::Listen;
-use crate::address::{choose, local_addresses, AddressPreference};
-use crate::announce::{AnnounceOptions, Announcer};
 use crate::connect::{WaitEvent, Withdrawal};
-use crate::error::RemoteHostError;
-use crate::relay::{RelayError, SshRelay};
-use crate::remote::{open_session, ControllerApp, RemoteHost};
-use crate::store::{device_name, Binding, HostStore};
-use crate::ControllerOptions;
-use tokio::net::TcpListener;
-use xrcp::message::TransportHost;
-use xrcp::RcError;
+use crate::error::{PairingStoreError, RemoteHostError};
+use crate::remote::ControllerApp;
+use crate::store::{Binding, HostStore};
+use crate::{BuildError, Controller, PairingStore, Session};
 
 /// `RUST_LOG` controls the logs (default: warnings), written to stderr so stdout stays
 /// clean for scripting.
@@ -165,260 +159,125 @@ pub(super) enum Progress {
     },
 }
 
-/// Options for a session from the command-line flags and, for a known host without flags,
-/// its stored binding.
-pub(super) fn controller_options(
-    app: &ControllerApp,
-    listen: &Listen,
-    stored: Option<&Binding>,
-) -> ControllerOptions {
-    let mut options = ControllerOptions {
-        app: serde_json::to_value(app.info()).unwrap_or_default(),
-        address: AddressPreference {
-            address: listen.addr,
-            interface: listen.iface.clone(),
-        },
-        port: listen
-            .bind
-            .and_then(|(_, port)| port)
-            .unwrap_or(listen.port),
-        advertise: listen.advertise.clone(),
-        // A listener behind a relay or tunnel only needs to be reachable from this machine;
-        // otherwise `establish` binds the address put into the link (never every interface
-        // by surprise).
-        bind: listen.bind.map(|(addr, _)| addr).unwrap_or(
-            if listen.advertise.is_some() || listen.ssh_relay.is_some() {
-                Ipv4Addr::LOCALHOST
-            } else {
-                Ipv4Addr::UNSPECIFIED
-            },
-        ),
-        tls_timeout: Duration::from_secs(listen.timeout),
-        // A person compares a 76-digit code and types it: a connection that came in time may
-        // take as long as the link lasts to send its HELLO.
-        hello_timeout: Duration::from_secs(listen.timeout),
-        ..ControllerOptions::default()
-    };
-    if let Some(binding) = stored {
-        let told = listen.addr.is_some()
-            || listen.iface.is_some()
-            || listen.port != 0
-            || listen.bind.is_some_and(|(_, port)| port.is_some())
-            || listen.advertise.is_some()
-            || listen.ssh_relay.is_some();
-        if !told {
-            binding.apply(&mut options);
-        }
+/// The program's pairing store as the controller facade keeps pairings in it (the program
+/// also lists, deletes and names hosts in it between sessions).
+struct SharedStore(Arc<Mutex<HostStore>>);
+
+impl SharedStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HostStore> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    options
 }
 
-/// Runs one session from start to connected, reporting progress; stores the pairing.
-/// Returns the host's id, the running session, and the SSH tunnel it runs through (keep it
-/// for as long as the session).
+impl PairingStore for SharedStore {
+    fn load(&self, id: i64) -> Result<Option<(HostPairing, Binding)>, PairingStoreError> {
+        PairingStore::load(&*self.lock(), id)
+    }
+
+    fn insert(
+        &mut self,
+        device_name: &str,
+        pairing: &HostPairing,
+        binding: &Binding,
+    ) -> Result<i64, PairingStoreError> {
+        PairingStore::insert(&mut *self.lock(), device_name, pairing, binding)
+    }
+
+    fn update(
+        &mut self,
+        id: i64,
+        device_name: &str,
+        pairing: &HostPairing,
+        binding: &Binding,
+    ) -> Result<(), PairingStoreError> {
+        PairingStore::update(&mut *self.lock(), id, device_name, pairing, binding)
+    }
+}
+
+/// The controller for one session, from the command-line flags (a known host without flags
+/// listens where its last session did).
+fn controller(ctx: &Context, listen: &Listen) -> Result<Controller, RemoteHostError> {
+    let app = ctx.app();
+    let mut builder = Controller::builder()
+        .device_name(app.device_name)
+        .version_range(app.version_range)
+        .compression(app.compression)
+        .store(SharedStore(ctx.store.clone()))
+        .link_timeout(Duration::from_secs(listen.timeout));
+    if let Some(addr) = listen.addr {
+        builder = builder.address(addr);
+    }
+    if let Some(iface) = &listen.iface {
+        builder = builder.interface(iface.clone());
+    }
+    let bind_port = listen.bind.and_then(|(_, port)| port);
+    if bind_port.is_some() || listen.port != 0 {
+        builder = builder.port(bind_port.unwrap_or(listen.port));
+    }
+    if let Some((addr, _)) = listen.bind {
+        builder = builder.bind(addr);
+    }
+    if let Some((host, port)) = &listen.advertise {
+        builder = builder.advertise(host.clone(), *port);
+    }
+    if let Some(relay) = &listen.ssh_relay {
+        let mut relay = relay.clone();
+        relay.remote_port = listen.relay_port;
+        relay.ssh_options = listen.ssh_options.clone();
+        builder = builder.ssh_relay(relay);
+    }
+    builder.build().map_err(|e| match e {
+        BuildError::Store { source, .. } => RemoteHostError::Store(source),
+        // The store is given above: there is nothing else to fail.
+        other => RemoteHostError::Store(PairingStoreError::new(other)),
+    })
+}
+
+/// Runs one session from start to connected, reporting progress; the facade stores the
+/// pairing. Returns the host's id and the running session (which owns the SSH tunnel it runs
+/// through, if any).
 pub(super) async fn establish(
     ctx: &Context,
     target: Target,
     listen: &Listen,
     mut progress: impl FnMut(Progress) + Send,
-) -> Result<(i64, RemoteHost, Option<SshRelay>), RemoteHostError> {
-    let app = ctx.app();
-    // What the user typed is checked before anything else, so a wrong option is reported at
-    // once (not after the link's lifetime).
-    let candidates = local_addresses();
-    let typed = AddressPreference {
-        address: listen.addr,
-        interface: listen.iface.clone(),
-    };
-    crate::address::check(&typed, &candidates)?;
-    let multicast = matches!(
-        target,
+) -> Result<(i64, Session), RemoteHostError> {
+    let controller = controller(ctx, listen)?;
+    let invitation = match target {
+        Target::New => controller.invite().await?,
         Target::Known {
+            id,
+            multicast: false,
+        } => controller.reconnect(id).await?,
+        Target::Known {
+            id,
             multicast: true,
-            ..
-        }
-    );
-    if let Some(addr) = listen.addr.filter(|a| multicast && a.is_loopback()) {
-        return Err(RemoteHostError::MulticastOnLoopback { addr });
-    }
-    let (pairing, stored_binding) = match target {
-        Target::New => (HostPairing::new()?, None),
-        Target::Known { id, .. } => {
-            let rec = ctx
-                .store()
-                .get(id)
-                .map_err(|e| RemoteHostError::Store(e.into()))?
-                .ok_or(RemoteHostError::UnknownHost(id))?;
-            (rec.pairing, Some(rec.binding))
-        }
+        } => controller.announce(id).await?,
     };
-    let mut options = controller_options(&app, listen, stored_binding.as_ref());
-    let binding = Binding::of(&options);
-    if options.advertise.is_none() && listen.ssh_relay.is_none() {
-        // The address the link names (a stored one may have gone: then the reference's
-        // fallback applies) is also the one the listener binds, unless --bind/bind= says
-        // otherwise.
-        let (chosen, _) = choose(&options.address, candidates.clone())?;
-        if multicast && chosen.address.is_loopback() {
-            return Err(RemoteHostError::MulticastOnLoopback {
-                addr: chosen.address,
-            });
-        }
-        options.address.address = Some(chosen.address);
-        if listen.bind.is_none() {
-            options.bind = chosen.address;
-        }
-        options.candidates = Some(candidates);
-    }
-    let mut relay = None;
-    let listening = match &listen.ssh_relay {
-        None => crate::connect::start(pairing, options).await?,
-        Some(relay_options) => {
-            let listener = TcpListener::bind((options.bind, options.port))
-                .await
-                .map_err(|e| RemoteHostError::Listen {
-                    addr: options.bind,
-                    port: options.port,
-                    failure: crate::error::ListenFailure::of(&e),
-                })?;
-            let local = listener.local_addr().map_err(|_| RcError::TlsStartFailed)?;
-            // ssh connects to the listener from this machine: its own address, or loopback
-            // when it listens on every address.
-            let target = if local.ip().is_unspecified() {
-                SocketAddr::from((Ipv4Addr::LOCALHOST, local.port()))
-            } else {
-                local
-            };
-            let advertised = match &listen.advertise {
-                Some((host, _)) => host.clone(),
-                None => TransportHost::for_advertising(relay_options.server()).map_err(|e| {
-                    let why = match e {
-                        RcError::Syntax(why) => why,
-                        other => other.to_string(),
-                    };
-                    RelayError::BadServerName(format!(
-                        "'{}' cannot go into a link: {why}",
-                        relay_options.server()
-                    ))
-                })?,
-            };
-            let mut relay_options = relay_options.clone();
-            relay_options.remote_port = listen.relay_port;
-            relay_options.ssh_options = listen.ssh_options.clone();
-            let tunnel = SshRelay::start(&relay_options, target, &advertised).await?;
-            options.advertise = Some((advertised, Some(tunnel.port())));
-            relay = Some(tunnel);
-            crate::connect::start_on(listener, pairing, options).await?
-        }
-    };
-    let (advertised, port) = listening.advertised();
-    let lifetime = Duration::from_secs(listen.timeout);
-    let deadline = tokio::time::Instant::now() + lifetime;
+    let (address, port) = invitation.advertised();
     progress(Progress::Started(Started {
-        link: listening.link(),
-        address: advertised.clone(),
+        link: invitation.link(),
+        address: address.clone(),
         port,
-        bound: listening.bound(),
-        relayed: listening.local_address().is_none(),
-        others: listening
-            .other_addresses()
-            .iter()
-            .map(|a| a.address)
-            .collect(),
-        lifetime,
+        bound: invitation.bound(),
+        relayed: invitation.relayed(),
+        others: invitation.other_addresses(),
+        lifetime: Duration::from_secs(listen.timeout),
     }));
-    let announcer = match target {
-        Target::Known {
-            multicast: true, ..
-        } => Some(Announcer::start(&listening, &AnnounceOptions::default())?),
-        _ => None,
-    };
-    // The wait reports codes while the reminders below report the time left: both report
-    // through `progress`, one at a time.
-    let progress = Mutex::new(progress);
-    let report = |p: Progress| (progress.lock().unwrap_or_else(PoisonError::into_inner))(p);
-    let connected = {
-        // Connections showing a code: while someone compares one, reminders would only
-        // distract.
-        let comparing = AtomicUsize::new(0);
-        let wait = listening.connect(|event| match event {
+    let session = invitation
+        .accept_with(|event| match event {
             WaitEvent::Code { peer, code } => {
-                comparing.fetch_add(1, Ordering::Relaxed);
-                report(Progress::Connecting(peer));
-                report(Progress::SessionCode { peer, code });
+                progress(Progress::Connecting(peer));
+                progress(Progress::SessionCode { peer, code });
             }
             WaitEvent::Withdrawn { peer, reason, .. } => {
-                let _ = comparing
-                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-                report(Progress::Withdrawn { peer, reason })
+                progress(Progress::Withdrawn { peer, reason })
             }
-        });
-        tokio::pin!(wait);
-        let mut reminders = reminders(lifetime).into_iter();
-        let mut next = reminders.next();
-        loop {
-            let at = next.map(|left| deadline - left);
-            tokio::select! {
-                connected = &mut wait => break connected,
-                () = sleep_until_some(at) => {
-                    if let Some(left) = next {
-                        if comparing.load(Ordering::Relaxed) == 0 {
-                            report(Progress::TimeLeft(left));
-                        }
-                    }
-                    next = reminders.next();
-                }
-            }
-        }
-    };
-    let mut progress = progress
-        .into_inner()
-        .unwrap_or_else(PoisonError::into_inner);
-    if let Some(a) = announcer {
-        a.stop();
-    }
-    let connected = connected.map_err(|e| match (target, e) {
-        (Target::Known { id, .. }, RemoteHostError::HostCaRefused) => {
-            RemoteHostError::PairingLost(id)
-        }
-        (_, e) => e,
-    })?;
-    if !connected.contested.is_empty() {
-        progress(Progress::Contested {
-            peer: connected.peer,
-            others: connected.contested.clone(),
-        });
-    }
-    let remote = open_session(connected, &app).await?;
-    let name = device_name(&serde_json::to_value(&remote.host_info).unwrap_or_default());
-    let id = {
-        let mut store = ctx.store();
-        let result = match target {
-            Target::New => store.insert(&name, &remote.pairing, &binding),
-            Target::Known { id, .. } => store
-                .update_after_session(id, &name, &remote.pairing, &binding)
-                .map(|()| id),
-        };
-        result.map_err(|e| RemoteHostError::Store(e.into()))?
-    };
-    Ok((id, remote, relay))
-}
-
-/// When to remind the person how long the link still works (time left, longest first): each
-/// of the last few minutes and half a minute before the end, within the link's lifetime.
-fn reminders(lifetime: Duration) -> Vec<Duration> {
-    [180, 120, 60, 30]
-        .into_iter()
-        .map(Duration::from_secs)
-        .filter(|left| *left < lifetime)
-        .collect()
-}
-
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
+            WaitEvent::TimeLeft(left) => progress(Progress::TimeLeft(left)),
+            WaitEvent::Contested { peer, others } => progress(Progress::Contested { peer, others }),
+        })
+        .await?;
+    Ok((session.host_id(), session))
 }
 
 /// "10 more minutes", "1 more minute", "45 more seconds": minutes from two minutes up.
@@ -550,9 +409,6 @@ mod tests {
         assert_eq!(time_left(s(60)), "1 more minute");
         assert_eq!(time_left(s(30)), "30 more seconds");
         assert_eq!(time_left(Duration::from_millis(1400)), "1 more second");
-        assert_eq!(reminders(s(600)), [s(180), s(120), s(60), s(30)]);
-        assert_eq!(reminders(s(70)), [s(60), s(30)]);
-        assert!(reminders(s(20)).is_empty());
     }
 
     #[test]

@@ -1,39 +1,16 @@
-//! The controller in four calls: [`Controller::builder`] → [`Controller::invite`] (the link
-//! to show) → [`Invitation::accept`] (a verified session, once the host connected and its
-//! user confirmed the session code) → [`Session::command`].
-//!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let ctrl = xrcp_ctrl::Controller::builder()
-//!     .device_name("my desktop app")
-//!     .data_dir("/tmp/my-app")
-//!     .build()?;
-//! let invitation = ctrl.invite().await?;
-//! println!("scan or paste: {}", invitation.link());
-//! let session = invitation
-//!     .accept_with(|event| {
-//!         if let xrcp_ctrl::WaitEvent::Code { code, .. } = event {
-//!             println!("compare with the phone: {code}");
-//!         }
-//!     })
-//!     .await?;
-//! match session.command("/help").await? {
-//!     xrcp::session::RRResult::Result(json) => println!("{json}"),
-//!     xrcp::session::RRResult::Error(json) => eprintln!("the host refused: {json}"),
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! It wraps [`crate::connect`] (listener, admission, HELLO), [`crate::announce`]
-//! (multicast), [`crate::remote::open_session`] (app info check, HTTP/2 client) and a
-//! [`PairingStore`]; programs that need more control use those directly.
+//! The controller facade; its documentation is the crate's (lib.rs).
 
 mod store;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use xrcp::RcError;
 
 use xrcp::message::TransportHost;
 use xrcp::pairing::HostPairing;
@@ -44,7 +21,8 @@ pub use store::PairingStore;
 use crate::address::{check, choose, local_addresses, AddressPreference, LocalAddress};
 use crate::announce::{AnnounceOptions, Announcer};
 use crate::connect::{Admission, ControllerOptions, Listening, WaitEvent};
-use crate::error::{PairingStoreError, RemoteHostError};
+use crate::error::{ListenFailure, PairingStoreError, RemoteHostError};
+use crate::relay::{RelayError, SshRelay, SshRelayOptions};
 use crate::remote::{open_session, ControllerApp, RemoteHost};
 use crate::session::{HostEvent, RemoteHostClient};
 use crate::store::{Binding, HostStore};
@@ -85,6 +63,10 @@ pub struct ControllerBuilder {
     admission: Admission,
     announce: AnnounceOptions,
     candidates: Option<Vec<LocalAddress>>,
+    relay: Option<SshRelayOptions>,
+    /// Where to listen was given (address, interface, port, advertised name or relay): a
+    /// known host's stored listening options are then not used again.
+    explicit: bool,
 }
 
 impl ControllerBuilder {
@@ -121,16 +103,20 @@ impl ControllerBuilder {
     /// Put this local address into links (default: the best of this machine's).
     pub fn address(mut self, address: Ipv4Addr) -> Self {
         self.address.address = Some(address);
+        self.explicit = true;
         self
     }
 
     /// Prefer the address of this network interface.
     pub fn interface(mut self, interface: impl Into<String>) -> Self {
         self.address.interface = Some(interface.into());
+        self.explicit = true;
         self
     }
 
-    /// The address the listener binds (default: the one in the link).
+    /// The address the listener binds (default: the one in the link; loopback when the
+    /// link names a relay, see [`ControllerBuilder::advertise`] and
+    /// [`ControllerBuilder::ssh_relay`]). `0.0.0.0` listens on every interface.
     pub fn bind(mut self, address: Ipv4Addr) -> Self {
         self.bind = Some(address);
         self
@@ -139,6 +125,7 @@ impl ControllerBuilder {
     /// The port to listen on (default 0: any free port).
     pub fn port(mut self, port: u16) -> Self {
         self.port = port;
+        self.explicit = true;
         self
     }
 
@@ -146,6 +133,17 @@ impl ControllerBuilder {
     /// addresses: a relay or port forward that reaches the listener.
     pub fn advertise(mut self, host: TransportHost, port: Option<u16>) -> Self {
         self.advertise = Some((host, port));
+        self.explicit = true;
+        self
+    }
+
+    /// Reach this controller through an SSH server: each invitation runs `ssh -N -R` to it
+    /// and puts the server (or [`ControllerBuilder::advertise`]'s host) and the port opened
+    /// there into the link; the tunnel lasts as long as the [`Session`]. The server needs
+    /// key-based login and `GatewayPorts clientspecified` (or `yes`).
+    pub fn ssh_relay(mut self, relay: SshRelayOptions) -> Self {
+        self.relay = Some(relay);
+        self.explicit = true;
         self
     }
 
@@ -196,6 +194,8 @@ impl ControllerBuilder {
                 admission: self.admission,
                 announce: self.announce,
                 candidates: self.candidates,
+                relay: self.relay,
+                explicit: self.explicit,
             }),
         })
     }
@@ -212,6 +212,8 @@ struct Inner {
     admission: Admission,
     announce: AnnounceOptions,
     candidates: Option<Vec<LocalAddress>>,
+    relay: Option<SshRelayOptions>,
+    explicit: bool,
 }
 
 /// An embedded controller: makes links, waits for hosts, keeps their pairings. Cheap to
@@ -251,6 +253,8 @@ impl Controller {
             admission: Admission::default(),
             announce: AnnounceOptions::default(),
             candidates: None,
+            relay: None,
+            explicit: false,
         }
     }
 
@@ -288,6 +292,8 @@ impl Controller {
 
     async fn start(&self, target: Target) -> Result<Invitation, RemoteHostError> {
         let inner = &*self.inner;
+        // What the caller chose is checked before anything else, so a wrong address is
+        // reported at once (not after the link's lifetime).
         let candidates = inner.candidates.clone().unwrap_or_else(local_addresses);
         check(&inner.address, &candidates)?;
         let multicast = matches!(
@@ -297,6 +303,13 @@ impl Controller {
                 ..
             }
         );
+        if let Some(addr) = inner
+            .address
+            .address
+            .filter(|a| multicast && a.is_loopback())
+        {
+            return Err(RemoteHostError::MulticastOnLoopback { addr });
+        }
         let (pairing, stored) = match target {
             Target::New => (HostPairing::new()?, None),
             Target::Known { id, .. } => {
@@ -308,31 +321,37 @@ impl Controller {
                 (pairing, Some(binding))
             }
         };
+        let relayed = inner.advertise.is_some() || inner.relay.is_some();
         let mut options = ControllerOptions {
             app: serde_json::to_value(inner.app.info()).unwrap_or_default(),
             address: inner.address.clone(),
             port: inner.port,
             advertise: inner.advertise.clone(),
-            bind: inner.bind.unwrap_or(if inner.advertise.is_some() {
+            // A listener behind a relay or tunnel only needs to be reachable from this
+            // machine; otherwise it binds the address put into the link (below), never every
+            // interface by surprise.
+            bind: inner.bind.unwrap_or(if relayed {
                 Ipv4Addr::LOCALHOST
             } else {
                 Ipv4Addr::UNSPECIFIED
             }),
             tls_timeout: inner.link_timeout,
+            // A person compares a 76-digit code and types it: a connection that came in
+            // time may take as long as the link lasts to send its HELLO.
             hello_timeout: inner.link_timeout,
             admission: inner.admission.clone(),
             candidates: None,
         };
         // A known host's last address and port are used again unless this controller was
-        // told where to listen (as the program does).
-        let told = inner.address != AddressPreference::default()
-            || inner.port != 0
-            || inner.advertise.is_some();
-        if let (Some(binding), false) = (&stored, told) {
+        // told where to listen.
+        if let (Some(binding), false) = (&stored, inner.explicit) {
             binding.apply(&mut options);
         }
         let binding = Binding::of(&options);
-        if options.advertise.is_none() {
+        if options.advertise.is_none() && inner.relay.is_none() {
+            // The address the link names (a stored one may have gone: then the reference's
+            // fallback applies) is also the one the listener binds, unless `bind` says
+            // otherwise.
             let (chosen, _) = choose(&options.address, candidates.clone())?;
             if multicast && chosen.address.is_loopback() {
                 return Err(RemoteHostError::MulticastOnLoopback {
@@ -345,7 +364,44 @@ impl Controller {
             }
             options.candidates = Some(candidates);
         }
-        let listening = crate::connect::start(pairing, options).await?;
+        let (listening, relay) = match &inner.relay {
+            None => (crate::connect::start(pairing, options).await?, None),
+            Some(relay) => {
+                let listener = TcpListener::bind((options.bind, options.port))
+                    .await
+                    .map_err(|e| RemoteHostError::Listen {
+                        addr: options.bind,
+                        port: options.port,
+                        failure: ListenFailure::of(&e),
+                    })?;
+                let local = listener.local_addr().map_err(|_| RcError::TlsStartFailed)?;
+                // ssh connects to the listener from this machine: its own address, or
+                // loopback when it listens on every address.
+                let target = if local.ip().is_unspecified() {
+                    SocketAddr::from((Ipv4Addr::LOCALHOST, local.port()))
+                } else {
+                    local
+                };
+                let advertised = match &inner.advertise {
+                    Some((host, _)) => host.clone(),
+                    None => TransportHost::for_advertising(relay.server()).map_err(|e| {
+                        let why = match e {
+                            RcError::Syntax(why) => why,
+                            other => other.to_string(),
+                        };
+                        RelayError::BadServerName(format!(
+                            "'{}' cannot go into a link: {why}",
+                            relay.server()
+                        ))
+                    })?,
+                };
+                let tunnel = SshRelay::start(relay, target, &advertised).await?;
+                options.advertise = Some((advertised, Some(tunnel.port())));
+                let listening = crate::connect::start_on(listener, pairing, options).await?;
+                (listening, Some(tunnel))
+            }
+        };
+        let deadline = Instant::now() + inner.link_timeout;
         let announcer = if multicast {
             Some(Announcer::start(&listening, &inner.announce)?)
         } else {
@@ -354,6 +410,8 @@ impl Controller {
         Ok(Invitation {
             listening,
             announcer,
+            relay,
+            deadline,
             target,
             binding,
             controller: self.clone(),
@@ -365,6 +423,9 @@ impl Controller {
 pub struct Invitation {
     listening: Listening,
     announcer: Option<Announcer>,
+    relay: Option<SshRelay>,
+    /// When the link stops taking connections.
+    deadline: Instant,
     target: Target,
     binding: Binding,
     controller: Controller,
@@ -389,9 +450,24 @@ impl Invitation {
         self.listening.bound()
     }
 
-    /// The underlying listener, for what the facade does not offer.
-    pub fn listening(&self) -> &Listening {
-        &self.listening
+    /// The host name or address and the port the link names.
+    pub fn advertised(&self) -> (&TransportHost, u16) {
+        self.listening.advertised()
+    }
+
+    /// Whether the link names a relay or port forward rather than one of this machine's
+    /// addresses.
+    pub fn relayed(&self) -> bool {
+        self.listening.local_address().is_none()
+    }
+
+    /// This machine's other addresses a host could also reach (the link names one).
+    pub fn other_addresses(&self) -> Vec<Ipv4Addr> {
+        self.listening
+            .other_addresses()
+            .iter()
+            .map(|a| a.address)
+            .collect()
     }
 
     /// [`Invitation::accept_with`], ignoring the session codes shown meanwhile (the host's
@@ -403,7 +479,9 @@ impl Invitation {
 
     /// Waits for the host that holds this link, reporting the session code of every
     /// connection that completes TLS (show it to the person, who compares it with the
-    /// host's), then opens the session and keeps the pairing.
+    /// host's), the codes that no longer count, reminders of the time left while nobody
+    /// compares a code, and other connections that waited with the link when the host
+    /// proved it holds it ([`WaitEvent`]); then opens the session and keeps the pairing.
     pub async fn accept_with(
         self,
         on_event: impl FnMut(WaitEvent) + Send,
@@ -411,11 +489,53 @@ impl Invitation {
         let Invitation {
             listening,
             announcer,
+            relay,
+            deadline,
             target,
             binding,
             controller,
         } = self;
-        let connected = listening.connect(on_event).await;
+        // The wait reports codes while the reminders below report the time left: both
+        // report through `on_event`, one at a time.
+        let on_event = Mutex::new(on_event);
+        let report = |e: WaitEvent| (on_event.lock().unwrap_or_else(PoisonError::into_inner))(e);
+        let connected = {
+            // Connections showing a code: while someone compares one, reminders would only
+            // distract.
+            let comparing = AtomicUsize::new(0);
+            let wait = listening.connect(|event| {
+                match &event {
+                    WaitEvent::Code { .. } => {
+                        comparing.fetch_add(1, Ordering::Relaxed);
+                    }
+                    WaitEvent::Withdrawn { .. } => {
+                        let _ = comparing.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                            n.checked_sub(1)
+                        });
+                    }
+                    _ => {}
+                }
+                report(event);
+            });
+            tokio::pin!(wait);
+            let lifetime = deadline.saturating_duration_since(Instant::now());
+            let mut reminders = reminders(lifetime).into_iter();
+            let mut next = reminders.next();
+            loop {
+                let at = next.map(|left| deadline - left);
+                tokio::select! {
+                    connected = &mut wait => break connected,
+                    () = sleep_until_some(at) => {
+                        if let Some(left) = next {
+                            if comparing.load(Ordering::Relaxed) == 0 {
+                                report(WaitEvent::TimeLeft(left));
+                            }
+                        }
+                        next = reminders.next();
+                    }
+                }
+            }
+        };
         drop(announcer);
         let connected = connected.map_err(|e| match (target, e) {
             (Target::Known { id, .. }, RemoteHostError::HostCaRefused) => {
@@ -424,6 +544,12 @@ impl Invitation {
             (_, e) => e,
         })?;
         let contested = connected.contested.clone();
+        if !contested.is_empty() {
+            report(WaitEvent::Contested {
+                peer: connected.peer,
+                others: contested.clone(),
+            });
+        }
         let remote = open_session(connected, &controller.inner.app).await?;
         let name = remote.host_info.device_name.clone();
         let id = {
@@ -440,7 +566,25 @@ impl Invitation {
             remote,
             id,
             contested,
+            relay,
         })
+    }
+}
+
+/// When to remind the person how long the link still works (time left, longest first): each
+/// of the last few minutes and half a minute before the end, within the link's lifetime.
+fn reminders(lifetime: Duration) -> Vec<Duration> {
+    [180, 120, 60, 30]
+        .into_iter()
+        .map(Duration::from_secs)
+        .filter(|left| *left < lifetime)
+        .collect()
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -449,6 +593,8 @@ pub struct Session {
     remote: RemoteHost,
     id: i64,
     contested: Vec<SocketAddr>,
+    /// The SSH tunnel the session runs through ([`ControllerBuilder::ssh_relay`]).
+    relay: Option<SshRelay>,
 }
 
 impl std::fmt::Debug for Session {
@@ -495,10 +641,19 @@ impl Session {
 
     /// Uploads a local file; gives the path the host stored it at.
     pub async fn send_file(&self, path: &Path) -> Result<String, RemoteHostError> {
+        self.send_file_with(path, |_, _| {}).await
+    }
+
+    /// [`Session::send_file`], reporting `(bytes sent, file size)` as the upload goes.
+    pub async fn send_file_with(
+        &self,
+        path: &Path,
+        mut on_progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<String, RemoteHostError> {
         Ok(self
             .remote
             .client
-            .store_file_path(path, &mut |_, _| {})
+            .store_file_path(path, &mut on_progress)
             .await?)
     }
 
@@ -508,10 +663,20 @@ impl Session {
         file: &RemoteFile,
         dir: &Path,
     ) -> Result<PathBuf, RemoteHostError> {
+        self.get_file_with(file, dir, |_, _| {}).await
+    }
+
+    /// [`Session::get_file`], reporting `(bytes received, file size)` as the download goes.
+    pub async fn get_file_with(
+        &self,
+        file: &RemoteFile,
+        dir: &Path,
+        mut on_progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<PathBuf, RemoteHostError> {
         Ok(self
             .remote
             .client
-            .get_file_to_dir(file, dir, &mut |_, _| {})
+            .get_file_to_dir(file, dir, &mut on_progress)
             .await?)
     }
 
@@ -520,13 +685,79 @@ impl Session {
         self.remote.events.recv().await
     }
 
-    /// The session client, for progress reports and the other requests.
+    /// The session client: cheap to clone for other tasks, with progress reports for
+    /// transfers, the other requests, and [`RemoteHostClient::closed`] to learn that the
+    /// connection ended.
     pub fn client(&self) -> &RemoteHostClient {
         &self.remote.client
     }
 
-    /// Ends the session on purpose (the host tells this from a cut connection).
+    /// Ends the session on purpose (the host tells this from a cut connection), then the
+    /// SSH tunnel it ran through, if any.
     pub async fn close(self) {
         self.remote.close().await;
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminders_in_the_last_minutes() {
+        let s = Duration::from_secs;
+        assert_eq!(reminders(s(600)), [s(180), s(120), s(60), s(30)]);
+        assert_eq!(reminders(s(70)), [s(60), s(30)]);
+        assert!(reminders(s(20)).is_empty());
+    }
+
+    fn loopback_controller(dir: &Path) -> ControllerBuilder {
+        Controller::builder()
+            .data_dir(dir)
+            .candidates(vec![LocalAddress {
+                address: Ipv4Addr::LOCALHOST,
+                interface: "lo".into(),
+            }])
+            .address(Ipv4Addr::LOCALHOST)
+    }
+
+    /// The program's `connect <id> --multicast --addr 127.0.0.1` says what is wrong with the
+    /// address before it looks the host up.
+    #[tokio::test]
+    async fn multicast_on_a_typed_loopback_address_is_refused_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctrl = loopback_controller(dir.path()).build().unwrap();
+        let err = ctrl.announce(42).await.unwrap_err();
+        assert!(
+            matches!(err, RemoteHostError::MulticastOnLoopback { addr } if addr.is_loopback()),
+            "{err:?}"
+        );
+        // Without multicast the same unknown host is what is wrong.
+        let err = ctrl.reconnect(42).await.unwrap_err();
+        assert!(matches!(err, RemoteHostError::UnknownHost(42)), "{err:?}");
+    }
+
+    /// While nobody compares a code, the invitation reminds of the time left (the program
+    /// prints these lines): a 31-second link reminds after one second that 30 are left.
+    #[tokio::test]
+    async fn an_invitation_reminds_of_the_time_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctrl = loopback_controller(dir.path())
+            .link_timeout(Duration::from_secs(31))
+            .build()
+            .unwrap();
+        let invitation = ctrl.invite().await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let accept = tokio::spawn(invitation.accept_with(move |e| {
+            let _ = tx.send(e);
+        }));
+        let first = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("no reminder within 20 s");
+        assert_eq!(first, Some(WaitEvent::TimeLeft(Duration::from_secs(30))));
+        accept.abort();
     }
 }
