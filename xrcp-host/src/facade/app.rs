@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use xrcp::session::{RRResult, RemoteFile, RemoteProtocolError};
+use xrcp::session::{FileDigest, RRResult, RemoteFile, RemoteProtocolError};
 
 use crate::session::{HostApp, HostAppError, OutgoingFile, StoredFile};
 
@@ -63,6 +63,17 @@ fn refused(why: &str) -> HostAppError {
 pub trait UploadFile: AsyncWrite + Unpin + Send + 'static {
     /// The upload was verified: keep the file; gives the path reported to the controller.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<String, HostAppError>>;
+    /// [`UploadFile::commit`], told the SHA-512 of what was written, which the session
+    /// checked against the request's `fileDigest` while the bytes streamed (spec/xrcp.md
+    /// §10): an application that records digests need not read the file back. The session
+    /// calls this one; by default it is `commit`.
+    fn commit_verified(
+        self: Box<Self>,
+        digest: FileDigest,
+    ) -> BoxFuture<'static, Result<String, HostAppError>> {
+        let _ = digest;
+        self.commit()
+    }
     /// The upload failed: remove what was written.
     fn discard(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -70,6 +81,13 @@ pub trait UploadFile: AsyncWrite + Unpin + Send + 'static {
 impl<T: StoredFile> UploadFile for T {
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<String, HostAppError>> {
         Box::pin(StoredFile::commit(*self))
+    }
+
+    fn commit_verified(
+        self: Box<Self>,
+        digest: FileDigest,
+    ) -> BoxFuture<'static, Result<String, HostAppError>> {
+        Box::pin(StoredFile::commit_verified(*self, digest))
     }
 
     fn discard(self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -109,7 +127,7 @@ impl<A: HostApp> Application for A {
 }
 
 /// An upload of a `dyn` [`Application`], as the session server takes it.
-pub struct DynUpload(Box<dyn UploadFile>);
+pub(crate) struct DynUpload(Box<dyn UploadFile>);
 
 impl AsyncWrite for DynUpload {
     fn poll_write(
@@ -134,15 +152,22 @@ impl StoredFile for DynUpload {
         UploadFile::commit(self.0)
     }
 
+    fn commit_verified(
+        self,
+        digest: FileDigest,
+    ) -> impl Future<Output = Result<String, HostAppError>> + Send {
+        UploadFile::commit_verified(self.0, digest)
+    }
+
     fn discard(self) -> impl Future<Output = ()> + Send {
         UploadFile::discard(self.0)
     }
 }
 
 /// An `Arc<dyn Application>` as a [`HostApp`], to serve with the session layer
-/// ([`crate::session::serve_session`], [`crate::remote::ServedSession::serve`]).
+/// (`session::serve_session`, `remote::ServedSession::serve`).
 #[derive(Clone)]
-pub struct DynApp(pub Arc<dyn Application>);
+pub(crate) struct DynApp(pub(crate) Arc<dyn Application>);
 
 impl std::fmt::Debug for DynApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
