@@ -27,7 +27,7 @@
 //!
 //! The `xrcp-host` program (feature `cli`, on by default) is a user of exactly this API: its
 //! command line lives in the binary, not in this library, so it cannot reach anything
-//! else. Without `cli` this crate builds no command-line or terminal code, nor the [`notes`]
+//! else. Without `cli` this crate builds no command-line or terminal code, nor the `notes`
 //! app the program serves.
 //!
 //! # The machinery underneath

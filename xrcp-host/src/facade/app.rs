@@ -27,7 +27,7 @@ pub type BoxReader = Box<dyn AsyncRead + Unpin + Send + 'static>;
 
 /// The application behind a [`crate::Host`]: it runs the controller's commands and keeps
 /// and hands out files (spec/xrcp.md §10). Object-safe; implement it with
-/// `Box::pin(async move { ... })` bodies, or implement [`HostApp`] and get this for free.
+/// `Box::pin(async move { ... })` bodies.
 pub trait Application: Send + Sync + 'static {
     /// Runs one command, given as the controller's user typed it; the answer (a result or an
     /// application error, both JSON) goes back as `chatResponse`.
@@ -58,7 +58,7 @@ fn refused(why: &str) -> HostAppError {
     HostAppError::Protocol(RemoteProtocolError::Exception(why.to_owned()))
 }
 
-/// An upload in progress, object-safe ([`StoredFile`] with boxed futures). Bytes arrive
+/// An upload in progress, object-safe (the session layer's `StoredFile` with boxed futures). Bytes arrive
 /// before the attachment is verified: only [`UploadFile::commit`] makes them permanent.
 pub trait UploadFile: AsyncWrite + Unpin + Send + 'static {
     /// The upload was verified: keep the file; gives the path reported to the controller.
@@ -196,5 +196,58 @@ impl HostApp for DynApp {
         file: RemoteFile,
     ) -> impl Future<Output = Result<OutgoingFile<BoxReader>, HostAppError>> + Send {
         self.0.get_file(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upload that says which commit the session layer called.
+    struct Recording;
+
+    impl AsyncWrite for Recording {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl StoredFile for Recording {
+        async fn commit(self) -> Result<String, HostAppError> {
+            Ok("read back".into())
+        }
+
+        async fn commit_verified(self, digest: FileDigest) -> Result<String, HostAppError> {
+            Ok(format!("verified {:02x}", digest.0[0]))
+        }
+
+        async fn discard(self) {}
+    }
+
+    /// The session layer hands the digest it checked to `commit_verified`; through the
+    /// facade's boxing (`dyn UploadFile` in a `DynUpload`) it must still reach the
+    /// application's own `commit_verified` (the notes app records it instead of reading the
+    /// file back), not fall back to `commit`.
+    #[tokio::test]
+    async fn the_checked_digest_reaches_the_application() {
+        let upload = DynUpload(Box::new(Recording));
+        let reported = StoredFile::commit_verified(upload, FileDigest([0xab; 64]))
+            .await
+            .unwrap();
+        assert_eq!(reported, "verified ab");
+        let upload = DynUpload(Box::new(Recording));
+        assert_eq!(StoredFile::commit(upload).await.unwrap(), "read back");
     }
 }
