@@ -177,7 +177,7 @@ enum State {
 /// What `/connect remote ctrl` or `/confirm remote ctrl` connects to.
 enum Target {
     /// A link, dialed directly or `via` a tunnel.
-    Link(SignedInvitation, Option<SocketAddr>),
+    Link(Box<SignedInvitation>, Option<SocketAddr>),
     /// A paired controller `/find remote ctrl` found.
     Found(Box<Found>),
 }
@@ -548,7 +548,7 @@ impl Console {
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
             let result = match target {
-                Target::Link(inv, via) => host.connect_invitation_via(inv, via).await,
+                Target::Link(inv, via) => host.connect_invitation_via(*inv, via).await,
                 Target::Found(found) => found.connect().await,
             };
             let _ = tx.send(match result {
@@ -574,7 +574,7 @@ impl Console {
         }
         // A store that cannot be read shows as a new controller here; connecting reports it.
         let known = self.host.known_id(&inv).ok().flatten();
-        self.start_connect(Target::Link(inv, via), known);
+        self.start_connect(Target::Link(Box::new(inv), via), known);
         Ok(())
     }
 
