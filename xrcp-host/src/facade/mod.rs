@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # use xrcp::session::RRResult;
-//! # use xrcp_host::facade::BoxFuture;
+//! # use xrcp_host::BoxFuture;
 //! struct Echo;
 //! impl xrcp_host::Application for Echo {
 //!     fn execute(&self, command: String, _retry: i64) -> BoxFuture<'_, RRResult> {
