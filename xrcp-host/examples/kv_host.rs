@@ -17,9 +17,7 @@ use std::sync::Mutex;
 
 use serde_json::json;
 use xrcp::session::RRResult;
-use xrcp_host::facade::BoxFuture;
-use xrcp_host::session::{FolderStore, HostAppError};
-use xrcp_host::{Application, Host, UploadFile};
+use xrcp_host::{Application, BoxFuture, FolderStore, Host, HostAppError, UploadFile};
 
 /// The application: values in memory, uploads in a folder.
 struct KeyValue {

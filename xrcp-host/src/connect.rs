@@ -29,7 +29,7 @@ use crate::error::{RemoteCtrlError, Stage};
 pub const ALERT_PEEK: Duration = Duration::from_millis(100);
 
 /// How many wrong session codes a person may type before the host gives up on the
-/// connection ([`PendingConfirmation::check_code`]).
+/// connection ([`crate::PendingSession::check_code`]).
 pub const CODE_TRIES: u32 = 3;
 
 /// How to connect to a controller.
@@ -193,10 +193,10 @@ pub struct PendingConfirmation {
     tries_left: u32,
 }
 
-/// What a typed session code means for the connection ([`PendingConfirmation::check_code`]).
+/// What a typed session code means for the connection ([`crate::PendingSession::check_code`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeCheck {
-    /// The codes match: [`PendingConfirmation::confirm`].
+    /// The codes match: [`crate::PendingSession::confirm`].
     Matches,
     /// Nothing was typed: ask again (this costs no try).
     Empty,
@@ -205,7 +205,7 @@ pub enum CodeCheck {
         /// Wrong codes still allowed.
         tries_left: u32,
     },
-    /// The last try was wrong: [`PendingConfirmation::reject`].
+    /// The last try was wrong: [`crate::PendingSession::reject`].
     NoTriesLeft,
 }
 

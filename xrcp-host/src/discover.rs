@@ -137,12 +137,12 @@ pub struct DiscoverOptions {
     /// The interface address to join the group on; unspecified lets the kernel choose by
     /// route (the reference joins on 0.0.0.0).
     pub interface: Ipv4Addr,
-    /// How long [`Discovery::discover`] listens before `NOT_DISCOVERED` (spec/xrcp.md §5,
+    /// How long [`crate::Host::find`] listens before `NOT_DISCOVERED` (spec/xrcp.md §5,
     /// §12: 30 s).
     pub timeout: Duration,
-    /// Size of the matched-key cache ([`MATCHED_CACHE`]); 0 disables it.
+    /// Size of the matched-key cache (default 8); 0 disables it.
     pub matched_cache: usize,
-    /// Size of the unmatched-key cache ([`UNMATCHED_CACHE`]); 0 disables it and the
+    /// Size of the unmatched-key cache (default 256); 0 disables it and the
     /// negative cache.
     pub unmatched_cache: usize,
     /// Limits on X25519 work for keys not in a cache; `None` is unlimited (benchmarks).

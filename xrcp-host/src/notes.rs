@@ -26,6 +26,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use xrcp::pairing::sqlite;
+
+use crate::facade::EventSender;
 use xrcp::session::{FileDigest, RRResult, RemoteFile};
 
 use crate::session::{
@@ -34,8 +36,9 @@ use crate::session::{
 
 /// Longest note accepted, in bytes.
 pub const MAX_NOTE_LEN: usize = 64 * 1024;
-/// Events buffered for a controller that is not polling; older ones are dropped first.
-const EVENT_BUFFER: usize = 256;
+/// Events buffered for a controller that is not polling; later ones are dropped (the
+/// program serves this app with [`crate::HostBuilder::event_buffer`] set to it).
+pub const EVENT_BUFFER: usize = 256;
 /// The single local user id the notes app reports (the chat API's `userId`).
 pub const USER_ID: i64 = 1;
 
@@ -268,7 +271,7 @@ pub struct NotesApp {
     db: Arc<Mutex<NotesDb>>,
     files: FolderStore,
     /// The current session's event queue (one controller at a time).
-    events: Arc<Mutex<Option<mpsc::Sender<RRResult>>>>,
+    events: Arc<Mutex<Option<EventSender>>>,
 }
 
 impl NotesApp {
@@ -312,9 +315,15 @@ impl NotesApp {
 
     /// A fresh event queue for a new session; events of a previous one are dropped.
     pub fn subscribe(&self) -> mpsc::Receiver<RRResult> {
-        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
-        *self.events.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
+        let (tx, rx) = EventSender::channel(EVENT_BUFFER);
+        self.attach(tx);
         rx
+    }
+
+    /// Sends this app's events to a new session ([`crate::Session::events`]); events of a
+    /// previous one are dropped.
+    pub fn attach(&self, events: EventSender) {
+        *self.events.lock().unwrap_or_else(PoisonError::into_inner) = Some(events);
     }
 
     fn emit(&self, event: Value) {
@@ -324,7 +333,7 @@ impl NotesApp {
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
         {
-            if tx.try_send(RRResult::Result(event)).is_err() {
+            if !tx.try_send(RRResult::Result(event)) {
                 tracing::warn!("event queue full or closed; event dropped");
             }
         }

@@ -239,7 +239,7 @@ fn columns(p: &CtrlPairing) -> Columns {
 
 impl CtrlStore {
     /// Opens (creating if needed) the store in `dir`: the folder `0700` if it is created here,
-    /// the database file `0600`, the schema migrated to [`SCHEMA_VERSION`].
+    /// the database file `0600`, the schema migrated to the current schema.
     pub fn open(dir: impl AsRef<Path>) -> Result<CtrlStore, StoreError> {
         let (conn, path) = open_db(dir.as_ref(), DB_FILE)?;
         Ok(CtrlStore { conn, path })
@@ -310,7 +310,7 @@ impl CtrlStore {
             .collect()
     }
 
-    /// `(id, pairing)` of every controller, the input of [`crate::discover::discover`].
+    /// `(id, pairing)` of every controller, the pairings multicast discovery looks for ([`crate::Host::find`]).
     pub fn known(&self) -> Result<Vec<(i64, CtrlPairing)>, StoreError> {
         Ok(self
             .list()?
@@ -338,8 +338,8 @@ impl CtrlStore {
             .pop())
     }
 
-    /// Stores the pairing of a controller after its first session reached HELLO; pass
-    /// [`crate::Connected::pairing`]. Returns the new id.
+    /// Stores the pairing of a controller after its first session reached HELLO (the one
+    /// the handshake gave). Returns the new id.
     pub fn insert(&mut self, device_name: &str, pairing: &CtrlPairing) -> Result<i64, StoreError> {
         let tx = self
             .conn
@@ -350,8 +350,7 @@ impl CtrlStore {
     }
 
     /// Replaces a stored pairing after a later session reached HELLO (new DH key, the old one
-    /// kept as previous) and its device name, in one transaction. Pass
-    /// [`crate::Connected::pairing`].
+    /// kept as previous) and its device name, in one transaction.
     pub fn update_after_session(
         &mut self,
         id: i64,

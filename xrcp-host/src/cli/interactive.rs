@@ -16,10 +16,8 @@ use xrcp::display::{escape, Escaped};
 use xrcp::message::SignedInvitation;
 use xrcp::session::RRResult;
 
-use super::setup::{address_warning, ctrl_summary, host_options, known_pairing, serve, Context};
-use crate::discover::{listening_address, DiscoverOptions, Discovered, Discovery};
-use crate::error::RemoteCtrlError;
-use crate::{CodeCheck, PendingConfirmation};
+use super::setup::{address_warning, ctrl_summary, serve, Context};
+use xrcp_host::{CodeCheck, Found, Host, PendingSession, RemoteCtrlError};
 
 // Every line of this mode goes through the line editor's printer ([`xrcp::console::say`]):
 // a line printed while the user types (a controller's command, the end of a session)
@@ -80,9 +78,10 @@ const PRIVATE: &[&str] = &["/verify remote ctrl ", "/connect remote ctrl ", "/cr
 /// How long `/find remote ctrl` listens unless told (`timeout=`).
 const FIND_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Where a discovery listens, for a person: the interface and its address.
-pub(crate) fn listening_on(options: &DiscoverOptions) -> String {
-    let Some(addr) = listening_address(options) else {
+/// Where a discovery listens (`Listening::interface_address`), for a person: the interface
+/// and its address.
+pub(crate) fn listening_on(address: Option<std::net::Ipv4Addr>) -> String {
+    let Some(addr) = address else {
         return "on the interface the system chooses".into();
     };
     let name = if_addrs::get_if_addrs()
@@ -140,14 +139,14 @@ enum UiEvent {
     /// TLS is up: the session code waits for the user.
     Pending {
         id: Option<i64>,
-        pending: Box<PendingConfirmation>,
+        pending: Box<PendingSession>,
     },
     Started {
         id: i64,
         name: String,
         compression: bool,
     },
-    Found(Box<Discovered>),
+    Found(Box<Found>),
     /// `/find remote ctrl` heard no paired controller within this time.
     NotFound(Duration),
     Failed(RemoteCtrlError),
@@ -171,14 +170,23 @@ enum State {
         codes: mpsc::UnboundedSender<String>,
         task: JoinHandle<()>,
     },
-    Found(Box<Discovered>),
+    Found(Box<Found>),
     Connected(JoinHandle<()>),
+}
+
+/// What `/connect remote ctrl` or `/confirm remote ctrl` connects to.
+enum Target {
+    /// A link, dialed directly or `via` a tunnel.
+    Link(Box<SignedInvitation>, Option<SocketAddr>),
+    /// A paired controller `/find remote ctrl` found.
+    Found(Box<Found>),
 }
 
 struct Console {
     ctx: Context,
-    /// Every `/find` listens through it (it remembers where controllers were found).
-    discovery: Discovery,
+    /// Every connection and `/find` goes through it (it remembers where controllers were
+    /// found).
+    host: Host,
     state: State,
     tx: mpsc::UnboundedSender<UiEvent>,
 }
@@ -256,9 +264,13 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
             Input::Interrupt => UiEvent::Interrupted,
         });
     });
+    let command_tx = tx.clone();
+    let host = ctx.host(move |c| {
+        let _ = command_tx.send(UiEvent::Command(c.to_owned()));
+    });
     let mut console = Console {
         ctx,
-        discovery: Discovery::new(),
+        host,
         state: State::Idle,
         tx,
     };
@@ -286,7 +298,7 @@ pub(crate) async fn run(ctx: Context) -> ExitCode {
 /// sends the HELLO and serves the session.
 async fn wait_for_code(
     ctx: Context,
-    mut pending: PendingConfirmation,
+    mut pending: PendingSession,
     mut typed: mpsc::UnboundedReceiver<String>,
     tx: mpsc::UnboundedSender<UiEvent>,
 ) {
@@ -317,30 +329,24 @@ async fn wait_for_code(
     }
     drop(typed);
     let _ = tx.send(UiEvent::CodeAccepted);
-    let connected = match pending.confirm().await {
-        Ok(c) => c,
+    let result = match pending.confirm().await {
+        Ok(session) => {
+            serve(&ctx, session, |id, name, compression| {
+                let _ = tx.send(UiEvent::Started {
+                    id,
+                    name: name.to_owned(),
+                    compression,
+                });
+            })
+            .await
+        }
+        // The session layer could not start after the HELLO: as a session cut short.
+        Err(e @ RemoteCtrlError::Session(_)) => Err(e),
         Err(e) => {
             let _ = tx.send(UiEvent::Failed(e));
             return;
         }
     };
-    let started_tx = tx.clone();
-    let command_tx = tx.clone();
-    let result = serve(
-        &ctx,
-        connected,
-        move |id, name, compression| {
-            let _ = started_tx.send(UiEvent::Started {
-                id,
-                name: name.to_owned(),
-                compression,
-            });
-        },
-        move |c| {
-            let _ = command_tx.send(UiEvent::Command(c.to_owned()));
-        },
-    )
-    .await;
     if let Err(e) = result {
         tracing::debug!("session ended: {e}");
     }
@@ -413,14 +419,17 @@ impl Console {
                 );
             }
             UiEvent::Found(found) => {
-                let (name, version) = ctrl_summary(&found.invitation);
+                let (name, version) = ctrl_summary(found.invitation());
                 println!(
                     "remote controller {} found: {}, v{}",
-                    found.id,
+                    found.controller_id(),
                     Escaped(&name),
                     Escaped(&version)
                 );
-                println!("use /confirm remote ctrl {} to connect", found.id);
+                println!(
+                    "use /confirm remote ctrl {} to connect",
+                    found.controller_id()
+                );
                 self.state = State::Found(found);
             }
             UiEvent::NotFound(after) => {
@@ -503,7 +512,9 @@ impl Console {
         } else if let Some(id) = line.strip_prefix("/delete remote ctrl ") {
             self.delete(id.trim())
         } else if let Some(name) = line.strip_prefix("/set device name ") {
-            self.ctx.set_device_name(name).map(|()| println!("ok"))
+            self.ctx
+                .set_device_name(&self.host, name)
+                .map(|()| println!("ok"))
         } else {
             println!("{}", render(&self.ctx.notes.run(line).await));
             Ok(())
@@ -514,16 +525,15 @@ impl Console {
         }
     }
 
-    fn start_connect(
-        &mut self,
-        inv: SignedInvitation,
-        via: Option<SocketAddr>,
-        known: Option<(i64, xrcp::pairing::CtrlPairing)>,
-    ) {
-        let (name, version) = ctrl_summary(&inv);
-        match &known {
+    fn start_connect(&mut self, target: Target, known: Option<i64>) {
+        let invitation = match &target {
+            Target::Link(inv, _) => inv,
+            Target::Found(found) => found.invitation(),
+        };
+        let (name, version) = ctrl_summary(invitation);
+        match known {
             // The link's name and version: not verified by anything yet.
-            Some((id, _)) => println!(
+            Some(id) => println!(
                 "connecting remote controller {id}: {}, v{}",
                 Escaped(&name),
                 Escaped(&version)
@@ -534,18 +544,16 @@ impl Console {
                 Escaped(&version)
             ),
         }
-        let ctx = self.ctx.clone();
+        let host = self.host.clone();
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
-            let id = known.as_ref().map(|(id, _)| *id);
-            let result = async {
-                let options = host_options(&ctx, &inv, via)?;
-                crate::connect(inv, known.map(|(_, p)| p), options).await
-            }
-            .await;
+            let result = match target {
+                Target::Link(inv, via) => host.connect_invitation_via(*inv, via).await,
+                Target::Found(found) => found.connect().await,
+            };
             let _ = tx.send(match result {
                 Ok(pending) => UiEvent::Pending {
-                    id,
+                    id: known,
                     pending: Box::new(pending),
                 },
                 Err(e) => UiEvent::Failed(e),
@@ -564,8 +572,9 @@ impl Console {
         if let Some(w) = address_warning(&inv, via) {
             println!("{w}");
         }
-        let known = known_pairing(&self.ctx, &inv);
-        self.start_connect(inv, via, known);
+        // A store that cannot be read shows as a new controller here; connecting reports it.
+        let known = self.host.known_id(&inv).ok().flatten();
+        self.start_connect(Target::Link(Box::new(inv), via), known);
         Ok(())
     }
 
@@ -602,11 +611,7 @@ impl Console {
                     .into(),
             );
         }
-        let options = DiscoverOptions {
-            timeout,
-            ..DiscoverOptions::default()
-        };
-        let mut listener = self.discovery.listener(known, &options).map_err(|e| {
+        let listening = self.host.listen(Some(timeout)).map_err(|e| {
             format!(
                 "cannot listen for controllers on the local network: {}",
                 Escaped(&e)
@@ -614,14 +619,14 @@ impl Console {
         })?;
         println!(
             "listening for paired controllers on {}:{} ({}) for {} s",
-            options.group,
-            options.port,
-            listening_on(&options),
+            listening.group().ip(),
+            listening.group().port(),
+            listening_on(listening.interface_address()),
             timeout.as_secs()
         );
         let tx = self.tx.clone();
         let task = tokio::spawn(async move {
-            let _ = tx.send(match listener.find(timeout).await {
+            let _ = tx.send(match listening.found().await {
                 Ok(found) => UiEvent::Found(Box::new(found)),
                 Err(RemoteCtrlError::Protocol(xrcp::RcError::NotDiscovered)) => {
                     UiEvent::NotFound(timeout)
@@ -638,9 +643,8 @@ impl Console {
             .parse()
             .map_err(|_| format!("'{id}' is not a controller id — see /list remote ctrls"))?;
         match std::mem::replace(&mut self.state, State::Idle) {
-            State::Found(found) if found.id == id => {
-                let found = *found;
-                self.start_connect(found.invitation, None, Some((found.id, found.pairing)));
+            State::Found(found) if found.controller_id() == id => {
+                self.start_connect(Target::Found(found), Some(id));
                 Ok(())
             }
             other => {

@@ -77,7 +77,7 @@ enum Command {
 }
 
 /// Entry point of the binary.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     // First of all: no core dump may carry this process's keys to disk.
     if let Err(e) = xrcp::hardening::disable_core_dumps() {
         eprintln!("warning: cannot turn off core dumps ({e}); a crash could write keys to disk");

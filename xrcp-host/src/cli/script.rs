@@ -27,10 +27,8 @@ use xrcp::message::SignedInvitation;
 use xrcp::session::CtrlAppInfo;
 use xrcp::tls::fingerprint;
 
-use super::setup::{address_warning, host_options, known_pairing, serve, Context};
-use crate::discover::{DiscoverOptions, Listener};
-use crate::error::RemoteCtrlError;
-use crate::{CodeCheck, PendingConfirmation};
+use super::setup::{address_warning, serve, Context};
+use xrcp_host::{CodeCheck, Host, PendingSession, RemoteCtrlError, Session};
 
 /// How the session code is confirmed.
 pub(crate) enum Confirm {
@@ -165,13 +163,19 @@ pub(crate) fn age(secs: i64) -> String {
     }
 }
 
+/// The host of `connect` and `find`: each command the controller sends is reported.
+fn host(ctx: &Context, json: bool) -> Host {
+    ctx.host(move |c: &str| {
+        if json {
+            emit(json!({"event": "command", "command": c}));
+        } else {
+            println!("> {}", Escaped(c));
+        }
+    })
+}
+
 /// Session code, confirmation and serving, common to `connect` and `find`.
-async fn finish(
-    ctx: Context,
-    pending: PendingConfirmation,
-    json: bool,
-    confirm: Confirm,
-) -> ExitCode {
+async fn finish(ctx: Context, pending: PendingSession, json: bool, confirm: Confirm) -> ExitCode {
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let code = pending.session_code().to_owned();
     let peer = pending.peer();
@@ -188,39 +192,32 @@ async fn finish(
             "(the code on the controller's screen must be the same; never type it anywhere else)"
         );
     }
-    let connected = match confirm {
+    let session = match confirm {
         Confirm::Yes => pending.confirm().await,
         Confirm::Code(c) => pending.verify(&c).await,
         Confirm::Ask => ask_code(pending, &mut lines, json).await,
     };
-    let connected = match connected {
-        Ok(c) => c,
+    let session = match session {
+        Ok(s) => s,
+        // The session layer could not start after the HELLO: as a session cut short.
+        Err(RemoteCtrlError::Session(e)) => {
+            tracing::debug!("session ended: {e:?}");
+            return stopped(json, "disconnected");
+        }
         Err(e) => return fail(json, &e),
     };
-    let on_command = move |c: &str| {
+    let served = serve(&ctx, session, |id, name, compression| {
         if json {
-            emit(json!({"event": "command", "command": c}));
-        } else {
-            println!("> {}", Escaped(c));
-        }
-    };
-    let served = serve(
-        &ctx,
-        connected,
-        |id, name, compression| {
-            if json {
-                emit(json!({"event": "connected", "controller_id": id,
+            emit(json!({"event": "connected", "controller_id": id,
                             "controller_device_name": name, "compression": compression}));
-            } else {
-                let how = if compression { "with" } else { "no" };
-                println!(
-                    "remote controller {id} session started with {} ({how} compression)",
-                    Escaped(name)
-                );
-            }
-        },
-        on_command,
-    );
+        } else {
+            let how = if compression { "with" } else { "no" };
+            println!(
+                "remote controller {id} session started with {} ({how} compression)",
+                Escaped(name)
+            );
+        }
+    });
     let stop = async {
         loop {
             match lines.next_line().await {
@@ -242,6 +239,10 @@ async fn finish(
         },
         () = stop => "stopped",
     };
+    stopped(json, reason)
+}
+
+fn stopped(json: bool, reason: &str) -> ExitCode {
     if json {
         emit(json!({"event": "stopped", "reason": reason}));
     } else {
@@ -254,10 +255,10 @@ async fn finish(
 /// controller to stop waiting. In text mode an empty or wrong line asks again (a limited number
 /// of times); in JSON mode the first line is the answer, as the scripting contract says.
 async fn ask_code(
-    mut pending: PendingConfirmation,
+    mut pending: PendingSession,
     lines: &mut tokio::io::Lines<BufReader<tokio::io::Stdin>>,
     json: bool,
-) -> Result<crate::Connected, RemoteCtrlError> {
+) -> Result<Session, RemoteCtrlError> {
     if !json {
         println!("Type the code shown on the controller:");
     }
@@ -305,12 +306,7 @@ pub(crate) async fn connect(
     if let Some(w) = address_warning(&inv, via) {
         eprintln!("{w}");
     }
-    let options = match host_options(&ctx, &inv, via) {
-        Ok(o) => o,
-        Err(e) => return fail(json, &e),
-    };
-    let pairing = known_pairing(&ctx, &inv).map(|(_, p)| p);
-    let pending = match crate::connect(inv, pairing, options).await {
+    let pending = match host(&ctx, json).connect_invitation_via(inv, via).await {
         Ok(p) => p,
         Err(e) => return fail(json, &e),
     };
@@ -323,11 +319,11 @@ pub(crate) async fn find(
     confirm: Confirm,
     timeout: Duration,
 ) -> ExitCode {
-    let known = match ctx.store().known() {
-        Ok(k) => k,
+    let none_paired = match ctx.store().known() {
+        Ok(k) => k.is_empty(),
         Err(e) => return fail(json, &RemoteCtrlError::Store(e.into())),
     };
-    if known.is_empty() {
+    if none_paired {
         let message = "no paired controllers to look for — connect with a link first \
                        (xrcp-host connect '<link>')";
         if json {
@@ -341,44 +337,38 @@ pub(crate) async fn find(
         }
         return ExitCode::FAILURE;
     }
-    let options = DiscoverOptions {
-        timeout,
-        ..DiscoverOptions::default()
-    };
-    let mut listener = match Listener::join(known, &options) {
+    let listening = match host(&ctx, json).listen(Some(timeout)) {
         Ok(l) => l,
         Err(e) => return fail(json, &e),
     };
     if !json {
         println!(
             "listening for paired controllers on {}:{} ({}) for {} s",
-            options.group,
-            options.port,
-            super::interactive::listening_on(&options),
+            listening.group().ip(),
+            listening.group().port(),
+            super::interactive::listening_on(listening.interface_address()),
             timeout.as_secs()
         );
     }
-    let found = match listener.find(timeout).await {
+    let found = match listening.found().await {
         Ok(f) => f,
         Err(e) => return fail(json, &e),
     };
-    let (name, version) = super::setup::ctrl_summary(&found.invitation);
+    let (name, version) = super::setup::ctrl_summary(found.invitation());
     if json {
-        emit(json!({"event": "found", "controller_id": found.id,
-                    "controller_device_name": name, "app_version": version}));
+        emit(
+            json!({"event": "found", "controller_id": found.controller_id(),
+                    "controller_device_name": name, "app_version": version}),
+        );
     } else {
         println!(
             "remote controller {} found: {}, v{}",
-            found.id,
+            found.controller_id(),
             Escaped(&name),
             Escaped(&version)
         );
     }
-    let options = match host_options(&ctx, &found.invitation, None) {
-        Ok(o) => o,
-        Err(e) => return fail(json, &e),
-    };
-    let pending = match found.connect(options).await {
+    let pending = match found.connect().await {
         Ok(p) => p,
         Err(e) => return fail(json, &e),
     };

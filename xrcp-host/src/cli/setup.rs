@@ -6,14 +6,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use xrcp::message::SignedInvitation;
+use xrcp::pairing::CtrlPairing;
 use xrcp::session::{CtrlAppInfo, RRResult, RemoteFile};
-
-use crate::error::RemoteCtrlError;
-use crate::notes::NotesApp;
-use crate::remote::{prepare_session, HostAppSettings};
-use crate::session::{HostApp, HostAppError, OutgoingFile};
-use crate::store::CtrlStore;
-use crate::{Connected, HostOptions};
+use xrcp_host::notes::{NotesApp, EVENT_BUFFER};
+use xrcp_host::{
+    Application, BoxFuture, BoxReader, CtrlStore, Host, HostAppError, OutgoingFile, PairingStore,
+    PairingStoreError, RemoteCtrlError, Session, UploadFile,
+};
 
 /// `RUST_LOG` controls the logs (default: warnings), on stderr.
 pub(crate) fn init_tracing() {
@@ -53,9 +52,12 @@ pub(crate) fn machine_name() -> Option<String> {
 /// The program's state shared by its tasks.
 #[derive(Clone)]
 pub(crate) struct Context {
+    /// Also the [`Host`]'s pairing store ([`SharedStore`]); the program lists and deletes
+    /// pairings and keeps the device name in it.
     pub(crate) store: Arc<Mutex<CtrlStore>>,
-    pub(crate) settings: Arc<Mutex<HostAppSettings>>,
     pub(crate) notes: NotesApp,
+    /// The name controllers see, as chosen at start.
+    device_name: Option<String>,
 }
 
 impl Context {
@@ -66,34 +68,45 @@ impl Context {
         let dir = dir.unwrap_or_else(default_data_dir);
         let store = CtrlStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let notes = NotesApp::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut settings = HostAppSettings::default();
         // `--device-name`, else the name set with `/set device name`, else this machine's
         // host name: what a person calls this computer is what the controller should show.
         let saved = store.saved_device_name().unwrap_or_else(|e| {
             tracing::warn!("cannot read the saved device name: {e}");
             None
         });
-        if let Some(name) = device_name.or(saved).or_else(machine_name) {
-            settings.device_name = name;
-        }
         Ok(Context {
             store: Arc::new(Mutex::new(store)),
-            settings: Arc::new(Mutex::new(settings)),
             notes,
+            device_name: device_name.or(saved).or_else(machine_name),
         })
+    }
+
+    /// The host serving the notes app, reporting each command the controller sends to
+    /// `on_command`.
+    pub(crate) fn host(&self, on_command: impl Fn(&str) + Send + Sync + 'static) -> Host {
+        let app = Observed {
+            notes: self.notes.clone(),
+            on_command: Box::new(on_command),
+        };
+        let mut builder = Host::builder()
+            .app(app)
+            .store(SharedStore(Arc::clone(&self.store)))
+            .event_buffer(EVENT_BUFFER);
+        if let Some(name) = &self.device_name {
+            builder = builder.device_name(name.clone());
+        }
+        // Only a missing app or store fails the build, and both were given.
+        builder.build().expect("the host has its app and store")
     }
 
     /// `/set device name`: used from now on and saved for the next starts (a
     /// `--device-name` given then still wins).
-    pub(crate) fn set_device_name(&self, name: &str) -> Result<(), String> {
+    pub(crate) fn set_device_name(&self, host: &Host, name: &str) -> Result<(), String> {
         let name = name.trim();
         if name.is_empty() {
             return Err("give the name: /set device name <name>".into());
         }
-        self.settings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .device_name = name.to_owned();
+        host.set_device_name(name);
         self.store()
             .save_device_name(name)
             .map_err(|e| format!("the name is used until you quit, but could not be saved: {e}"))
@@ -102,12 +115,32 @@ impl Context {
     pub(crate) fn store(&self) -> std::sync::MutexGuard<'_, CtrlStore> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
 
-    pub(crate) fn settings(&self) -> HostAppSettings {
-        self.settings
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+/// The program's SQLite store, shared between the [`Host`] and the program's own commands
+/// (`list`, `delete`, the device name).
+struct SharedStore(Arc<Mutex<CtrlStore>>);
+
+impl SharedStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CtrlStore> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl PairingStore for SharedStore {
+    fn find(
+        &self,
+        ctrl_ca: &xrcp::crypto::KeyHash,
+    ) -> Result<Option<(i64, CtrlPairing)>, PairingStoreError> {
+        PairingStore::find(&*self.lock(), ctrl_ca)
+    }
+
+    fn known(&self) -> Result<Vec<(i64, CtrlPairing)>, PairingStoreError> {
+        PairingStore::known(&*self.lock())
+    }
+
+    fn save(&mut self, device_name: &str, pairing: &CtrlPairing) -> Result<i64, PairingStoreError> {
+        PairingStore::save(&mut *self.lock(), device_name, pairing)
     }
 }
 
@@ -152,80 +185,49 @@ pub(crate) fn ctrl_summary(inv: &SignedInvitation) -> (String, String) {
     }
 }
 
-/// Options for dialing: the HELLO's app info (after checking the controller's version).
-pub(crate) fn host_options(
-    ctx: &Context,
-    inv: &SignedInvitation,
-    via: Option<SocketAddr>,
-) -> Result<HostOptions, RemoteCtrlError> {
-    let hello = ctx.settings().hello_info(&inv.invitation.app)?;
-    Ok(HostOptions {
-        app: serde_json::to_value(&hello).unwrap_or_default(),
-        connect_via: via,
-        ..HostOptions::default()
-    })
-}
-
-/// The stored pairing of the link's controller, if any.
-pub(crate) fn known_pairing(
-    ctx: &Context,
-    inv: &SignedInvitation,
-) -> Option<(i64, xrcp::pairing::CtrlPairing)> {
-    ctx.store()
-        .find_by_fingerprint(&inv.invitation.ca)
-        .ok()
-        .flatten()
-        .map(|r| (r.id, r.pairing))
-}
-
 /// The notes app, reporting each command it runs.
-pub(crate) struct Observed {
+struct Observed {
     notes: NotesApp,
     on_command: Box<dyn Fn(&str) + Send + Sync>,
 }
 
-impl HostApp for Observed {
-    type Stored = <NotesApp as HostApp>::Stored;
-    type Reader = <NotesApp as HostApp>::Reader;
-
-    async fn execute(&self, command: String, retry_number: i64) -> RRResult {
+impl Application for Observed {
+    fn execute(&self, command: String, retry_number: i64) -> BoxFuture<'_, RRResult> {
         (self.on_command)(&command);
-        self.notes.execute(command, retry_number).await
+        Application::execute(&self.notes, command, retry_number)
     }
 
-    async fn store_file(&self, name: String, size: u32) -> Result<Self::Stored, HostAppError> {
-        self.notes.store_file(name, size).await
+    fn store_file(
+        &self,
+        file_name: String,
+        file_size: u32,
+    ) -> BoxFuture<'_, Result<Box<dyn UploadFile>, HostAppError>> {
+        Application::store_file(&self.notes, file_name, file_size)
     }
 
-    async fn get_file(&self, file: RemoteFile) -> Result<OutgoingFile<Self::Reader>, HostAppError> {
-        self.notes.get_file(file).await
+    fn get_file(
+        &self,
+        file: RemoteFile,
+    ) -> BoxFuture<'_, Result<OutgoingFile<BoxReader>, HostAppError>> {
+        Application::get_file(&self.notes, file)
     }
 }
 
-/// A session that reached HELLO: persist the pairing, then serve the notes app until the
-/// controller leaves. `started` is told the controller's id, name and compression first.
+/// A session that reached HELLO (its pairing kept): `started` is told the controller's id,
+/// name and compression, then the notes app is served (its events going to this session)
+/// until the controller leaves.
 pub(crate) async fn serve(
     ctx: &Context,
-    connected: Connected,
+    session: Session,
     started: impl FnOnce(i64, &str, bool),
-    on_command: impl Fn(&str) + Send + Sync + 'static,
 ) -> Result<(), RemoteCtrlError> {
-    let (served, pairing) = prepare_session(connected, &ctx.settings())?;
-    let name = served.ctrl_info.device_name.clone();
-    let id = ctx
-        .store()
-        .upsert(&name, &pairing)
-        .map_err(|e| RemoteCtrlError::Store(e.into()))?;
-    started(id, &name, served.compression);
-    let events = ctx.notes.subscribe();
-    let app = Observed {
-        notes: ctx.notes.clone(),
-        on_command: Box::new(on_command),
-    };
-    served
-        .serve(Arc::new(app), events)
-        .await
-        .map_err(RemoteCtrlError::Session)
+    started(
+        session.controller_id(),
+        &session.controller().device_name,
+        session.compression(),
+    );
+    ctx.notes.attach(session.events());
+    session.serve().await
 }
 
 #[cfg(test)]

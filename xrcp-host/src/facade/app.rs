@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use xrcp::session::{RRResult, RemoteFile, RemoteProtocolError};
+use xrcp::session::{FileDigest, RRResult, RemoteFile, RemoteProtocolError};
 
 use crate::session::{HostApp, HostAppError, OutgoingFile, StoredFile};
 
@@ -27,7 +27,7 @@ pub type BoxReader = Box<dyn AsyncRead + Unpin + Send + 'static>;
 
 /// The application behind a [`crate::Host`]: it runs the controller's commands and keeps
 /// and hands out files (spec/xrcp.md §10). Object-safe; implement it with
-/// `Box::pin(async move { ... })` bodies, or implement [`HostApp`] and get this for free.
+/// `Box::pin(async move { ... })` bodies.
 pub trait Application: Send + Sync + 'static {
     /// Runs one command, given as the controller's user typed it; the answer (a result or an
     /// application error, both JSON) goes back as `chatResponse`.
@@ -58,11 +58,22 @@ fn refused(why: &str) -> HostAppError {
     HostAppError::Protocol(RemoteProtocolError::Exception(why.to_owned()))
 }
 
-/// An upload in progress, object-safe ([`StoredFile`] with boxed futures). Bytes arrive
+/// An upload in progress, object-safe (the session layer's `StoredFile` with boxed futures). Bytes arrive
 /// before the attachment is verified: only [`UploadFile::commit`] makes them permanent.
 pub trait UploadFile: AsyncWrite + Unpin + Send + 'static {
     /// The upload was verified: keep the file; gives the path reported to the controller.
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<String, HostAppError>>;
+    /// [`UploadFile::commit`], told the SHA-512 of what was written, which the session
+    /// checked against the request's `fileDigest` while the bytes streamed (spec/xrcp.md
+    /// §10): an application that records digests need not read the file back. The session
+    /// calls this one; by default it is `commit`.
+    fn commit_verified(
+        self: Box<Self>,
+        digest: FileDigest,
+    ) -> BoxFuture<'static, Result<String, HostAppError>> {
+        let _ = digest;
+        self.commit()
+    }
     /// The upload failed: remove what was written.
     fn discard(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
@@ -70,6 +81,13 @@ pub trait UploadFile: AsyncWrite + Unpin + Send + 'static {
 impl<T: StoredFile> UploadFile for T {
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<String, HostAppError>> {
         Box::pin(StoredFile::commit(*self))
+    }
+
+    fn commit_verified(
+        self: Box<Self>,
+        digest: FileDigest,
+    ) -> BoxFuture<'static, Result<String, HostAppError>> {
+        Box::pin(StoredFile::commit_verified(*self, digest))
     }
 
     fn discard(self: Box<Self>) -> BoxFuture<'static, ()> {
@@ -109,7 +127,7 @@ impl<A: HostApp> Application for A {
 }
 
 /// An upload of a `dyn` [`Application`], as the session server takes it.
-pub struct DynUpload(Box<dyn UploadFile>);
+pub(crate) struct DynUpload(Box<dyn UploadFile>);
 
 impl AsyncWrite for DynUpload {
     fn poll_write(
@@ -134,15 +152,22 @@ impl StoredFile for DynUpload {
         UploadFile::commit(self.0)
     }
 
+    fn commit_verified(
+        self,
+        digest: FileDigest,
+    ) -> impl Future<Output = Result<String, HostAppError>> + Send {
+        UploadFile::commit_verified(self.0, digest)
+    }
+
     fn discard(self) -> impl Future<Output = ()> + Send {
         UploadFile::discard(self.0)
     }
 }
 
 /// An `Arc<dyn Application>` as a [`HostApp`], to serve with the session layer
-/// ([`crate::session::serve_session`], [`crate::remote::ServedSession::serve`]).
+/// (`session::serve_session`, `remote::ServedSession::serve`).
 #[derive(Clone)]
-pub struct DynApp(pub Arc<dyn Application>);
+pub(crate) struct DynApp(pub(crate) Arc<dyn Application>);
 
 impl std::fmt::Debug for DynApp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -171,5 +196,58 @@ impl HostApp for DynApp {
         file: RemoteFile,
     ) -> impl Future<Output = Result<OutgoingFile<BoxReader>, HostAppError>> + Send {
         self.0.get_file(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upload that says which commit the session layer called.
+    struct Recording;
+
+    impl AsyncWrite for Recording {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl StoredFile for Recording {
+        async fn commit(self) -> Result<String, HostAppError> {
+            Ok("read back".into())
+        }
+
+        async fn commit_verified(self, digest: FileDigest) -> Result<String, HostAppError> {
+            Ok(format!("verified {:02x}", digest.0[0]))
+        }
+
+        async fn discard(self) {}
+    }
+
+    /// The session layer hands the digest it checked to `commit_verified`; through the
+    /// facade's boxing (`dyn UploadFile` in a `DynUpload`) it must still reach the
+    /// application's own `commit_verified` (the notes app records it instead of reading the
+    /// file back), not fall back to `commit`.
+    #[tokio::test]
+    async fn the_checked_digest_reaches_the_application() {
+        let upload = DynUpload(Box::new(Recording));
+        let reported = StoredFile::commit_verified(upload, FileDigest([0xab; 64]))
+            .await
+            .unwrap();
+        assert_eq!(reported, "verified ab");
+        let upload = DynUpload(Box::new(Recording));
+        assert_eq!(StoredFile::commit(upload).await.unwrap(), "read back");
     }
 }

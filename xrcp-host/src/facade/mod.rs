@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # use xrcp::session::RRResult;
-//! # use xrcp_host::facade::BoxFuture;
+//! # use xrcp_host::BoxFuture;
 //! struct Echo;
 //! impl xrcp_host::Application for Echo {
 //!     fn execute(&self, command: String, _retry: i64) -> BoxFuture<'_, RRResult> {
@@ -20,14 +20,17 @@
 //! # Ok(()) }
 //! ```
 //!
-//! It wraps [`crate::connect()`] (TLS, session code, HELLO), [`crate::discover`] (multicast),
-//! [`crate::remote`] (app info check, HTTP/2 server) and a [`PairingStore`]; programs that
-//! need more control use those directly.
+//! Finding a paired controller on the local network is [`Host::find`], or, to show what is
+//! going on in between, [`Host::listen`] → [`Listening::found`] → [`Found::connect`].
+//!
+//! Underneath it runs the handshake (TLS, session code, HELLO), multicast discovery, the
+//! app info check and the HTTP/2 server; the `xrcp-host` program uses nothing else than
+//! this facade.
 
 mod app;
 mod store;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -36,16 +39,18 @@ use tokio::sync::mpsc;
 use xrcp::message::SignedInvitation;
 use xrcp::session::{AppVersionRange, CtrlAppInfo, RRResult};
 
-pub use app::{Application, BoxFuture, BoxReader, DynApp, DynUpload, UploadFile};
+pub(crate) use app::DynApp;
+pub use app::{Application, BoxFuture, BoxReader, UploadFile};
 pub use store::PairingStore;
 
 use crate::connect::{CodeCheck, HostOptions, PendingConfirmation};
-use crate::discover::DiscoverOptions;
+use crate::discover::{listening_address, DiscoverOptions, Discovered, Discovery};
 use crate::error::{PairingStoreError, RemoteCtrlError};
 use crate::remote::{prepare_session, HostAppSettings, ServedSession};
 use crate::store::CtrlStore;
 
-/// Events buffered for the controller's polls before [`EventSender::send`] waits.
+/// Events buffered for the controller's polls before [`EventSender::send`] waits (unless
+/// [`HostBuilder::event_buffer`] says otherwise).
 const EVENT_BUFFER: usize = 64;
 
 /// Why [`HostBuilder::build`] failed.
@@ -79,6 +84,7 @@ pub struct HostBuilder {
     step_timeout: Duration,
     connect_via: Option<SocketAddr>,
     discover: DiscoverOptions,
+    event_buffer: usize,
 }
 
 impl HostBuilder {
@@ -137,6 +143,13 @@ impl HostBuilder {
         self
     }
 
+    /// How many events ([`Session::events`]) wait for the controller's polls before
+    /// [`EventSender::send`] waits and [`EventSender::try_send`] refuses (default: 64).
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.event_buffer = events;
+        self
+    }
+
     /// Where and how long [`Host::find`] listens for announcements.
     pub fn discovery(mut self, options: DiscoverOptions) -> Self {
         self.discover = options;
@@ -158,10 +171,12 @@ impl HostBuilder {
             inner: Arc::new(Inner {
                 app,
                 store: Mutex::new(store),
-                settings: self.settings,
+                settings: Mutex::new(self.settings),
                 step_timeout: self.step_timeout,
                 connect_via: self.connect_via,
                 discover: self.discover,
+                discovery: Discovery::new(),
+                event_buffer: self.event_buffer,
             }),
         })
     }
@@ -170,10 +185,15 @@ impl HostBuilder {
 struct Inner {
     app: Arc<dyn Application>,
     store: Mutex<Box<dyn PairingStore>>,
-    settings: HostAppSettings,
+    /// Behind a lock: the device name may change while the host runs.
+    settings: Mutex<HostAppSettings>,
     step_timeout: Duration,
     connect_via: Option<SocketAddr>,
     discover: DiscoverOptions,
+    /// Shared by every [`Host::listen`] of this host (and its clones): one multicast
+    /// membership per group, and the addresses controllers were found at, tried first.
+    discovery: Discovery,
+    event_buffer: usize,
 }
 
 /// An embedded host: connects to controllers and serves its [`Application`] to them. Cheap
@@ -186,7 +206,7 @@ pub struct Host {
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
-            .field("device_name", &self.inner.settings.device_name)
+            .field("device_name", &self.settings().device_name)
             .finish_non_exhaustive()
     }
 }
@@ -202,6 +222,7 @@ impl Host {
             step_timeout: HostOptions::default().step_timeout,
             connect_via: None,
             discover: DiscoverOptions::default(),
+            event_buffer: EVENT_BUFFER,
         }
     }
 
@@ -210,6 +231,24 @@ impl Host {
             .store
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn settings(&self) -> HostAppSettings {
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The name controllers are shown for this host from the next connection on (a setting
+    /// the person may change while the host runs).
+    pub fn set_device_name(&self, name: impl Into<String>) {
+        self.inner
+            .settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .device_name = name.into();
     }
 
     /// Verifies the controller's `xrcp:/` link, connects and sets up TLS. The result shows
@@ -224,22 +263,59 @@ impl Host {
         &self,
         invitation: SignedInvitation,
     ) -> Result<PendingSession, RemoteCtrlError> {
-        let known = self
-            .store()
+        self.connect_invitation_via(invitation, self.inner.connect_via)
+            .await
+    }
+
+    /// [`Host::connect_invitation`] dialing `via` (an SSH tunnel, say) instead of the
+    /// link's address for this connection only (`None`: the link's address); every identity
+    /// check of the link still applies.
+    pub async fn connect_invitation_via(
+        &self,
+        invitation: SignedInvitation,
+        via: Option<SocketAddr>,
+    ) -> Result<PendingSession, RemoteCtrlError> {
+        let (id, pairing) = self.known(&invitation)?.unzip();
+        self.dial(invitation, pairing, id, via).await
+    }
+
+    /// The id of the link's controller in the pairing store, when it is paired already.
+    pub fn known_id(&self, invitation: &SignedInvitation) -> Result<Option<i64>, RemoteCtrlError> {
+        Ok(self.known(invitation)?.map(|(id, _)| id))
+    }
+
+    fn known(
+        &self,
+        invitation: &SignedInvitation,
+    ) -> Result<Option<(i64, xrcp::pairing::CtrlPairing)>, RemoteCtrlError> {
+        self.store()
             .find(&invitation.invitation.ca)
-            .map_err(RemoteCtrlError::Store)?;
-        let (id, pairing) = known.unzip();
-        self.dial(invitation, pairing, id).await
+            .map_err(RemoteCtrlError::Store)
     }
 
     /// Listens for a paired controller's multicast announcement (spec/xrcp.md §5), then
     /// connects to it as [`Host::connect`] does. The controller is known, so the caller may
     /// [`PendingSession::confirm`] without asking the person to compare the code.
     pub async fn find(&self) -> Result<PendingSession, RemoteCtrlError> {
+        self.listen(None)?.found().await?.connect().await
+    }
+
+    /// [`Host::find`] in steps: joins the multicast group (the options of
+    /// [`HostBuilder::discovery`]; `timeout` replaces theirs) for the stored pairings; then
+    /// [`Listening::found`] waits for an announcement. `CTRL_NOT_FOUND` when no controller is
+    /// paired.
+    pub fn listen(&self, timeout: Option<Duration>) -> Result<Listening, RemoteCtrlError> {
         let known = self.store().known().map_err(RemoteCtrlError::Store)?;
-        let found = crate::discover::discover(known, &self.inner.discover).await?;
-        self.dial(found.invitation, Some(found.pairing), Some(found.id))
-            .await
+        let mut options = self.inner.discover.clone();
+        if let Some(t) = timeout {
+            options.timeout = t;
+        }
+        let listener = self.inner.discovery.listener(known, &options)?;
+        Ok(Listening {
+            listener,
+            options,
+            host: self.clone(),
+        })
     }
 
     async fn dial(
@@ -247,13 +323,14 @@ impl Host {
         invitation: SignedInvitation,
         pairing: Option<xrcp::pairing::CtrlPairing>,
         id: Option<i64>,
+        via: Option<SocketAddr>,
     ) -> Result<PendingSession, RemoteCtrlError> {
-        let hello = self.inner.settings.hello_info(&invitation.invitation.app)?;
+        let hello = self.settings().hello_info(&invitation.invitation.app)?;
         let controller = CtrlAppInfo::from_json(&invitation.invitation.app)
             .map_err(|e| RemoteCtrlError::BadAppInfo(e.to_string()))?;
         let options = HostOptions {
             app: serde_json::to_value(&hello).unwrap_or_default(),
-            connect_via: self.inner.connect_via,
+            connect_via: via,
             step_timeout: self.inner.step_timeout,
             ..HostOptions::default()
         };
@@ -264,6 +341,89 @@ impl Host {
             known: id,
             host: self.clone(),
         })
+    }
+}
+
+/// Listening for the announcement of a paired controller; see [`Host::listen`].
+pub struct Listening {
+    listener: crate::discover::Listener,
+    options: DiscoverOptions,
+    host: Host,
+}
+
+impl std::fmt::Debug for Listening {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listening")
+            .field("group", &self.group())
+            .field("timeout", &self.options.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Listening {
+    /// The multicast group and port listened on.
+    pub fn group(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.options.group, self.options.port)
+    }
+
+    /// The local address whose interface receives the announcements: the configured
+    /// interface, or the one the system routes the group through (`None`: no route).
+    pub fn interface_address(&self) -> Option<Ipv4Addr> {
+        listening_address(&self.options)
+    }
+
+    /// How long [`Listening::found`] waits.
+    pub fn timeout(&self) -> Duration {
+        self.options.timeout
+    }
+
+    /// Waits for a genuine announcement of a paired controller; `NOT_DISCOVERED`
+    /// ([`xrcp::RcError::NotDiscovered`]) when none came within [`Listening::timeout`].
+    pub async fn found(mut self) -> Result<Found, RemoteCtrlError> {
+        let found = self.listener.find(self.options.timeout).await?;
+        Ok(Found {
+            found,
+            host: self.host,
+        })
+    }
+}
+
+/// A paired controller announced itself; nothing was sent to it yet.
+pub struct Found {
+    found: Discovered,
+    host: Host,
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found")
+            .field("controller_id", &self.found.id)
+            .field("source", &self.found.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Found {
+    /// The controller's id in the pairing store.
+    pub fn controller_id(&self) -> i64 {
+        self.found.id
+    }
+
+    /// The announced invitation (signed by the paired controller), with its app info.
+    pub fn invitation(&self) -> &SignedInvitation {
+        &self.found.invitation
+    }
+
+    /// Connects to the controller with its stored pairing, as [`Host::connect`] does.
+    pub async fn connect(self) -> Result<PendingSession, RemoteCtrlError> {
+        let Found { found, host } = self;
+        host.dial(
+            found.invitation,
+            Some(found.pairing),
+            Some(found.id),
+            host.inner.connect_via,
+        )
+        .await
     }
 }
 
@@ -305,9 +465,9 @@ impl PendingSession {
         self.pending.peer()
     }
 
-    /// The handshake underneath, for what the facade does not offer.
-    pub fn handshake(&mut self) -> &mut PendingConfirmation {
-        &mut self.pending
+    /// The controller's link (or announcement) this connection was made from.
+    pub fn invitation(&self) -> &SignedInvitation {
+        self.pending.invitation()
     }
 
     /// Compares a code the person typed, counting wrong ones ([`crate::CODE_TRIES`]).
@@ -365,27 +525,39 @@ impl std::fmt::Debug for Session {
 pub struct EventSender(mpsc::Sender<RRResult>);
 
 impl EventSender {
-    /// Queues an event; waits while 64 are queued. `false` once the session
-    /// ended.
+    /// A sender and the queue it fills, for the session layer underneath.
+    pub(crate) fn channel(capacity: usize) -> (EventSender, mpsc::Receiver<RRResult>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (EventSender(tx), rx)
+    }
+
+    /// Queues an event; waits while the queue is full ([`HostBuilder::event_buffer`]).
+    /// `false` once the session ended.
     pub async fn send(&self, event: RRResult) -> bool {
         self.0.send(event).await.is_ok()
+    }
+
+    /// Queues an event without waiting (from code that cannot wait, such as a lock held);
+    /// `false` if the queue is full or the session ended.
+    pub fn try_send(&self, event: RRResult) -> bool {
+        self.0.try_send(event).is_ok()
     }
 }
 
 impl Session {
-    fn start(host: Host, connected: crate::Connected) -> Result<Session, RemoteCtrlError> {
-        let (served, pairing) = prepare_session(connected, &host.inner.settings)?;
+    fn start(host: Host, connected: crate::connect::Connected) -> Result<Session, RemoteCtrlError> {
+        let (served, pairing) = prepare_session(connected, &host.settings())?;
         let id = host
             .store()
             .save(&served.ctrl_info.device_name, &pairing)
             .map_err(RemoteCtrlError::Store)?;
-        let (tx, events) = mpsc::channel(EVENT_BUFFER);
+        let (sender, events) = EventSender::channel(host.inner.event_buffer);
         Ok(Session {
             served,
             id,
             app: Arc::clone(&host.inner.app),
             events,
-            sender: EventSender(tx),
+            sender,
         })
     }
 

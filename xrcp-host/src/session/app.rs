@@ -102,12 +102,12 @@ pub struct OutgoingFile<R> {
     pub digest: FileDigest,
 }
 
-/// What [`OutgoingFile::open`] reads from: the file, in [`FILE_IO_BLOCK`] reads.
+/// What [`OutgoingFile::open`] reads from: the file, in 1 MiB reads.
 pub type FileReader = BufReader<File>;
 
 impl OutgoingFile<FileReader> {
     /// Opens `path`, reading it once for size and SHA-512 (as the reference's `getFileInfo`)
-    /// on a blocking thread in [`FILE_IO_BLOCK`] reads, and rewinding it for sending. Files
+    /// on a blocking thread in 1 MiB reads, and rewinding it for sending. Files
     /// of 4 GiB − 16 bytes or more are `RPEFileSize`. An application that recorded the
     /// digest when the file was stored uses [`OutgoingFile::open_known`] and skips this pass.
     pub async fn open(path: &Path) -> Result<Self, HostAppError> {
@@ -251,7 +251,7 @@ impl FolderStore {
 
     /// Creates a new file for an upload. Only the last path component of `file_name` is
     /// used, so a controller cannot write outside the folder. The file gets its final name
-    /// only on [`StoredFile::commit`].
+    /// only on `commit`.
     pub async fn create(&self, file_name: &str) -> Result<FolderFile, HostAppError> {
         let base = Path::new(file_name)
             .file_name()
@@ -362,7 +362,7 @@ fn link_unique(dir: &Path, temp: &Path, base: &str) -> Result<String, HostAppErr
     ))
 }
 
-/// A file created by [`FolderStore::create`]. Until [`StoredFile::commit`] it is a
+/// A file created by [`FolderStore::create`]. Until it is committed ([`crate::UploadFile::commit`]) it is a
 /// temporary file, removed when dropped, so an upload cut off mid-way (its task aborted
 /// with the session) leaves nothing behind.
 #[derive(Debug)]
