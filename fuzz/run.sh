@@ -16,6 +16,8 @@
 #   FUZZ_OPT_LEVEL=3       optimization level (1 builds faster, runs slower: CI smoke runs);
 #   FUZZ_JOBS=1            targets fuzzed at the same time (long runs on a multi-core box);
 #   FUZZ_NICE=0            niceness of the fuzzers (19 keeps an interactive machine usable);
+#   FUZZ_PLAIN_CRYPTO=1    build the crypto primitive crates without coverage (0: every
+#                          crate instrumented; see rustc-uninstrumented.sh);
 #   CARGO_TARGET_DIR       honoured (default fuzz/target).
 #
 # Stable Rust works: libFuzzer needs no nightly feature with FUZZ_SANITIZER=none, and
@@ -38,6 +40,15 @@ triple="$(rustc -vV | sed -n 's/^host: //p')"
 bin_dir="${CARGO_TARGET_DIR:-$here/target}/$triple/release"
 export RUSTC_BOOTSTRAP=1
 if [ -n "${FUZZ_OPT_LEVEL:-}" ]; then export CARGO_PROFILE_RELEASE_OPT_LEVEL="$FUZZ_OPT_LEVEL"; fi
+# The crypto primitives without coverage instrumentation (the wrapper's comment says why). The
+# extra `--cfg` is in RUSTFLAGS so that cargo's fingerprints see the choice: a target dir built
+# the other way is rebuilt instead of silently mixing the two.
+plain_crypto="${FUZZ_PLAIN_CRYPTO:-1}"
+extra_flags=""
+if [ "$plain_crypto" = 1 ]; then
+  export RUSTC_WRAPPER="$here/rustc-uninstrumented.sh"
+  extra_flags="--cfg xrcp_fuzz_plain_crypto"
+fi
 
 # Largest input per target: block-sized inputs for the block decoders, a little above the
 # decoders' own limits for the invitation (4096) and the announcement (2048).
@@ -57,7 +68,7 @@ case "$build" in
       echo "installing cargo-fuzz" >&2
       cargo install cargo-fuzz --locked
     fi
-    cargo fuzz build -O -s "$sanitizer" --codegen-units "$cgu"
+    RUSTFLAGS="${RUSTFLAGS:-} $extra_flags" cargo fuzz build -O -s "$sanitizer" --codegen-units "$cgu"
     ;;
   direct)
     flags="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4"
@@ -66,7 +77,7 @@ case "$build" in
     flags+=" -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing"
     flags+=" -Cllvm-args=-simplifycfg-branch-fold-threshold=0"
     flags+=" -Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions"
-    flags+=" -Ccodegen-units=$cgu"
+    flags+=" -Ccodegen-units=$cgu $extra_flags"
     case "$sanitizer" in
       none) ;;
       address) flags+=" -Zsanitizer=address" ;;
@@ -79,7 +90,7 @@ case "$build" in
   *) echo "FUZZ_BUILD must be cargo-fuzz or direct" >&2; exit 2 ;;
 esac
 built=$(date +%s)
-echo "build: $((built - start)) s ($build, sanitizer $sanitizer, codegen units $cgu, opt-level ${FUZZ_OPT_LEVEL:-3})"
+echo "build: $((built - start)) s ($build, sanitizer $sanitizer, codegen units $cgu, opt-level ${FUZZ_OPT_LEVEL:-3}, plain crypto $plain_crypto)"
 
 "$here/seed.sh" "$here/corpus" >/dev/null
 

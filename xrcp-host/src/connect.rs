@@ -5,7 +5,9 @@
 //!
 //! The protocol decisions live in [`xrcp::handshake::HostHandshake`]; this module moves bytes.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::task::Poll;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -279,8 +281,12 @@ impl PendingConfirmation {
     }
 
     /// Whether the controller already closed the connection (without waiting).
+    ///
+    /// Polls [`Self::controller_left`] once instead of racing it with a zero timeout: tokio
+    /// rounds every deadline up to its next millisecond tick, so `timeout(ZERO, …)` waited up
+    /// to 1 ms on every confirmation (a third of a scripted connect on loopback).
     async fn controller_gone(&mut self) -> Option<RemoteCtrlError> {
-        timeout(Duration::ZERO, self.controller_left()).await.ok()
+        poll_once(self.controller_left()).await
     }
 
     /// The user typed the controller's code: continue if it matches ours, else end the
@@ -354,6 +360,17 @@ impl PendingConfirmation {
     }
 }
 
+/// `Some` with the output if `fut` is ready at its first poll, else `None` (dropping it): "has it
+/// happened yet?" without a timer.
+async fn poll_once<F: Future>(fut: F) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
+        Poll::Ready(out) => Poll::Ready(Some(out)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await
+}
+
 /// An error that means the peer closed or reset the connection.
 fn closed(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
@@ -361,4 +378,25 @@ fn closed(e: &std::io::Error) -> bool {
         e.kind(),
         BrokenPipe | ConnectionReset | ConnectionAborted | UnexpectedEof
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `poll_once` needs no timer: on a runtime without one, a `timeout(ZERO, …)` (what
+    /// `controller_gone` used, and which waited for the next millisecond tick) panics.
+    #[test]
+    fn poll_once_answers_at_once_without_a_timer() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            assert_eq!(poll_once(std::future::ready(7)).await, Some(7));
+            assert_eq!(poll_once(std::future::pending::<u8>()).await, None);
+            let (mut a, _b) = tokio::io::duplex(64);
+            let mut byte = [0u8; 1];
+            assert!(poll_once(a.read(&mut byte)).await.is_none());
+        });
+    }
 }
