@@ -8,7 +8,7 @@
 //!
 //! Which instructions is decided at run time. The workspace forbids `unsafe`, and calling a
 //! `#[target_feature]` function from code compiled without that feature needs it, so the
-//! detection and the call go through `pulp` (its `Simd::vectorize` runs a closure inside a
+//! detection and the call go through `pulp` (its `Simd::vectorize` runs an operation inside a
 //! function compiled for the detected feature level, and our `#[inline(always)]` block
 //! function is compiled into it): on x86-64 with AVX2 (or AVX-512 with the `avx512` feature)
 //! sixteen blocks at a time, where the baseline (SSE2) build is fastest at eight and keeps
@@ -159,18 +159,46 @@ impl XSalsa20Stream {
                 blocks_into::<NARROW>(input, counter.wrapping_add(NARROW as u64), hi);
             }
             #[cfg(target_arch = "x86_64")]
-            Engine::Avx2(simd) => simd.vectorize(
-                #[inline(always)]
-                || blocks_into::<WIDE_LANES>(input, counter, blocks),
+            Engine::Avx2(simd) => pulp::Simd::vectorize(
+                simd,
+                Wide {
+                    input,
+                    counter,
+                    blocks,
+                },
             ),
             #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
-            Engine::Avx512(simd) => simd.vectorize(
-                #[inline(always)]
-                || blocks_into::<WIDE_LANES>(input, counter, blocks),
+            Engine::Avx512(simd) => pulp::Simd::vectorize(
+                simd,
+                Wide {
+                    input,
+                    counter,
+                    blocks,
+                },
             ),
         }
         self.counter = self.counter.wrapping_add(WIDE_LANES as u64);
         self.pos = 0;
+    }
+}
+
+/// One wide refill as a `pulp` operation. A struct with an always-inlined `with_simd`
+/// rather than a closure: a closure's body was called through its `FnOnce` shim, compiled
+/// without the target features, instead of being inlined into pulp's AVX2 function.
+#[cfg(target_arch = "x86_64")]
+struct Wide<'a> {
+    input: &'a [u32; 16],
+    counter: u64,
+    blocks: &'a mut [[u8; BLOCK]],
+}
+
+#[cfg(target_arch = "x86_64")]
+impl pulp::WithSimd for Wide<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        blocks_into::<WIDE_LANES>(self.input, self.counter, self.blocks)
     }
 }
 
