@@ -1,6 +1,7 @@
 //! The loopback benchmark harness behind `xrcp-bench` (BENCHMARKS.md).
 //!
-//! Sections: `cpu` (same-run CPU breakdowns the targets use), `setup`, `rtt`, `files`,
+//! Sections: `cpu` (same-run CPU breakdowns the targets use), `crypto` (the attachment
+//! keystream paths and the per-byte floor against scp; also part of `cpu`), `setup`, `rtt`, `files`,
 //! `memory`, `discovery`, `programs` (the real programs against OpenSSH); then a verdict on each target. Every figure is a median with
 //! p10/p90 and MAD; every comparison is a ratio to a baseline sampled in the same run,
 //! interleaved round by round.
@@ -12,6 +13,7 @@
 //! ```
 
 mod cpu;
+mod crypto;
 mod discovery;
 mod files;
 mod fixtures;
@@ -75,8 +77,9 @@ impl Results {
     }
 }
 
-const SECTIONS: [&str; 7] = [
+const SECTIONS: [&str; 8] = [
     "cpu",
+    "crypto",
     "setup",
     "rtt",
     "files",
@@ -191,6 +194,9 @@ fn run_sections(args: &[String]) -> Res<()> {
     }
     if want("cpu") || want("files") {
         emit(cpu::byte_parts(&cfg, &mut r)?, &mut report);
+    }
+    if want("cpu") || want("crypto") {
+        emit(crypto::run(&cfg, &mut r)?, &mut report);
     }
     if want("cpu") {
         emit(cpu::alternatives(&cfg, &mut r)?, &mut report);

@@ -19,6 +19,8 @@ pub use keys::{
     X25519SecretKey,
 };
 pub use secretbox::{BoxKey, Nonce, StreamOpener, StreamSealer, TAG_LEN};
+#[doc(hidden)]
+pub use xsalsa::KeystreamPath;
 
 /// Failures of the crypto layer. Callers turn these into the [`crate::RcError`] kind that
 /// their protocol context calls for.
