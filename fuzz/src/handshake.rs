@@ -390,7 +390,7 @@ fn both(input: &BothInput) {
     let reply_intact = genuine_reply.is_some() && same_content(&to_host, &base);
     let host_result = host.handle_ctrl_hello(&to_host, &input.tls_unique);
     match (host_result, ctrl_result) {
-        (Ok((mut hk, cp)), Ok(mut out)) => {
+        (Ok((hk, cp)), Ok(out)) => {
             assert!(
                 reply_intact,
                 "the host accepted a reply the controller did not send"
@@ -533,7 +533,7 @@ fn controller(input: &CtrlInput) {
     let to_ctrl = apply(&input.to_ctrl, &block);
     let intact = same_content(&to_ctrl, &block);
     match ctrl.handle_host_hello(&to_ctrl, tls_ca, &input.tls_unique) {
-        Ok(mut out) => {
+        Ok(out) => {
             assert!(
                 intact,
                 "the controller accepted a HELLO the host did not send"
