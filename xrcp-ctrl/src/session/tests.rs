@@ -55,7 +55,7 @@ fn pair_with(
     let _hello = a2.advance();
     let ctrl = RemoteSession::new(
         SessionSecrets::new(
-            SessionKeys::new(&ctrl_unique, a, b),
+            SessionKeys::new(ctrl_unique, a, b),
             RemoteSignatures::Sign {
                 session_key: sess.clone(),
                 identity_key: id.clone(),
@@ -66,7 +66,7 @@ fn pair_with(
     .unwrap();
     let host = RemoteSession::new(
         SessionSecrets::new(
-            SessionKeys::new(&host_unique, b2, a2),
+            SessionKeys::new(host_unique, b2, a2),
             RemoteSignatures::Verify {
                 session_key: sess.public(),
                 identity_key: id.public(),
