@@ -6,8 +6,8 @@ use std::sync::OnceLock;
 use xrcp::crypto::chain::ChainKey;
 use xrcp::crypto::keys::{Ed25519PublicKey, Ed25519SecretKey, X25519SecretKey};
 use xrcp::crypto::{BoxKey, Nonce};
+use xrcp::handshake::SessionKeys;
 use xrcp::session::{RemoteSession, RemoteSignatures, SessionSecrets};
-use zeroize::Zeroizing;
 
 /// RFC 7748 Alice: the controller's session DH key in every vector.
 pub const ALICE_SK: &str = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
@@ -100,15 +100,17 @@ pub fn fixed() -> &'static Fixed {
 pub fn ctrl_session(tls_unique: &[u8], compression: bool) -> RemoteSession {
     let f = fixed();
     RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(tls_unique.to_vec()),
-            snd_chain: ChainKey::from_bytes(hexa(CHAIN_A1)),
-            rcv_chain: ChainKey::from_bytes(hexa(CHAIN_B)),
-            signatures: RemoteSignatures::Sign {
+        SessionSecrets::new(
+            SessionKeys::new(
+                &tls_unique,
+                ChainKey::from_bytes(hexa(CHAIN_A1)),
+                ChainKey::from_bytes(hexa(CHAIN_B)),
+            ),
+            RemoteSignatures::Sign {
                 session_key: f.session_key.clone(),
                 identity_key: f.identity_key.clone(),
             },
-        },
+        ),
         compression,
     )
     .expect("a 32-byte tls-unique is valid")
@@ -118,15 +120,17 @@ pub fn ctrl_session(tls_unique: &[u8], compression: bool) -> RemoteSession {
 pub fn host_session(tls_unique: &[u8], compression: bool) -> RemoteSession {
     let f = fixed();
     RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(tls_unique.to_vec()),
-            snd_chain: ChainKey::from_bytes(hexa(CHAIN_B)),
-            rcv_chain: ChainKey::from_bytes(hexa(CHAIN_A1)),
-            signatures: RemoteSignatures::Verify {
+        SessionSecrets::new(
+            SessionKeys::new(
+                &tls_unique,
+                ChainKey::from_bytes(hexa(CHAIN_B)),
+                ChainKey::from_bytes(hexa(CHAIN_A1)),
+            ),
+            RemoteSignatures::Verify {
                 session_key: f.session_pub,
                 identity_key: f.identity_pub,
             },
-        },
+        ),
         compression,
     )
     .expect("a 32-byte tls-unique is valid")

@@ -128,8 +128,8 @@ fn raw(to_ctrl: bool, compression: bool, attachment: bool, seed: u8, body: &[u8]
             assert_eq!(rest.len(), head_rest.len());
             assert!(b.json.len() <= MAX_JSON_LEN);
             assert!((1..=MAX_SKIP).contains(&b.corr_id));
-            assert_eq!(s.keys.rcv_counter(), b.corr_id);
-            assert_eq!(s.keys.skipped_count() as u64, u64::from(b.corr_id - 1));
+            assert_eq!(s.keys().rcv_counter(), b.corr_id);
+            assert_eq!(s.keys().skipped_count() as u64, u64::from(b.corr_id - 1));
         }
         Err(e) => {
             if let Err(head_err) = &one {
@@ -142,7 +142,7 @@ fn raw(to_ctrl: bool, compression: bool, attachment: bool, seed: u8, body: &[u8]
                     | RemoteProtocolError::DuplicateId
                     | RemoteProtocolError::ManySkippedIds(_)
             ) {
-                assert_eq!(s.keys.rcv_counter(), 0, "a refused body moved the window");
+                assert_eq!(s.keys().rcv_counter(), 0, "a refused body moved the window");
             }
             assert!(
                 matches!(
@@ -347,7 +347,7 @@ fn crafted_json(to_ctrl: bool, compression: bool, attachment: bool, seed: u8, c:
 
 fn crafted_plaintext(to_ctrl: bool, compression: bool, plain: &[u8]) {
     let mut snd = sender(to_ctrl, compression);
-    let k = snd.keys.snd_keys().expect("first id");
+    let k = snd.keys_mut().snd_keys().expect("first id");
     let ct = seal_tail_tag(&k.keys.body.key, &k.keys.body.nonce, plain);
     let mut bytes = Vec::with_capacity(8 + ct.len() + 130);
     bytes.extend_from_slice(&k.corr_id.to_be_bytes());

@@ -153,11 +153,11 @@ impl State {
         .into_bytes();
         let compression = self.compression;
         let sender = self.sender(dir);
-        if sender.keys.snd_counter() == u32::MAX {
+        if sender.keys().snd_counter() == u32::MAX {
             return None;
         }
         let (id, bytes, file_key) = if wrong_code {
-            let k = sender.keys.snd_keys().expect("ids left");
+            let k = sender.keys_mut().snd_keys().expect("ids left");
             let f = fixed();
             let signatures = match dir {
                 Dir::ToHost => RemoteSignatures::Sign {
@@ -195,8 +195,8 @@ impl State {
     fn deliver(&mut self, dir: Dir, bytes: &[u8]) {
         let s = slot(dir);
         let rcv = self.receiver(dir);
-        let pre = BodyHeadReader::read_from(rcv.crypto.expects_signatures(), bytes)
-            .and_then(|(head, _)| rcv.crypto.verify_signatures(&head).map(|()| head));
+        let pre = BodyHeadReader::read_from(rcv.crypto().expects_signatures(), bytes)
+            .and_then(|(head, _)| rcv.crypto().verify_signatures(&head).map(|()| head));
         let result = rcv.decode(bytes).map(|(b, rest)| {
             (
                 b.corr_id,
@@ -205,7 +205,7 @@ impl State {
                 rest.len(),
             )
         });
-        let (counter, stored) = (rcv.keys.rcv_counter(), rcv.keys.skipped_count());
+        let (counter, stored) = (rcv.keys().rcv_counter(), rcv.keys().skipped_count());
         match pre {
             Err(e) => assert_eq!(result.err(), Some(e), "framing/signature error differs"),
             Ok(head) => {
@@ -299,7 +299,7 @@ impl State {
                 self.skip_budget -= n;
                 let sender = self.sender(dir);
                 for _ in 0..n {
-                    if sender.keys.snd_keys().is_err() {
+                    if sender.keys_mut().snd_keys().is_err() {
                         break;
                     }
                 }

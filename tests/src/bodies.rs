@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::json;
 use xrcp::crypto::chain::{chain_init, HybridSecret};
 use xrcp::crypto::keys::Ed25519SecretKey;
+use xrcp::handshake::SessionKeys;
 use xrcp::session::{RRResult, RemoteFile, RemoteSession, RemoteSignatures, SessionSecrets};
 use xrcp_host::session::{FolderFile, HostApp, HostAppError, OutgoingFile};
-use zeroize::Zeroizing;
 
 const TLS_UNIQUE: [u8; 32] = [0x5a; 32];
 const HYBRID: [u8; 32] = [0x42; 32];
@@ -28,15 +28,13 @@ pub fn ctrl_session() -> RemoteSession {
     let (mut snd, rcv) = chain_init(&HybridSecret::from_bytes(HYBRID));
     let _hello = snd.advance();
     RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(TLS_UNIQUE.to_vec()),
-            snd_chain: snd,
-            rcv_chain: rcv,
-            signatures: RemoteSignatures::Sign {
+        SessionSecrets::new(
+            SessionKeys::new(&TLS_UNIQUE, snd, rcv),
+            RemoteSignatures::Sign {
                 session_key: Ed25519SecretKey::from_bytes(SESSION_KEY),
                 identity_key: Ed25519SecretKey::from_bytes(IDENTITY_KEY),
             },
-        },
+        ),
         true,
     )
     .expect("controller session")
@@ -47,15 +45,13 @@ pub fn host_session() -> RemoteSession {
     let (mut rcv, snd) = chain_init(&HybridSecret::from_bytes(HYBRID));
     let _hello = rcv.advance();
     RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(TLS_UNIQUE.to_vec()),
-            snd_chain: snd,
-            rcv_chain: rcv,
-            signatures: RemoteSignatures::Verify {
+        SessionSecrets::new(
+            SessionKeys::new(&TLS_UNIQUE, snd, rcv),
+            RemoteSignatures::Verify {
                 session_key: Ed25519SecretKey::from_bytes(SESSION_KEY).public(),
                 identity_key: Ed25519SecretKey::from_bytes(IDENTITY_KEY).public(),
             },
-        },
+        ),
         true,
     )
     .expect("host session")
@@ -140,11 +136,13 @@ pub fn encode_unsized(session: &mut RemoteSession, json: &[u8]) -> Vec<u8> {
     let frame = enc.finish().expect("zstd");
     // The same crypto without compression sends the frame as it is.
     let plain = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(TLS_UNIQUE.to_vec()),
-            snd_chain: chain_init(&HybridSecret::from_bytes([0; 32])).0,
-            rcv_chain: chain_init(&HybridSecret::from_bytes([0; 32])).1,
-            signatures: match session.crypto.expects_signatures() {
+        SessionSecrets::new(
+            SessionKeys::new(
+                &TLS_UNIQUE,
+                chain_init(&HybridSecret::from_bytes([0; 32])).0,
+                chain_init(&HybridSecret::from_bytes([0; 32])).1,
+            ),
+            match session.crypto().expects_signatures() {
                 true => RemoteSignatures::Verify {
                     session_key: Ed25519SecretKey::from_bytes(SESSION_KEY).public(),
                     identity_key: Ed25519SecretKey::from_bytes(IDENTITY_KEY).public(),
@@ -154,13 +152,13 @@ pub fn encode_unsized(session: &mut RemoteSession, json: &[u8]) -> Vec<u8> {
                     identity_key: Ed25519SecretKey::from_bytes(IDENTITY_KEY),
                 },
             },
-        },
+        ),
         false,
     )
     .expect("session");
-    let snd = session.keys.snd_keys().expect("send keys");
+    let snd = session.keys_mut().snd_keys().expect("send keys");
     plain
-        .crypto
+        .crypto()
         .encrypt_encode_body(snd.corr_id, &snd.keys.body, &frame)
         .expect("encode")
 }

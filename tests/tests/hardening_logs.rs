@@ -143,7 +143,7 @@ async fn trace_logs_of_a_full_session_hold_no_secrets() {
 
     // Copies of every secret we can reach, taken before the session consumes them.
     let mut secrets: Vec<(String, Vec<u8>)> = vec![
-        ("tls-unique".into(), ctrl.keys.keys.tls_unique.to_vec()),
+        ("tls-unique".into(), ctrl.keys.keys.tls_unique().to_vec()),
         (
             "controller session signing key".into(),
             ctrl.keys.session_key.to_bytes().to_vec(),
@@ -153,15 +153,16 @@ async fn trace_logs_of_a_full_session_hold_no_secrets() {
             ctrl.keys.identity_key.to_bytes().to_vec(),
         ),
     ];
-    assert_eq!(
-        host.keys.keys.tls_unique.as_slice(),
-        ctrl.keys.keys.tls_unique.as_slice()
+    assert_eq!(host.keys.keys.tls_unique(), ctrl.keys.keys.tls_unique());
+    chain_secrets("controller send", ctrl.keys.keys.send_chain(), &mut secrets);
+    chain_secrets(
+        "controller receive",
+        ctrl.keys.keys.recv_chain(),
+        &mut secrets,
     );
-    chain_secrets("controller send", &ctrl.keys.keys.send, &mut secrets);
-    chain_secrets("controller receive", &ctrl.keys.keys.recv, &mut secrets);
     assert_eq!(
-        host.keys.keys.send.as_bytes(),
-        ctrl.keys.keys.recv.as_bytes()
+        host.keys.keys.send_chain().as_bytes(),
+        ctrl.keys.keys.recv_chain().as_bytes()
     );
     for (when, stored) in [
         ("before", ctrl_pairing.to_stored()),

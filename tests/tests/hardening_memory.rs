@@ -63,10 +63,10 @@ async fn session(dir: &Path) -> Vec<MaskedSecret> {
     let inv = SignedInvitation::parse(&listening.link()).unwrap();
     let ctrl = tokio::spawn(async move {
         let connected = listening.accept().await.unwrap().finish().await.unwrap();
-        let mut keys = chain_states("controller send chain", &connected.keys.keys.send);
+        let mut keys = chain_states("controller send chain", connected.keys.keys.send_chain());
         keys.extend(chain_states(
             "controller receive chain",
-            &connected.keys.keys.recv,
+            connected.keys.keys.recv_chain(),
         ));
         // `chain_states` held copies on this thread's stack; those are the test's, not the
         // library's, so they go before the session starts.

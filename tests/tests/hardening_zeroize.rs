@@ -28,7 +28,7 @@ use std::net::Ipv4Addr;
 use xrcp::crypto::{
     BoxKey, ChainKey, Ed25519SecretKey, HybridSecret, KemKeyPair, KeyHash, Nonce, X25519SecretKey,
 };
-use xrcp::handshake::{ControllerHandshake, ControllerKeys, HostHandshake, HostKeys, SessionKeys};
+use xrcp::handshake::{ControllerHandshake, ControllerKeys, HostHandshake, HostKeys};
 use xrcp::pairing::{CtrlPairing, HostPairing};
 use xrcp::session::{RemoteSession, RemoteSignatures, SessionSecrets};
 use xrcp::tls::{
@@ -144,14 +144,6 @@ fn secret_material_is_held_in_types_that_zeroize_on_drop() {
             wiped!(of_type::<Zeroizing<[u8; 32]>>()),
         ),
         // Public fields that carry secrets.
-        (
-            "SessionKeys::tls_unique",
-            wiped!(of_field(|k: &SessionKeys| &k.tls_unique)),
-        ),
-        (
-            "SessionSecrets::tls_unique",
-            wiped!(of_field(|k: &SessionSecrets| &k.tls_unique)),
-        ),
         (
             "TlsSession::tls_unique",
             wiped!(of_field(|s: &TlsSession| &s.tls_unique)),
@@ -558,8 +550,8 @@ async fn debug_output_of_secret_types_reveals_no_key_bytes() {
     // Handshake results and pairings.
     let tls_unique = random(32);
     let (ck, hk, hp, cp) = sans_io_handshake(&tls_unique);
-    let send = *ck.keys.send.as_bytes();
-    let recv = *ck.keys.recv.as_bytes();
+    let send = *ck.keys.send_chain().as_bytes();
+    let recv = *ck.keys.recv_chain().as_bytes();
     let session_key = ck.session_key.to_bytes();
     let identity_key = ck.identity_key.to_bytes();
     let mut keys: Vec<(&str, &[u8])> = vec![
@@ -591,7 +583,7 @@ async fn debug_output_of_secret_types_reveals_no_key_bytes() {
     );
 
     // Session layer: secrets, keys, the session's crypto state and per-message keys.
-    let mk = message_keys(&ck.keys.send, 4);
+    let mk = message_keys(ck.keys.send_chain(), 4);
     for k in &mk {
         keys.push(("message key", k.as_slice()));
     }
@@ -603,12 +595,12 @@ async fn debug_output_of_secret_types_reveals_no_key_bytes() {
         },
     );
     audit.check("SessionSecrets", &secrets, &keys);
-    audit.check("RemoteSignatures", &secrets.signatures, &keys);
+    audit.check("RemoteSignatures", secrets.signatures(), &keys);
     let mut session = RemoteSession::new(secrets, false).unwrap();
     audit.check("RemoteSession", &session, &keys);
-    audit.check("RemoteCrypto", &session.crypto, &keys);
-    audit.check("RemoteKeys", &session.keys, &keys);
-    let snd = session.keys.snd_keys().unwrap();
+    audit.check("RemoteCrypto", session.crypto(), &keys);
+    audit.check("RemoteKeys", session.keys(), &keys);
+    let snd = session.keys_mut().snd_keys().unwrap();
     audit.check("SndKeys", &snd, &keys);
     audit.check("MessageKeys", &snd.keys, &keys);
     audit.check("SbKeyNonce", &snd.keys.body, &keys);
@@ -626,9 +618,9 @@ async fn debug_output_of_secret_types_reveals_no_key_bytes() {
     let code = pending.session_code().to_owned();
     let host = pending.verify(&code).await.unwrap();
     let ctrl = ctrl.await.unwrap().unwrap();
-    let tls_unique = ctrl.keys.keys.tls_unique.to_vec();
-    let send = *ctrl.keys.keys.send.as_bytes();
-    let recv = *ctrl.keys.keys.recv.as_bytes();
+    let tls_unique = ctrl.keys.keys.tls_unique().to_vec();
+    let send = *ctrl.keys.keys.send_chain().as_bytes();
+    let recv = *ctrl.keys.keys.recv_chain().as_bytes();
     let sk = ctrl.keys.session_key.to_bytes();
     let keys: Vec<(&str, &[u8])> = vec![
         ("tls-unique", &tls_unique[..]),

@@ -179,6 +179,14 @@ impl From<crate::store::StoreError> for PairingStoreError {
     }
 }
 
+/// A handshake block that could not be read or written is reported as its wire kind
+/// (`BLOCK_SIZE` or `EXCEPTION`), as before the block I/O had its own error type.
+impl From<xrcp::handshake::io::BlockIoError> for RemoteCtrlError {
+    fn from(err: xrcp::handshake::io::BlockIoError) -> Self {
+        RemoteCtrlError::Protocol(RcError::from(err))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

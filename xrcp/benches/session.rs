@@ -18,11 +18,11 @@ use std::io::Read;
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
 use xrcp::crypto::{chain_init, ChainKey, Ed25519SecretKey, HybridSecret};
+use xrcp::handshake::SessionKeys;
 use xrcp::session::{
     FileDecryptor, FileDigest, FileEncryptor, RRResult, RemoteCommand, RemoteKeys, RemoteResponse,
     RemoteSession, RemoteSignatures, SbKeyNonce, SessionSecrets,
 };
-use zeroize::Zeroizing;
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -34,28 +34,24 @@ fn pair(compression: bool) -> (RemoteSession, RemoteSession) {
     let session_key = Ed25519SecretKey::generate();
     let identity_key = Ed25519SecretKey::generate();
     let ctrl = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(vec![0x33; 32]),
-            snd_chain: copy(&a),
-            rcv_chain: copy(&b),
-            signatures: RemoteSignatures::Sign {
+        SessionSecrets::new(
+            SessionKeys::new(&[0x33; 32], copy(&a), copy(&b)),
+            RemoteSignatures::Sign {
                 session_key: session_key.clone(),
                 identity_key: identity_key.clone(),
             },
-        },
+        ),
         compression,
     )
     .expect("ctrl session");
     let host = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(vec![0x33; 32]),
-            snd_chain: b,
-            rcv_chain: a,
-            signatures: RemoteSignatures::Verify {
+        SessionSecrets::new(
+            SessionKeys::new(&[0x33; 32], b, a),
+            RemoteSignatures::Verify {
                 session_key: session_key.public(),
                 identity_key: identity_key.public(),
             },
-        },
+        ),
         compression,
     )
     .expect("host session");

@@ -121,7 +121,7 @@ fn id_257_ahead_is_many_skipped() {
         .map(|_| ctrl.encode_command(&send_cmd("/u")).unwrap())
         .collect();
     host.decode_command(&msgs[255].bytes).unwrap();
-    assert_eq!(host.keys.skipped_count(), 255);
+    assert_eq!(host.keys().skipped_count(), 255);
 }
 
 #[test]
@@ -181,7 +181,7 @@ fn bad_signatures_are_ctrl_auth_and_do_not_move_the_window() {
         RemoteProtocolError::InvalidBody(_)
     ));
     // None of that used up id 1.
-    assert_eq!(host.keys.rcv_counter(), 0);
+    assert_eq!(host.keys().rcv_counter(), 0);
     assert_eq!(host.decode_command(&req.bytes).unwrap().0, send_cmd("/u"));
 }
 
@@ -354,7 +354,7 @@ fn head_reader_accepts_any_chunking() {
     let (mut ctrl, host) = pair(false);
     let req = ctrl.encode_command(&send_cmd("/chunks")).unwrap();
     for step in [1usize, 3, 7, 64, 1000] {
-        let mut r = host.crypto.head_reader();
+        let mut r = host.crypto().head_reader();
         let mut used_total = 0;
         for chunk in req.bytes.chunks(step) {
             used_total += r.push(chunk).unwrap();
@@ -363,7 +363,7 @@ fn head_reader_accepts_any_chunking() {
         assert_eq!(used_total, req.bytes.len());
         let head = r.finish().unwrap();
         assert_eq!(head.corr_id(), 1);
-        host.crypto.verify_signatures(&head).unwrap();
+        host.crypto().verify_signatures(&head).unwrap();
     }
 }
 
@@ -371,7 +371,7 @@ fn head_reader_accepts_any_chunking() {
 fn empty_plaintext_is_invalid_body() {
     // Only a peer holding the keys can produce one: build it from the host's send chain.
     let (mut ctrl, mut host) = pair(false);
-    let snd = host.keys.snd_keys().unwrap();
+    let snd = host.keys_mut().snd_keys().unwrap();
     let ct = xrcp::crypto::secretbox::seal_tail_tag(&snd.keys.body.key, &snd.keys.body.nonce, b"");
     let mut resp = snd.corr_id.to_be_bytes().to_vec();
     resp.extend_from_slice(&(ct.len() as u32).to_be_bytes());

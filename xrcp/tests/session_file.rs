@@ -10,8 +10,8 @@ use xrcp::session::{
 
 fn keys() -> (SbKeyNonce, SbKeyNonce) {
     let (mut ctrl, mut host) = pair(false);
-    let snd = ctrl.keys.snd_keys().unwrap();
-    let rcv = host.keys.rcv_keys(snd.corr_id).unwrap();
+    let snd = ctrl.keys_mut().snd_keys().unwrap();
+    let rcv = host.keys_mut().rcv_keys(snd.corr_id).unwrap();
     (snd.keys.file, rcv.file)
 }
 
@@ -156,8 +156,8 @@ fn receiver_errors() {
 
     // Another id's attachment key fails the tag.
     let (mut ctrl, _) = pair(false);
-    let _first = ctrl.keys.snd_keys().unwrap();
-    let second = ctrl.keys.snd_keys().unwrap().keys.file;
+    let _first = ctrl.keys_mut().snd_keys().unwrap();
+    let second = ctrl.keys_mut().snd_keys().unwrap().keys.file;
     let wire2 = attachment(&second, &plain);
     assert_eq!(
         receive(&rcv, 3000, digest, &wire2, 64).1,

@@ -59,7 +59,7 @@ proptest! {
     fn file_decryptor_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..300),
                                    size in 0u32..400) {
         let (mut ctrl, _) = pair(false);
-        let key = ctrl.keys.snd_keys().unwrap().keys.file;
+        let key = ctrl.keys_mut().snd_keys().unwrap().keys.file;
         let mut dec = FileDecryptor::new(&key, size, FileDigest([0; 64]));
         let mut out = Vec::new();
         let mut failed = false;

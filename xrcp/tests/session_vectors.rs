@@ -55,7 +55,7 @@ fn session_vectors() {
 
             // Sending side: keys, body and attachment, byte for byte.
             let sender = if request { &mut ctrl } else { &mut host };
-            let snd = sender.keys.snd_keys().unwrap();
+            let snd = sender.keys_mut().snd_keys().unwrap();
             assert_eq!(
                 u64::from(snd.corr_id),
                 case["corr_id"].as_u64().unwrap(),
@@ -83,7 +83,7 @@ fn session_vectors() {
                 "{name}: file nonce"
             );
             let body = sender
-                .crypto
+                .crypto()
                 .encrypt_encode_body(snd.corr_id, &snd.keys.body, json.as_bytes())
                 .unwrap();
             assert_eq!(hexed(&body), case["body"], "{name}: body bytes");

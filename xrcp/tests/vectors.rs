@@ -19,6 +19,7 @@ use xrcp::crypto::{
     Ed25519PublicKey, Ed25519SecretKey, KemCiphertext, KemPublicKey, KemSharedSecret, KeyHash,
     Signature, X25519PublicKey, X25519SecretKey,
 };
+use xrcp::handshake::SessionKeys;
 use xrcp::message::announcement::check_source;
 use xrcp::message::{
     decode_block, encode_block, Announcement, CtrlEncHello, DhKeyUsed, HostEncHello, HostHello,
@@ -28,7 +29,6 @@ use xrcp::session::body::RemoteSession;
 use xrcp::session::keys::{RemoteKeys, RemoteSignatures, SessionSecrets};
 use xrcp::session_code::session_code;
 use xrcp::RcError;
-use zeroize::Zeroizing;
 
 // ---------------------------------------------------------------------------------------------
 // Loading helpers
@@ -756,21 +756,14 @@ fn sessions(m: &Value, req: &Value) -> (RemoteSession, RemoteSession) {
         session_key: session_key.public(),
         identity_key: identity_key.public(),
     };
-    let ctrl = SessionSecrets {
-        tls_unique: Zeroizing::new(tls_unique.clone()),
-        snd_chain: ctrl.0,
-        rcv_chain: ctrl.1,
-        signatures: RemoteSignatures::Sign {
+    let ctrl = SessionSecrets::new(
+        SessionKeys::new(&tls_unique, ctrl.0, ctrl.1),
+        RemoteSignatures::Sign {
             session_key,
             identity_key,
         },
-    };
-    let host = SessionSecrets {
-        tls_unique: Zeroizing::new(tls_unique),
-        snd_chain: host.0,
-        rcv_chain: host.1,
-        signatures: verify,
-    };
+    );
+    let host = SessionSecrets::new(SessionKeys::new(&tls_unique, host.0, host.1), verify);
     (
         RemoteSession::new(ctrl, false).unwrap(),
         RemoteSession::new(host, false).unwrap(),

@@ -13,7 +13,7 @@ use xrcp::crypto::{
     chain_init, BoxKey, ChainKey, Ed25519SecretKey, HybridSecret, KemKeyPair, KeyHash, Nonce,
     StreamSealer, X25519SecretKey,
 };
-use xrcp::handshake::{ControllerHandshake, HostHandshake};
+use xrcp::handshake::{ControllerHandshake, HostHandshake, SessionKeys};
 use xrcp::message::{CtrlEncHello, HostEncHello, HostHello, SignedInvitation};
 use xrcp::pairing::{CtrlPairing, HostPairing};
 use xrcp::session::{
@@ -21,7 +21,6 @@ use xrcp::session::{
     RemoteSession, RemoteSignatures, SbKeyNonce, SessionSecrets,
 };
 use xrcp::tls::{recover_client_finished, CaRole, FinishedSuite, TlsIdentity};
-use zeroize::Zeroizing;
 
 use super::fixtures::{server_name, PlainTls, Res};
 use super::stats::{micro, micro_batched, Row, Section, Unit};
@@ -62,27 +61,23 @@ pub(crate) fn session_pair(compression: bool) -> Res<(RemoteSession, RemoteSessi
     let session_key = Ed25519SecretKey::generate();
     let identity_key = Ed25519SecretKey::generate();
     let ctrl = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(vec![0x33; 32]),
-            snd_chain: copy(&a),
-            rcv_chain: copy(&b),
-            signatures: RemoteSignatures::Sign {
+        SessionSecrets::new(
+            SessionKeys::new(&[0x33; 32], copy(&a), copy(&b)),
+            RemoteSignatures::Sign {
                 session_key: session_key.clone(),
                 identity_key: identity_key.clone(),
             },
-        },
+        ),
         compression,
     )?;
     let host = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(vec![0x33; 32]),
-            snd_chain: b,
-            rcv_chain: a,
-            signatures: RemoteSignatures::Verify {
+        SessionSecrets::new(
+            SessionKeys::new(&[0x33; 32], b, a),
+            RemoteSignatures::Verify {
                 session_key: session_key.public(),
                 identity_key: identity_key.public(),
             },
-        },
+        ),
         compression,
     )?;
     Ok((ctrl, host))

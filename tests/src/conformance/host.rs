@@ -12,11 +12,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use xrcp::codec::{Version, VersionRange};
 use xrcp::crypto::{Ed25519SecretKey, KeyHash};
-use xrcp::handshake::io::read_block_or_close;
+use xrcp::handshake::io::{read_block_or_close, BlockIoError};
 use xrcp::message::{decode_block, encode_block, Invitation};
 use xrcp::pairing::HostPairing;
 use xrcp::tls::{self, CaRole, Pin, TlsIdentity};
-use xrcp::RcError;
 
 use super::iut::{kind_of, Iut};
 use super::peer::{
@@ -346,7 +345,7 @@ async fn wrong_session_code(cx: Cx) -> Res<Note> {
     let note = match within(until, "the IUT to close", read_block_or_close(&mut stream)).await? {
         Ok(None) => "closed without a block".to_owned(),
         Ok(Some(_)) => bail!("the IUT sent a HELLO block although the session code did not match"),
-        Err(RcError::BlockSize) => bail!("the IUT sent part of a block, then closed"),
+        Err(BlockIoError::BlockSize) => bail!("the IUT sent part of a block, then closed"),
         Err(e) => format!("connection ended: {e}"),
     };
     let (kind, _) = iut.expect_error(until).await?;

@@ -14,17 +14,19 @@ use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use xrcp::crypto::{ChainKey, KeyHash};
+use xrcp::crypto::KeyHash;
 use xrcp::handshake::io::{read_block, read_block_or_close, write_block};
 use xrcp::handshake::{ControllerHandshake, ControllerKeys, HostHandshake};
 use xrcp::message::SignedInvitation;
 use xrcp::pairing::{CtrlPairing, HostPairing};
 use xrcp::session::{
     owsf_to_tagged, AppVersionRange, BodyHeadReader, CtrlAppInfo, HostAppInfo, MessageKeys,
-    PlatformEncoding, RemoteCommand, RemoteCrypto, RemoteKeys, RemoteSignatures, SbKeyNonce,
+    PlatformEncoding, RemoteCommand, RemoteCrypto, RemoteSession, RemoteSignatures, SbKeyNonce,
+    SessionSecrets,
 };
 use xrcp::session_code::session_code;
 use xrcp::tls::{self, TlsSession, TlsStream};
+use zeroize::Zeroizing;
 
 use super::{bail, Res};
 
@@ -188,13 +190,12 @@ pub(crate) enum Tamper {
 pub(crate) struct RawClient {
     send: h2::client::SendRequest<Bytes>,
     connection: JoinHandle<()>,
-    crypto: RemoteCrypto,
+    /// The session's crypto, its send chain (ids taken in order, their keys kept in `keys`)
+    /// and its receive window.
+    session: RemoteSession,
     bad_code: RemoteCrypto,
-    /// The send chain after the last derived id.
-    chain: ChainKey,
     /// `keys[i]` are the keys of id `i + 1`.
     keys: Vec<MessageKeys>,
-    rcv: RemoteKeys,
     swift: bool,
 }
 
@@ -217,14 +218,14 @@ impl RawClient {
             session_key,
             identity_key,
         };
-        let mut wrong = session.tls_unique.clone();
+        let mut wrong = Zeroizing::new(session.tls_unique().to_vec());
         match wrong.first_mut() {
             Some(b) => *b ^= 0x80,
             None => wrong.push(1),
         }
         let bad_code = RemoteCrypto::new(wrong, signatures.clone(), compression)
             .map_err(|e| format!("{e}"))?;
-        let crypto = RemoteCrypto::new(session.tls_unique, signatures, compression)
+        let session = RemoteSession::new(SessionSecrets::new(session, signatures), compression)
             .map_err(|e| format!("{e}"))?;
         let (send, connection) =
             within(until, "the HTTP/2 handshake", h2::client::handshake(stream))
@@ -236,24 +237,19 @@ impl RawClient {
         Ok(RawClient {
             send,
             connection,
-            crypto,
+            session,
             bad_code,
-            chain: session.send,
             keys: Vec::new(),
-            rcv: RemoteKeys::new(ChainKey::from_bytes([0; 32]), session.recv),
             swift: info.encoding == PlatformEncoding::Swift,
         })
     }
 
-    fn keys_for(&mut self, id: u32) -> SbKeyNonce {
+    fn keys_for(&mut self, id: u32) -> Res<SbKeyNonce> {
         while self.keys.len() < id as usize {
-            let (key, nonce) = self.chain.advance();
-            let body = SbKeyNonce { key, nonce };
-            let (key, nonce) = self.chain.advance();
-            let file = SbKeyNonce { key, nonce };
-            self.keys.push(MessageKeys { body, file });
+            let snd = (self.session.keys_mut().snd_keys()).map_err(|e| format!("{e}"))?;
+            self.keys.push(snd.keys);
         }
-        self.keys[id as usize - 1].body.clone()
+        Ok(self.keys[id as usize - 1].body.clone())
     }
 
     /// The request body of `send {command}` under message id `id`, spoiled as asked.
@@ -263,11 +259,11 @@ impl RawClient {
             retry_number: 0,
         }
         .to_json_bytes();
-        let key = self.keys_for(id);
+        let key = self.keys_for(id)?;
         let crypto = if tamper == Tamper::TlsUnique {
             &self.bad_code
         } else {
-            &self.crypto
+            self.session.crypto()
         };
         let mut body = crypto
             .encrypt_encode_body(id, &key, &json)
@@ -318,11 +314,13 @@ impl RawClient {
             bail!("{} unexpected bytes after the response body", rest.len());
         }
         let keys = self
-            .rcv
+            .session
+            .keys_mut()
             .rcv_keys(head.corr_id())
             .map_err(|e| format!("response id {}: {e}", head.corr_id()))?;
         let json = self
-            .crypto
+            .session
+            .crypto()
             .decrypt_body(&head, &keys.body)
             .map_err(|e| format!("response body: {e}"))?;
         let v: Value = serde_json::from_slice(&json).map_err(|e| format!("response JSON: {e}"))?;

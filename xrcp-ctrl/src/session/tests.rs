@@ -14,11 +14,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use xrcp::crypto::chain::{chain_init, HybridSecret};
 use xrcp::crypto::keys::Ed25519SecretKey;
+use xrcp::handshake::SessionKeys;
 use xrcp::session::{
     CryptoFile, FileDigest, PlatformEncoding, RRResult, RemoteCommand, RemoteFile,
     RemoteProtocolError, RemoteResponse, RemoteSession, RemoteSignatures, SessionSecrets,
 };
-use zeroize::Zeroizing;
 
 use super::{CtrlSessionConfig, HostEvent, RemoteHostClient};
 use xrcp_host::session::{
@@ -54,28 +54,24 @@ fn pair_with(
     let (mut a2, b2) = chain_init(&HybridSecret::from_bytes(hybrid));
     let _hello = a2.advance();
     let ctrl = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(ctrl_unique.to_vec()),
-            snd_chain: a,
-            rcv_chain: b,
-            signatures: RemoteSignatures::Sign {
+        SessionSecrets::new(
+            SessionKeys::new(ctrl_unique, a, b),
+            RemoteSignatures::Sign {
                 session_key: sess.clone(),
                 identity_key: id.clone(),
             },
-        },
+        ),
         ctrl_compress,
     )
     .unwrap();
     let host = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(host_unique.to_vec()),
-            snd_chain: b2,
-            rcv_chain: a2,
-            signatures: RemoteSignatures::Verify {
+        SessionSecrets::new(
+            SessionKeys::new(host_unique, b2, a2),
+            RemoteSignatures::Verify {
                 session_key: sess.public(),
                 identity_key: id.public(),
             },
-        },
+        ),
         host_compress,
     )
     .unwrap();
@@ -542,18 +538,18 @@ async fn session_survives_each_rejected_message() {
     // Wrong tls-unique, correctly keyed and signed.
     let (mut wrong_code, _) = pair_with(HYBRID, &[7; 32], &TLS_UNIQUE, false, false);
     for _ in 0..2 {
-        wrong_code.keys.snd_keys().unwrap();
+        wrong_code.keys_mut().snd_keys().unwrap();
     }
     let bad = wrong_code.encode_command(&cmd("/x")).unwrap();
     assert_eq!(bad.corr_id, 3);
-    ctrl.keys.snd_keys().unwrap(); // id 3 is now spent on the host
+    ctrl.keys_mut().snd_keys().unwrap(); // id 3 is now spent on the host
     let r = post(&send_request, bad.bytes).await;
     expect_err(&mut ctrl, &r, RemoteProtocolError::SessionCode);
 
     // Signed but encrypted under the wrong key: DECRYPT.
-    let snd = ctrl.keys.snd_keys().unwrap();
+    let snd = ctrl.keys_mut().snd_keys().unwrap();
     let body = ctrl
-        .crypto
+        .crypto()
         .encrypt_encode_body(snd.corr_id, &snd.keys.file, &cmd("/x").to_json_bytes())
         .unwrap();
     let r = post(&send_request, body).await;
@@ -572,7 +568,7 @@ async fn session_survives_each_rejected_message() {
 
     // Too far ahead.
     for _ in 0..300 {
-        ctrl.keys.snd_keys().unwrap();
+        ctrl.keys_mut().snd_keys().unwrap();
     }
     let far = ctrl.encode_command(&cmd("/far")).unwrap();
     let r = post(&send_request, far.bytes).await;
@@ -592,7 +588,7 @@ async fn session_survives_each_rejected_message() {
     // send side at an id inside the window (the host's last id is 5).
     let (mut fresh, _) = pair(false);
     for _ in 0..5 {
-        fresh.keys.snd_keys().unwrap();
+        fresh.keys_mut().snd_keys().unwrap();
     }
     let ok = fresh.encode_command(&cmd("/alive")).unwrap();
     let r = post(&send_request, ok.bytes).await;

@@ -2,7 +2,6 @@
 //! `connectRCHost` / `prepareHostSession`, named after the host it talks to.
 
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 use super::{ControllerKeys, SessionKeys};
 use crate::codec::json::to_aeson_string;
@@ -211,11 +210,7 @@ impl ControllerHandshake {
         Ok(HelloOutcome {
             reply,
             keys: ControllerKeys {
-                keys: SessionKeys {
-                    tls_unique: Zeroizing::new(tls_unique.to_vec()),
-                    send,
-                    recv,
-                },
+                keys: SessionKeys::new(tls_unique, send, recv),
                 version: hello.version,
                 session_key: self.session_key,
                 identity_key: pairing.identity.clone(),

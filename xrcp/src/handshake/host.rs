@@ -2,7 +2,6 @@
 //! `connectRCCtrl` / `prepareHostHello` / `prepareCtrlSession`.
 
 use serde_json::Value;
-use zeroize::Zeroizing;
 
 use super::{HostKeys, SessionKeys};
 use crate::codec::version::SUPPORTED;
@@ -158,11 +157,7 @@ impl HostHandshake {
                 let inv = self.invitation.invitation;
                 Ok((
                     HostKeys {
-                        keys: SessionKeys {
-                            tls_unique: Zeroizing::new(tls_unique.to_vec()),
-                            send,
-                            recv,
-                        },
+                        keys: SessionKeys::new(tls_unique, send, recv),
                         version: self.version,
                         ctrl_session_key: inv.skey,
                         ctrl_identity_key: inv.idkey,

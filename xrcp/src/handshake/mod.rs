@@ -29,13 +29,50 @@ pub use host::HostHandshake;
 
 /// Per-session secrets both roles derive: the TLS binding and the two chain keys, already
 /// advanced past the step the controller HELLO consumed.
+///
+/// The fields are private: the handshake makes this value, the session engine
+/// ([`crate::session::SessionSecrets::new`]) consumes it, and every copy of a secret is wiped
+/// on drop. Tools that make a session without a handshake (vectors, fuzzing, benchmarks) use
+/// [`SessionKeys::new`].
 pub struct SessionKeys {
     /// The TLS client Finished (32 bytes): prefixed to every session body.
-    pub tls_unique: Zeroizing<Vec<u8>>,
+    tls_unique: Zeroizing<Vec<u8>>,
     /// Chain for messages this side sends.
-    pub send: ChainKey,
+    send: ChainKey,
     /// Chain for messages this side receives.
-    pub recv: ChainKey,
+    recv: ChainKey,
+}
+
+impl SessionKeys {
+    /// The keys of one side: the session's tls-unique bytes (copied into wiped memory) and
+    /// this side's send and receive chains.
+    pub fn new(tls_unique: &[u8], send: ChainKey, recv: ChainKey) -> SessionKeys {
+        SessionKeys {
+            tls_unique: Zeroizing::new(tls_unique.to_vec()),
+            send,
+            recv,
+        }
+    }
+
+    /// The tls-unique bytes (the TLS client Finished) this session is bound to.
+    pub fn tls_unique(&self) -> &[u8] {
+        &self.tls_unique
+    }
+
+    /// The chain of messages this side sends (for tests comparing both sides' chains).
+    pub fn send_chain(&self) -> &ChainKey {
+        &self.send
+    }
+
+    /// The chain of messages this side receives.
+    pub fn recv_chain(&self) -> &ChainKey {
+        &self.recv
+    }
+
+    /// The three secrets, moved out (only the session engine takes them apart).
+    pub(crate) fn into_parts(self) -> (Zeroizing<Vec<u8>>, ChainKey, ChainKey) {
+        (self.tls_unique, self.send, self.recv)
+    }
 }
 
 impl std::fmt::Debug for SessionKeys {

@@ -501,9 +501,9 @@ pub struct DecodedBody {
 #[derive(Debug)]
 pub struct RemoteSession {
     /// Signatures, session code and compression: shared, immutable.
-    pub crypto: RemoteCrypto,
+    pub(super) crypto: RemoteCrypto,
     /// Counters, chains and skipped keys: mutable.
-    pub keys: RemoteKeys,
+    pub(super) keys: RemoteKeys,
 }
 
 impl RemoteSession {
@@ -512,6 +512,22 @@ impl RemoteSession {
     pub fn new(secrets: SessionSecrets, compression: bool) -> Result<Self, RemoteProtocolError> {
         let (crypto, keys) = secrets.into_parts(compression)?;
         Ok(RemoteSession { crypto, keys })
+    }
+
+    /// Signatures, session code and compression (to seal or open a body by hand).
+    pub fn crypto(&self) -> &RemoteCrypto {
+        &self.crypto
+    }
+
+    /// Counters and the receive window, to read.
+    pub fn keys(&self) -> &RemoteKeys {
+        &self.keys
+    }
+
+    /// Counters, chains and the receive window, to take ids and keys by hand (tools that
+    /// craft bodies out of order, or spend an id without sending it).
+    pub fn keys_mut(&mut self) -> &mut RemoteKeys {
+        &mut self.keys
     }
 
     /// Takes the next id and encodes `json` under it.

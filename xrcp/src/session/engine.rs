@@ -153,13 +153,26 @@ impl HostSession {
     }
 }
 
+/// A [`super::RemoteSession`] of one role handed to the other role's engine
+/// ([`super::RemoteSession::into_controller`], [`super::RemoteSession::into_host`]): which
+/// side a session is for is fixed by its signature keys (spec/xrcp.md §10.2), so this is a
+/// mistake in the calling program, never something a peer can cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WrongRole {
+    /// The secrets verify requests (the host's) but the controller's engine was asked for.
+    #[error("these session secrets are the host's (they verify requests), not the controller's")]
+    HostSecretsForController,
+    /// The secrets sign requests (the controller's) but the host's engine was asked for.
+    #[error("these session secrets are the controller's (they sign requests), not the host's")]
+    ControllerSecretsForHost,
+}
+
 impl super::RemoteSession {
     /// This session as the controller's engine; an error if its secrets are the host's.
-    pub fn into_controller(self) -> Result<ControllerSession, RemoteProtocolError> {
+    pub fn into_controller(self) -> Result<ControllerSession, WrongRole> {
         if self.crypto.expects_signatures() {
-            return Err(RemoteProtocolError::Exception(
-                "host session secrets given to the controller".into(),
-            ));
+            return Err(WrongRole::HostSecretsForController);
         }
         Ok(ControllerSession(Engine {
             crypto: self.crypto,
@@ -168,11 +181,9 @@ impl super::RemoteSession {
     }
 
     /// This session as the host's engine; an error if its secrets are the controller's.
-    pub fn into_host(self) -> Result<HostSession, RemoteProtocolError> {
+    pub fn into_host(self) -> Result<HostSession, WrongRole> {
         if !self.crypto.expects_signatures() {
-            return Err(RemoteProtocolError::Exception(
-                "controller session secrets given to the host".into(),
-            ));
+            return Err(WrongRole::ControllerSecretsForHost);
         }
         Ok(HostSession(Engine {
             crypto: self.crypto,
@@ -186,14 +197,41 @@ mod tests {
     use super::*;
     use crate::crypto::chain::ChainKey;
     use crate::session::RRResult;
-    use zeroize::Zeroizing;
 
     fn keys(send: u8, recv: u8) -> SessionKeys {
-        SessionKeys {
-            tls_unique: Zeroizing::new(vec![9; 32]),
-            send: ChainKey::from_bytes([send; 32]),
-            recv: ChainKey::from_bytes([recv; 32]),
-        }
+        SessionKeys::new(
+            &[9; 32],
+            ChainKey::from_bytes([send; 32]),
+            ChainKey::from_bytes([recv; 32]),
+        )
+    }
+
+    /// Each role's secrets only make that role's engine.
+    #[test]
+    fn a_session_of_one_role_does_not_make_the_other_engine() {
+        let sign = || RemoteSignatures::Sign {
+            session_key: Ed25519SecretKey::from_bytes([3; 32]),
+            identity_key: Ed25519SecretKey::from_bytes([4; 32]),
+        };
+        let verify = || RemoteSignatures::Verify {
+            session_key: Ed25519SecretKey::from_bytes([3; 32]).public(),
+            identity_key: Ed25519SecretKey::from_bytes([4; 32]).public(),
+        };
+        let session = |sigs| {
+            super::super::RemoteSession::new(SessionSecrets::new(keys(1, 2), sigs), false).unwrap()
+        };
+        assert_eq!(
+            session(verify()).into_controller().unwrap_err(),
+            WrongRole::HostSecretsForController
+        );
+        assert_eq!(
+            session(sign()).into_host().unwrap_err(),
+            WrongRole::ControllerSecretsForHost
+        );
+        assert!(session(sign()).into_controller().is_ok());
+        assert!(session(verify()).into_host().is_ok());
+        let text = WrongRole::HostSecretsForController.to_string();
+        assert!(text.contains("host's") && !text.contains("Host"), "{text}");
     }
 
     fn pair(compression: bool) -> (ControllerSession, HostSession) {

@@ -87,38 +87,45 @@ pub enum RemoteSignatures {
     },
 }
 
-/// Everything the XRCP handshake hands over to the session layer.
+/// Everything the XRCP handshake hands over to the session layer: the one place a session's
+/// secrets are put together, and (through the engines that consume it) wiped.
 ///
-/// `snd_chain`/`rcv_chain` are this side's directions of `sbcInit`'s two chains. On the
-/// controller the send chain has already been stepped once (its HELLO used the first step);
-/// on the host the receive chain likewise (spec/xrcp.md §8). The session does not step them
-/// before its first message.
+/// Its send chain is this side's direction of `sbcInit`'s two chains. On the controller the
+/// send chain has already been stepped once (its HELLO used the first step); on the host the
+/// receive chain likewise (spec/xrcp.md §8). The session does not step them before its first
+/// message. The fields are private: [`SessionSecrets::new`] makes the value,
+/// [`super::ControllerSession`], [`super::HostSession`] and [`super::RemoteSession`] consume it.
 pub struct SessionSecrets {
     /// The TLS session's tls-unique bytes (client Finished verify_data), prefixed to every
     /// body plaintext. At most 255 bytes (1-byte length prefix).
-    pub tls_unique: Zeroizing<Vec<u8>>,
+    tls_unique: Zeroizing<Vec<u8>>,
     /// This side's send chain (the controller's already stepped once by its HELLO).
-    pub snd_chain: ChainKey,
+    snd_chain: ChainKey,
     /// This side's receive chain.
-    pub rcv_chain: ChainKey,
+    rcv_chain: ChainKey,
     /// The signing (controller) or verifying (host) keys of requests.
-    pub signatures: RemoteSignatures,
+    signatures: RemoteSignatures,
 }
 
 impl SessionSecrets {
-    /// The handshake's result (`handshake::ControllerKeys::keys` / `HostKeys::keys`) with
+    /// The handshake's result (`handshake::ControllerKeys::keys` / `HostKeys::keys`, or
+    /// [`crate::handshake::SessionKeys::new`] for a session made without a handshake) with
     /// this role's signature keys.
     pub fn new(keys: crate::handshake::SessionKeys, signatures: RemoteSignatures) -> Self {
+        let (tls_unique, snd_chain, rcv_chain) = keys.into_parts();
         SessionSecrets {
-            tls_unique: keys.tls_unique,
-            snd_chain: keys.send,
-            rcv_chain: keys.recv,
+            tls_unique,
+            snd_chain,
+            rcv_chain,
             signatures,
         }
     }
-}
 
-impl SessionSecrets {
+    /// The signing (controller) or verifying (host) keys of requests.
+    pub fn signatures(&self) -> &RemoteSignatures {
+        &self.signatures
+    }
+
     /// The session's crypto and key state; the secrets move into them.
     pub(crate) fn into_parts(
         self,

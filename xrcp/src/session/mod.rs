@@ -39,7 +39,7 @@ pub use body::{
     BodyHead, BodyHeadReader, DecodedBody, EncodedBody, RemoteCrypto, RemoteSession,
     MAX_BODY_CT_LEN, MAX_JSON_LEN,
 };
-pub use engine::{ControllerSession, HostSession};
+pub use engine::{ControllerSession, HostSession, WrongRole};
 pub use error::{rc_error_from_json, rc_error_to_json, ErrorJsonError, RemoteProtocolError};
 pub use file::{
     check_file_size, FileDecryptor, FileDigest, FileDigester, FileEncryptor, FILE_CHUNK_SIZE,

@@ -3,8 +3,8 @@
 
 use xrcp::crypto::chain::{chain_init, HybridSecret};
 use xrcp::crypto::keys::Ed25519SecretKey;
+use xrcp::handshake::SessionKeys;
 use xrcp::session::{RemoteSession, RemoteSignatures, SessionSecrets};
-use zeroize::Zeroizing;
 
 pub(crate) const TLS_UNIQUE: [u8; 32] = [0x5a; 32];
 pub(crate) const HYBRID: [u8; 32] = [0x42; 32];
@@ -35,28 +35,24 @@ pub(crate) fn pair_with(
     let (mut a2, b2) = chain_init(&HybridSecret::from_bytes(hybrid));
     let _hello = a2.advance();
     let ctrl = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(ctrl_unique.to_vec()),
-            snd_chain: a,
-            rcv_chain: b,
-            signatures: RemoteSignatures::Sign {
+        SessionSecrets::new(
+            SessionKeys::new(ctrl_unique, a, b),
+            RemoteSignatures::Sign {
                 session_key: sess.clone(),
                 identity_key: id.clone(),
             },
-        },
+        ),
         ctrl_compress,
     )
     .unwrap();
     let host = RemoteSession::new(
-        SessionSecrets {
-            tls_unique: Zeroizing::new(host_unique.to_vec()),
-            snd_chain: b2,
-            rcv_chain: a2,
-            signatures: RemoteSignatures::Verify {
+        SessionSecrets::new(
+            SessionKeys::new(host_unique, b2, a2),
+            RemoteSignatures::Verify {
                 session_key: sess.public(),
                 identity_key: id.public(),
             },
-        },
+        ),
         host_compress,
     )
     .unwrap();
