@@ -4,7 +4,7 @@
 //!
 //! Both handshakes consume `self` and cannot be cloned, so each input builds new handshakes;
 //! the host's sntrup761 key pair (about 25 ms to make even in an uninstrumented release build)
-//! is made once and cloned into each (`HostHandshake::without_kem` + `set_kem`). Two
+//! is made once and cloned into each (`HostHandshake::without_kem` + `with_kem`). Two
 //! scenarios, chosen by the input:
 //! - `Controller`: the real controller against a host played by the harness with a fixed DH
 //!   key and a KEM key pair made once: no key generation per input (hundreds of runs per
@@ -313,9 +313,9 @@ fn both(input: &BothInput) {
         (None, r) => assert_eq!(r.err(), Some(RcError::NewController)),
     }
 
-    let mut host = HostHandshake::without_kem(inv.clone(), ctrl_pairing.clone())
-        .expect("the host accepts a genuine invitation");
-    host.set_kem(host_kem().clone());
+    let host = HostHandshake::without_kem(inv.clone(), ctrl_pairing.clone())
+        .expect("the host accepts a genuine invitation")
+        .with_kem(host_kem().clone());
     let host_ca = host.ca_fingerprint();
     let host_app = app(&input.host_app, "phone");
     let (hello, hello_ok) = match host.hello_block(host_app.clone()) {

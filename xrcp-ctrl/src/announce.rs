@@ -87,7 +87,10 @@ pub struct Announcer {
 }
 
 fn io_error(what: &str, e: std::io::Error) -> RcError {
-    RcError::Exception(format!("announcer {what}: {e}"))
+    RcError::Exception(xrcp::ErrorDetail::with_source(
+        format!("announcer {what}: {e}"),
+        e,
+    ))
 }
 
 /// The sending socket: bound to `source` (so the datagram's source address is the

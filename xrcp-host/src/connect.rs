@@ -17,12 +17,12 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use xrcp::crypto::KemKeyPair;
 use xrcp::handshake::io::read_block_or_close;
-use xrcp::handshake::{HostHandshake, HostKeys};
+use xrcp::handshake::{AwaitingKem, HostHandshake, HostKeys};
 use xrcp::message::{SignedInvitation, TransportHost, BLOCK_SIZE};
 use xrcp::pairing::CtrlPairing;
 use xrcp::session_code::{same_session_code, session_code};
 use xrcp::tls::{self, TlsError, TlsSession, TlsStream};
-use xrcp::RcError;
+use xrcp::{ErrorDetail, RcError};
 
 use crate::error::{RemoteCtrlError, Stage};
 
@@ -81,7 +81,7 @@ pub async fn connect(
     };
     let peer = tcp
         .peer_addr()
-        .map_err(|e| RcError::Exception(format!("connection lost: {e}")))?;
+        .map_err(|e| RcError::Exception(ErrorDetail::with_source(format!("connection lost: {e}"), e)))?;
     let _ = tcp.set_nodelay(true);
     let (mut stream, session) = timeout(step, tls::connect(tcp, &config))
         .await
@@ -125,9 +125,9 @@ async fn dial(
     let name = match host {
         TransportHost::Ipv4(ip) => return dial_one(SocketAddr::from((*ip, port)), step).await,
         TransportHost::Onion(_) => {
-            return Err(RcError::Exception(format!(
-                "{host} is a Tor onion address, which this host cannot reach"
-            ))
+            return Err(RcError::Exception(
+                format!("{host} is a Tor onion address, which this host cannot reach").into(),
+            )
             .into())
         }
         TransportHost::Domain(name) => name,
@@ -156,7 +156,7 @@ async fn dial(
         }
     }
     Err(last_error
-        .unwrap_or_else(|| RcError::Exception(format!("{name} resolves to no address")).into()))
+        .unwrap_or_else(|| RcError::Exception(format!("{name} resolves to no address").into()).into()))
 }
 
 async fn dial_one(addr: SocketAddr, step: Duration) -> Result<TcpStream, RemoteCtrlError> {
@@ -180,7 +180,7 @@ fn tls_error(e: TlsError) -> RcError {
 
 /// TLS is up and the session code is known; nothing of the XRCP handshake was sent yet.
 pub struct PendingConfirmation {
-    handshake: HostHandshake,
+    handshake: HostHandshake<AwaitingKem>,
     kem: JoinHandle<KemKeyPair>,
     stream: TlsStream<TcpStream>,
     session: TlsSession,
@@ -313,7 +313,7 @@ impl PendingConfirmation {
             return Err(e);
         }
         let PendingConfirmation {
-            mut handshake,
+            handshake,
             kem,
             mut stream,
             session,
@@ -326,7 +326,7 @@ impl PendingConfirmation {
         let kem = kem
             .await
             .map_err(|e| RcError::Internal(format!("KEM key generation: {e}")))?;
-        handshake.set_kem(kem);
+        let handshake = handshake.with_kem(kem);
         let hello = handshake.hello_block(options.app)?;
         // Written here rather than with `write_block` to tell a closed connection (the
         // controller gave up just now) from other failures.
@@ -337,7 +337,7 @@ impl PendingConfirmation {
         match timeout(step, write).await {
             Err(_) => return Err(RemoteCtrlError::Timeout(Stage::HostHello)),
             Ok(Err(e)) if closed(&e) => return Err(RemoteCtrlError::ControllerStoppedWaiting),
-            Ok(Err(e)) => return Err(RcError::Exception(e.to_string()).into()),
+            Ok(Err(e)) => return Err(RcError::Exception(e.into()).into()),
             Ok(Ok(())) => {}
         }
         let read = async {

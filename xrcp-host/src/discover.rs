@@ -91,7 +91,7 @@ use xrcp::crypto::{BoxKey, X25519PublicKey};
 use xrcp::message::announcement::{check_source, MAX_DATAGRAM};
 use xrcp::message::{Announcement, DhKeyUsed, SignedInvitation};
 use xrcp::pairing::CtrlPairing;
-use xrcp::RcError;
+use xrcp::{ErrorDetail, RcError};
 
 use crate::connect::{HostOptions, PendingConfirmation};
 use crate::error::RemoteCtrlError;
@@ -960,7 +960,9 @@ impl Discovery {
         }
         let subscription = self
             .subscribe(options.group, options.port, options.interface)
-            .map_err(|e| RcError::Exception(format!("multicast listener: {e}")))?;
+            .map_err(|e| {
+                RcError::Exception(ErrorDetail::with_source(format!("multicast listener: {e}"), e))
+            })?;
         let mut matcher =
             AnnouncementMatcher::with_cache(known, options.matched_cache, options.unmatched_cache)
                 .with_budget(options.budget.as_ref(), Instant::now());

@@ -6,13 +6,119 @@
 //! mapped to a kind here at the point where the protocol context decides which kind applies
 //! (the same crypto failure is `DECRYPT` in a HELLO but `INVITATION` in an announcement).
 
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
+
+/// The text of an error kind that carries one ([`RcError::Exception`],
+/// [`crate::session::RemoteProtocolError::Http2`] and
+/// [`crate::session::RemoteProtocolError::Exception`]): what the wire and the JSON events
+/// carry. When the failure happened here rather than at the peer, the local error it came from
+/// (an `io::Error`, an `h2::Error`, a TLS error, ...) is kept beside the text and is the
+/// error's [`std::error::Error::source`], so a program can tell a refused connection from a
+/// reset without parsing text. Two details are equal when their texts are: the source is not
+/// part of the wire form.
+#[derive(Clone)]
+pub struct ErrorDetail {
+    text: String,
+    source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
+}
+
+impl ErrorDetail {
+    /// A detail with `text` and nothing behind it (e.g. read from the wire).
+    pub fn new(text: impl Into<String>) -> ErrorDetail {
+        ErrorDetail {
+            text: text.into(),
+            source: None,
+        }
+    }
+
+    /// A detail for the local failure `source`, whose text it takes.
+    pub fn caused_by(source: impl StdError + Send + Sync + 'static) -> ErrorDetail {
+        ErrorDetail {
+            text: source.to_string(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A detail with its own `text` for the local failure `source` (e.g. the step that failed,
+    /// then the cause).
+    pub fn with_source(
+        text: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> ErrorDetail {
+        ErrorDetail {
+            text: text.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// The text, as the wire carries it.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The local error behind the text, if the failure happened here.
+    pub fn source(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.source.as_deref()
+    }
+}
+
+impl std::ops::Deref for ErrorDetail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for ErrorDetail {
+    fn eq(&self, other: &ErrorDetail) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ErrorDetail {}
+
+impl fmt::Debug for ErrorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("ErrorDetail");
+        d.field("text", &self.text);
+        if let Some(source) = &self.source {
+            d.field("source", source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for ErrorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl From<String> for ErrorDetail {
+    fn from(text: String) -> ErrorDetail {
+        ErrorDetail::new(text)
+    }
+}
+
+impl From<&str> for ErrorDetail {
+    fn from(text: &str) -> ErrorDetail {
+        ErrorDetail::new(text)
+    }
+}
+
+impl From<std::io::Error> for ErrorDetail {
+    fn from(e: std::io::Error) -> ErrorDetail {
+        ErrorDetail::caused_by(e)
+    }
+}
 
 /// One XRCP error kind. [`RcError::text_form`] gives the reference's text form
 /// (`strEncode`), e.g. `IDENTITY` or `SYNTAX bad block`, which goes on the wire in a
 /// controller's `ERROR` block; [`RcError::parse`] reads it back. `Display` is for people: one
 /// line saying what happened and what to do next (the kind's code is [`RcError::kind`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RcError {
     /// An invariant the implementation itself should guarantee was broken.
@@ -27,8 +133,9 @@ pub enum RcError {
     NotDiscovered,
     /// The controller's TLS server could not be started.
     TlsStartFailed,
-    /// Any other failure, e.g. a TLS handshake error or an I/O error.
-    Exception(String),
+    /// Any other failure, e.g. a TLS handshake error or an I/O error (kept as the
+    /// [`std::error::Error::source`] when it happened here).
+    Exception(ErrorDetail),
     /// A command signature did not verify.
     CtrlAuth,
     /// No stored pairing could decrypt an announcement.
@@ -66,7 +173,7 @@ impl RcError {
             "NEW_CONTROLLER" => bare(RcError::NewController),
             "NOT_DISCOVERED" => bare(RcError::NotDiscovered),
             "CTRL_TLS_START" => bare(RcError::TlsStartFailed),
-            "EXCEPTION" => with_msg(RcError::Exception),
+            "EXCEPTION" => rest.map(|r| RcError::Exception(r.into())),
             "CTRL_AUTH" => bare(RcError::CtrlAuth),
             "CTRL_NOT_FOUND" => bare(RcError::CtrlNotFound),
             "CTRL_ERROR" => with_msg(RcError::CtrlError),
@@ -113,10 +220,10 @@ impl RcError {
     /// is what a controller's `ERROR` block carries (spec/xrcp.md §7).
     pub fn text_form(&self) -> String {
         match self {
-            RcError::Internal(m)
-            | RcError::Exception(m)
-            | RcError::CtrlError(m)
-            | RcError::Syntax(m) => format!("{} {}", self.kind(), m),
+            RcError::Internal(m) | RcError::CtrlError(m) | RcError::Syntax(m) => {
+                format!("{} {}", self.kind(), m)
+            }
+            RcError::Exception(m) => format!("{} {}", self.kind(), m.text()),
             _ => self.kind().to_owned(),
         }
     }
@@ -194,6 +301,15 @@ impl fmt::Display for RcError {
                 "this cannot be read ({m}) — if it is a link, copy all of it (quote it on a \
                  command line)"
             ),
+        }
+    }
+}
+
+impl StdError for RcError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            RcError::Exception(d) => d.source().map(|e| e as &(dyn StdError + 'static)),
+            _ => None,
         }
     }
 }

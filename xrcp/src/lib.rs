@@ -27,4 +27,4 @@ pub mod session;
 pub mod session_code;
 pub mod tls;
 
-pub use error::RcError;
+pub use error::{ErrorDetail, RcError};

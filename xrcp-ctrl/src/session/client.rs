@@ -19,6 +19,7 @@ use xrcp::session::{
     FileDigester, PlatformEncoding, RRResult, RemoteCommand, RemoteFile, RemoteProtocolError,
     RemoteResponse, SbKeyNonce, LOCAL_ENCODING, MAX_JSON_TREE, RECV_WAIT_MICROS,
 };
+use xrcp::ErrorDetail;
 
 use xrcp::session::http2::{
     decode_turn, finish, http2_error, keepalive, send_body, send_file, BodyBudget, BodyReader,
@@ -355,10 +356,9 @@ impl RemoteHostClient {
         path: &Path,
         progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<String, RemoteProtocolError> {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .ok_or_else(|| RemoteProtocolError::Exception(format!("no file name in {path:?}")))?;
+        let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+            RemoteProtocolError::Exception(format!("{} names no file", path.display()).into())
+        })?;
         let (size, digest) = file_info(path).await?;
         let file = tokio::fs::File::open(path).await.map_err(io_error)?;
         let file = tokio::io::BufReader::with_capacity(FILE_IO_BLOCK, file);
@@ -423,7 +423,7 @@ impl RemoteHostClient {
         let (part_path, dir, name) = (part.0.clone(), dir.to_owned(), name.clone());
         let dest = tokio::task::spawn_blocking(move || publish(&part_path, &dir, &name))
             .await
-            .map_err(|e| RemoteProtocolError::Exception(e.to_string()))?
+            .map_err(|e| RemoteProtocolError::Exception(ErrorDetail::caused_by(e)))?
             .map_err(io_error)?;
         // `publish` linked or moved the data to `dest`; dropping `part` removes what is left.
         drop(part);
@@ -479,11 +479,14 @@ async fn create_part(
             Err(e) => return Err(io_error(e)),
         }
     }
-    Err(RemoteProtocolError::Exception(format!(
-        "too many unfinished downloads of {} in {}",
-        name.to_string_lossy(),
-        dir.display()
-    )))
+    Err(RemoteProtocolError::Exception(
+        format!(
+            "too many unfinished downloads of {} in {}",
+            name.to_string_lossy(),
+            dir.display()
+        )
+        .into(),
+    ))
 }
 
 /// Gives the finished `part` the first free name of `name`'s series in `dir` and returns it.
@@ -585,7 +588,7 @@ impl Core {
             .map_err(http2_error)?;
         let request = http::Request::post(REQUEST_URI)
             .body(())
-            .map_err(http2_error)?;
+            .map_err(|e| RemoteProtocolError::Http2(ErrorDetail::caused_by(e)))?;
         let (response, mut stream) = sender.send_request(request, false).map_err(http2_error)?;
         let file_key = sealed.file_key;
         let send = async {
@@ -614,10 +617,13 @@ impl Core {
         )
         .await
         .map_err(|_| {
-            RemoteProtocolError::Http2(format!(
-                "response body not received within {} s",
-                self.head_timeout.as_secs_f64()
-            ))
+            RemoteProtocolError::Http2(
+                format!(
+                    "response body not received within {} s",
+                    self.head_timeout.as_secs_f64()
+                )
+                .into(),
+            )
         })??;
         // Decoding one body at a time bounds the memory of decompressed JSON (§12).
         let turn = decode_turn().await;
@@ -690,7 +696,7 @@ async fn poll_events(core: Arc<Core>, wait: Duration, events: mpsc::Sender<HostE
 }
 
 fn io_error(e: std::io::Error) -> RemoteProtocolError {
-    RemoteProtocolError::Exception(e.to_string())
+    RemoteProtocolError::Exception(ErrorDetail::caused_by(e))
 }
 
 /// Block size of the controller's file reads and writes: one blocking-thread hand-off per
@@ -724,7 +730,7 @@ async fn file_info(path: &Path) -> Result<(u32, FileDigest), RemoteProtocolError
         Ok((check_file_size(size)?, digester.finish()))
     })
     .await
-    .map_err(|e| RemoteProtocolError::Exception(e.to_string()))?
+    .map_err(|e| RemoteProtocolError::Exception(ErrorDetail::caused_by(e)))?
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub trait Application: Send + Sync + 'static {
 }
 
 fn refused(why: &str) -> HostAppError {
-    HostAppError::Protocol(RemoteProtocolError::Exception(why.to_owned()))
+    HostAppError::Protocol(RemoteProtocolError::Exception(why.into()))
 }
 
 /// An upload in progress, object-safe (the session layer's `StoredFile` with boxed futures). Bytes arrive

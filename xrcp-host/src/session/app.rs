@@ -59,7 +59,7 @@ impl From<RemoteProtocolError> for HostAppError {
 
 impl From<io::Error> for HostAppError {
     fn from(e: io::Error) -> Self {
-        HostAppError::Protocol(RemoteProtocolError::Exception(e.to_string()))
+        HostAppError::Protocol(RemoteProtocolError::Exception(e.into()))
     }
 }
 
@@ -258,9 +258,9 @@ impl FolderStore {
             .and_then(|n| n.to_str())
             .filter(|n| !n.is_empty() && !n.contains('\0') && !is_temp_name(n))
             .ok_or_else(|| {
-                HostAppError::Protocol(RemoteProtocolError::Exception(format!(
-                    "bad file name {file_name:?}"
-                )))
+                HostAppError::Protocol(RemoteProtocolError::Exception(
+                    format!("bad file name '{}'", file_name.escape_default()).into(),
+                ))
             })?;
         // Done in place, not on a blocking thread (one open and one flock): with no await
         // between creating the file and owning it, an aborted task cannot leave it behind.

@@ -157,7 +157,7 @@ where
     let result = loop {
         let next = tokio::select! {
             next = conn.accept() => next,
-            reason = &mut alive => break Err(RemoteProtocolError::Http2(reason)),
+            reason = &mut alive => break Err(RemoteProtocolError::Http2(reason.into())),
         };
         match next {
             None => {

@@ -17,16 +17,24 @@ use crate::pairing::CtrlPairing;
 use crate::tls::{CaRole, Pin, SessionCredentials, TlsIdentity};
 
 /// A host session from a verified invitation until the controller's HELLO.
-pub struct HostHandshake {
+///
+/// `K` is the session's sntrup761 key pair, or [`AwaitingKem`] while a driver is still making
+/// it ([`HostHandshake::without_kem`]): only a handshake that has its key pair can make the
+/// HELLO, so a HELLO without one cannot be written (spec/xrcp.md §7).
+pub struct HostHandshake<K = KemKeyPair> {
     invitation: SignedInvitation,
     /// The pairing as it will be after this session (new DH key, old one kept as previous).
     pairing: CtrlPairing,
     version: Version,
     hello_key: BoxKey,
-    /// Made by [`HostHandshake::new`], or supplied later ([`HostHandshake::set_kem`]).
-    kem: Option<KemKeyPair>,
+    kem: K,
     credentials: SessionCredentials,
 }
+
+/// The KEM slot of a [`HostHandshake`] whose key pair is still being made
+/// ([`HostHandshake::without_kem`], then [`HostHandshake::with_kem`]).
+#[derive(Debug)]
+pub struct AwaitingKem;
 
 impl HostHandshake {
     /// Verifies `invitation` (`INVITATION`), checks it against the stored pairing of this
@@ -36,20 +44,20 @@ impl HostHandshake {
         invitation: SignedInvitation,
         pairing: Option<CtrlPairing>,
     ) -> Result<HostHandshake, RcError> {
-        let mut handshake = HostHandshake::without_kem(invitation, pairing)?;
-        handshake.set_kem(KemKeyPair::generate());
-        Ok(handshake)
+        Ok(HostHandshake::without_kem(invitation, pairing)?.with_kem(KemKeyPair::generate()))
     }
+}
 
+impl HostHandshake<AwaitingKem> {
     /// [`HostHandshake::new`] without the sntrup761 key pair, which the caller supplies with
-    /// [`HostHandshake::set_kem`] before [`HostHandshake::hello_block`]. Its generation is
+    /// [`HostHandshake::with_kem`] to get a handshake that can make the HELLO. Its generation is
     /// the slowest step of the handshake (≈ 12 ms here, BENCHMARKS.md §1b) and the HELLO is
     /// the first message that needs it, so a driver can make it while TCP, TLS and the user's
     /// comparison of the session code go on.
     pub fn without_kem(
         invitation: SignedInvitation,
         pairing: Option<CtrlPairing>,
-    ) -> Result<HostHandshake, RcError> {
+    ) -> Result<HostHandshake<AwaitingKem>, RcError> {
         invitation.verify()?;
         let inv = &invitation.invitation;
         let version = SUPPORTED.compatible(&inv.version).ok_or(RcError::Version)?;
@@ -80,22 +88,25 @@ impl HostHandshake {
             pairing,
             version,
             hello_key,
-            kem: None,
+            kem: AwaitingKem,
             credentials,
         })
     }
 
     /// Supplies the session's KEM key pair (see [`HostHandshake::without_kem`]).
-    pub fn set_kem(&mut self, kem: KemKeyPair) {
-        self.kem = Some(kem);
+    pub fn with_kem(self, kem: KemKeyPair) -> HostHandshake {
+        HostHandshake {
+            invitation: self.invitation,
+            pairing: self.pairing,
+            version: self.version,
+            hello_key: self.hello_key,
+            kem,
+            credentials: self.credentials,
+        }
     }
+}
 
-    fn kem(&self) -> Result<&KemKeyPair, RcError> {
-        self.kem
-            .as_ref()
-            .ok_or_else(|| RcError::Internal("no KEM key pair for the HELLO".into()))
-    }
-
+impl<K> HostHandshake<K> {
     /// The invitation this handshake answers.
     pub fn invitation(&self) -> &SignedInvitation {
         &self.invitation
@@ -115,14 +126,16 @@ impl HostHandshake {
     pub fn credentials(&self) -> &SessionCredentials {
         &self.credentials
     }
+}
 
+impl HostHandshake {
     /// The host HELLO block, sent only after the user confirmed the session code.
     pub fn hello_block(&self, app: Value) -> Result<Vec<u8>, RcError> {
         let hello = HostHello {
             version: self.version,
             ca: KeyHash(self.pairing.ca.fingerprint()),
             app,
-            kem: self.kem()?.public().clone(),
+            kem: self.kem.public().clone(),
         };
         let enc = HostEncHello::seal(
             &hello,
@@ -148,7 +161,7 @@ impl HostHandshake {
                 kem_ciphertext,
                 ciphertext,
             } => {
-                let kem_secret = self.kem()?.decapsulate(&kem_ciphertext);
+                let kem_secret = self.kem.decapsulate(&kem_ciphertext);
                 let hybrid = HybridSecret::new(&self.hello_key, &kem_secret);
                 // The host sends on the second chain and receives on the first.
                 let (mut recv, send) = chain_init(&hybrid);

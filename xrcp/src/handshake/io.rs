@@ -27,7 +27,7 @@ impl From<BlockIoError> for RcError {
     fn from(err: BlockIoError) -> Self {
         match err {
             BlockIoError::BlockSize => RcError::BlockSize,
-            BlockIoError::Io(e) => RcError::Exception(e.to_string()),
+            BlockIoError::Io(e) => RcError::Exception(e.into()),
         }
     }
 }
@@ -129,10 +129,15 @@ mod tests {
         }
         assert!(std::error::Error::source(&err).is_some());
         assert_eq!(err.to_string(), "the connection failed: reset by peer");
-        assert_eq!(
-            RcError::from(err),
-            RcError::Exception("reset by peer".into())
-        );
+        let wire = RcError::from(err);
+        assert_eq!(wire, RcError::Exception("reset by peer".into()));
+        // The wire kind keeps the local failure behind it: a program can still ask for the
+        // io::ErrorKind (spec/xrcp.md §11: the text is what the peer and the JSON see).
+        let source = std::error::Error::source(&wire).expect("the io::Error is kept");
+        let io = source
+            .downcast_ref::<std::io::Error>()
+            .expect("an io::Error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset);
         assert_eq!(RcError::from(BlockIoError::BlockSize), RcError::BlockSize);
     }
 }

@@ -25,7 +25,7 @@ use crate::codec::Version;
 use crate::crypto::{ChainKey, Ed25519PublicKey, Ed25519SecretKey};
 
 pub use controller::{ControllerHandshake, HelloAttempt, HelloOutcome, HelloRejected};
-pub use host::HostHandshake;
+pub use host::{AwaitingKem, HostHandshake};
 
 /// Per-session secrets both roles derive: the TLS binding and the two chain keys, already
 /// advanced past the step the controller HELLO consumed.
@@ -308,16 +308,14 @@ mod tests {
     }
 
     /// A KEM key pair supplied after the fact is the one the HELLO carries and decapsulates
-    /// with; without one there is no HELLO (and no panic).
+    /// with (without one there is no `hello_block` to call: `HostHandshake<AwaitingKem>` has
+    /// none).
     #[test]
     fn kem_key_pair_can_be_supplied_later() {
         let ctrl = start(HostPairing::new().unwrap());
-        let mut host = HostHandshake::without_kem(ctrl.invitation().clone(), None).unwrap();
-        assert!(matches!(
-            host.hello_block(serde_json::Value::Null),
-            Err(RcError::Internal(_))
-        ));
-        host.set_kem(crate::crypto::KemKeyPair::generate());
+        let host = HostHandshake::without_kem(ctrl.invitation().clone(), None)
+            .unwrap()
+            .with_kem(crate::crypto::KemKeyPair::generate());
         let block = host.hello_block(serde_json::Value::Null).unwrap();
         let ca = host.ca_fingerprint();
         let mut accepted = ctrl.handle_host_hello(&block, ca, &TLS_UNIQUE).unwrap();

@@ -28,7 +28,7 @@ use super::keys::{RemoteKeys, RemoteSignatures, SbKeyNonce, SessionSecrets};
 use super::protocol::{RemoteCommand, RemoteResponse};
 use crate::crypto::keys::{PreparedEd25519Key, Signature};
 use crate::crypto::secretbox::{open_tail_tag, seal_tail_tag};
-use crate::error::RcError;
+use crate::error::{ErrorDetail, RcError};
 
 /// `corrId ‖ ctLen`.
 pub const BODY_HEADER_LEN: usize = 8;
@@ -402,7 +402,9 @@ thread_local! {
 
 /// zstd level 3 with this thread's context; the same frame as `zstd::bulk::compress`.
 fn compress(json: &[u8]) -> Result<Vec<u8>, RemoteProtocolError> {
-    let failed = |e: std::io::Error| RemoteProtocolError::Exception(format!("zstd: {e}"));
+    let failed = |e: std::io::Error| {
+        RemoteProtocolError::Exception(ErrorDetail::with_source(format!("zstd: {e}"), e))
+    };
     COMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let compressor = match &mut *slot {

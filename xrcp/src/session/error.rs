@@ -17,12 +17,12 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Map, Value};
 
-use crate::error::RcError;
+use crate::error::{ErrorDetail, RcError};
 
 /// A failure of the session protocol (framing, keys, crypto, files, JSON), named after the
 /// reference's `RemoteProtocolError` constructor. `Display` is one line for a person (what
 /// happened, what to do); the wire form is the JSON ([`RemoteProtocolError::to_json`]).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RemoteProtocolError {
     /// `RPEInvalidSize`: a length prefix is malformed or beyond our bound.
     InvalidSize,
@@ -57,10 +57,12 @@ pub enum RemoteProtocolError {
     StoredFileExists,
     /// `PRERemoteControl`: an XRCP error, e.g. `CTRL_AUTH` for bad signatures or `DECRYPT`.
     RemoteControl(RcError),
-    /// `RPEHTTP2`: the HTTP/2 transport failed.
-    Http2(String),
-    /// `RPEException`: anything else (I/O errors, application failures).
-    Exception(String),
+    /// `RPEHTTP2`: the HTTP/2 transport failed (the `h2::Error` is the
+    /// [`std::error::Error::source`] when it happened here).
+    Http2(ErrorDetail),
+    /// `RPEException`: anything else (I/O errors, application failures; the local error is
+    /// the [`std::error::Error::source`] when there is one).
+    Exception(ErrorDetail),
 }
 
 impl RemoteProtocolError {
@@ -104,8 +106,8 @@ impl RemoteProtocolError {
             E::ManySkippedIds(n) | E::EarlierId(n) => json!({"type": tag, "data": n}),
             E::UnexpectedResponse(s) => json!({"type": tag, "response": s}),
             E::RemoteControl(e) => json!({"type": tag, "rcError": rc_error_to_json(e)}),
-            E::Http2(s) => json!({"type": tag, "http2Error": s}),
-            E::Exception(s) => json!({"type": tag, "someException": s}),
+            E::Http2(s) => json!({"type": tag, "http2Error": s.text()}),
+            E::Exception(s) => json!({"type": tag, "someException": s.text()}),
             _ => json!({ "type": tag }),
         }
     }
@@ -145,8 +147,8 @@ impl RemoteProtocolError {
                     field: "rcError".into(),
                 },
             )?)?),
-            "hTTP2" => E::Http2(str_field(o, "http2Error")?.to_owned()),
-            "exception" => E::Exception(str_field(o, "someException")?.to_owned()),
+            "hTTP2" => E::Http2(str_field(o, "http2Error")?.into()),
+            "exception" => E::Exception(str_field(o, "someException")?.into()),
             other => {
                 return Err(ErrorJsonError::UnknownTag {
                     what: "remote protocol error",
@@ -265,6 +267,18 @@ impl fmt::Display for RemoteProtocolError {
     }
 }
 
+impl std::error::Error for RemoteProtocolError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RemoteProtocolError::RemoteControl(e) => Some(e),
+            RemoteProtocolError::Http2(d) | RemoteProtocolError::Exception(d) => {
+                d.source().map(|e| e as &(dyn std::error::Error + 'static))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl RemoteProtocolError {
     /// For [`RemoteProtocolError::UnexpectedResponse`]: the response's `"type"` when its text
     /// is the response's JSON (as ours is), for people and for structured error output.
@@ -334,7 +348,7 @@ pub fn rc_error_from_json(v: &Value) -> Result<RcError, ErrorJsonError> {
         "newController" => RcError::NewController,
         "notDiscovered" => RcError::NotDiscovered,
         "tLSStartFailed" => RcError::TlsStartFailed,
-        "exception" => RcError::Exception(text("exception")?),
+        "exception" => RcError::Exception(text("exception")?.into()),
         "ctrlAuth" => RcError::CtrlAuth,
         "ctrlNotFound" => RcError::CtrlNotFound,
         "ctrlError" => RcError::CtrlError(text("ctrlErr")?),
@@ -377,10 +391,8 @@ fn rc_error_tag(e: &RcError) -> (&'static str, Option<&'static str>) {
 
 fn rc_error_text(e: &RcError) -> Option<&str> {
     match e {
-        RcError::Internal(s)
-        | RcError::Exception(s)
-        | RcError::CtrlError(s)
-        | RcError::Syntax(s) => Some(s),
+        RcError::Internal(s) | RcError::CtrlError(s) | RcError::Syntax(s) => Some(s),
+        RcError::Exception(s) => Some(s.text()),
         _ => None,
     }
 }

@@ -10,6 +10,8 @@ use super::{
 };
 use bytes::Bytes;
 use h2::{RecvStream, SendStream};
+
+use crate::error::ErrorDetail;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How much we ask h2 for at a time when sending.
@@ -21,13 +23,14 @@ const SEND_CHUNK: usize = 64 << 10;
 /// receive: a peer that keeps to 16 KiB frames is unaffected.
 pub const MAX_FRAME_SIZE: u32 = SEND_CHUNK as u32;
 
-/// Wraps an h2 (transport) failure as `RPEHTTP2` with its text.
-pub fn http2_error(e: impl std::fmt::Display) -> RemoteProtocolError {
-    RemoteProtocolError::Http2(e.to_string())
+/// Wraps an h2 (transport) failure as `RPEHTTP2` with its text, keeping the error as the
+/// source.
+pub fn http2_error(e: h2::Error) -> RemoteProtocolError {
+    RemoteProtocolError::Http2(ErrorDetail::caused_by(e))
 }
 
 fn io_error(e: std::io::Error) -> RemoteProtocolError {
-    RemoteProtocolError::Exception(e.to_string())
+    RemoteProtocolError::Exception(ErrorDetail::caused_by(e))
 }
 
 /// Sends `data` on `stream`, waiting for flow-control capacity (so that a streamed
@@ -322,9 +325,12 @@ impl DigestThread {
 
     async fn finish(self) -> Result<FileDigest, RemoteProtocolError> {
         drop(self.chunks);
-        self.digest
-            .await
-            .map_err(|e| RemoteProtocolError::Exception(format!("digest thread: {e}")))
+        self.digest.await.map_err(|e| {
+            RemoteProtocolError::Exception(ErrorDetail::with_source(
+                format!("digest thread: {e}"),
+                e,
+            ))
+        })
     }
 }
 
@@ -390,5 +396,29 @@ pub async fn keepalive(
             Ok(Err(e)) => return format!("ping failed: {e}"),
             Err(_) => return format!("no PING reply within {timeout:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `RPEHTTP2` carries h2's text on the wire and keeps the `h2::Error` itself for programs
+    /// (spec/xrcp.md §10.5).
+    #[test]
+    fn an_h2_failure_keeps_its_source() {
+        let e = http2_error(h2::Error::from(h2::Reason::FLOW_CONTROL_ERROR));
+        let RemoteProtocolError::Http2(detail) = &e else {
+            panic!("{e:?}")
+        };
+        assert!(detail.text().contains("flow-control"), "{}", detail.text());
+        let source = std::error::Error::source(&e).expect("the h2::Error is kept");
+        let h2 = source.downcast_ref::<h2::Error>().expect("an h2::Error");
+        assert_eq!(h2.reason(), Some(h2::Reason::FLOW_CONTROL_ERROR));
+        // The wire form is the text alone.
+        assert_eq!(
+            RemoteProtocolError::from_json(&e.to_json()).unwrap(),
+            RemoteProtocolError::Http2(detail.text().into())
+        );
     }
 }

@@ -112,7 +112,7 @@ impl From<TlsError> for RcError {
     fn from(err: TlsError) -> Self {
         match err {
             TlsError::CertificateRejected => RcError::Identity,
-            other => RcError::Exception(other.to_string()),
+            other => RcError::Exception(crate::error::ErrorDetail::caused_by(other)),
         }
     }
 }
