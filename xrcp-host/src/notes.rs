@@ -131,7 +131,9 @@ impl NotesDb {
             > 0)
     }
 
-    /// Records a file stored in the files folder; gives its record as JSON.
+    /// Records a file stored in the files folder; gives its record as JSON. The upload has
+    /// just taken `name` because it was free on disk, so a record still holding the name is
+    /// stale (its file was removed by hand) and is replaced.
     pub fn add_file(
         &self,
         name: &str,
@@ -141,7 +143,8 @@ impl NotesDb {
     ) -> Result<Value, NotesError> {
         let digest = digest.to_text();
         self.conn.execute(
-            "INSERT INTO files (file_name, file_size, file_digest, created_at) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO files (file_name, file_size, file_digest, created_at) \
+             VALUES (?1, ?2, ?3, ?4)",
             params![name, size, digest, now],
         )?;
         let id = self.conn.last_insert_rowid();
@@ -547,6 +550,21 @@ mod tests {
         assert!(parse_command("/note ").is_err());
         assert!(parse_command("/nope").is_err());
         assert!(parse_command(&format!("/note {}", "a".repeat(MAX_NOTE_LEN + 1))).is_err());
+    }
+
+    /// A stored file removed from the files folder by hand frees its name on disk; the next
+    /// upload that takes the name replaces the stale record instead of failing on it.
+    #[test]
+    fn a_record_whose_file_was_removed_gives_way_to_a_new_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = NotesDb::open(&dir.path().join("notes.db")).unwrap();
+        let first = db.add_file("a.bin", 1, &FileDigest::of(b"a"), 1).unwrap();
+        let second = db.add_file("a.bin", 2, &FileDigest::of(b"bb"), 2).unwrap();
+        let files = db.files().unwrap();
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0]["fileId"], second["fileId"]);
+        assert_ne!(first["fileId"], second["fileId"]);
+        assert_eq!(files[0]["fileSize"], 2);
     }
 
     #[tokio::test]
