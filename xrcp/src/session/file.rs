@@ -42,12 +42,12 @@ impl FileDigest {
         base64url_encode(&self.0)
     }
 
-    /// Parses the text form; anything but 64 bytes of base64url is an error.
-    pub fn from_text(s: &str) -> Result<Self, String> {
-        let raw = base64url_decode(s).map_err(|e| e.to_string())?;
+    /// Parses the text form; anything but 64 bytes of base64url is `SYNTAX`.
+    pub fn from_text(s: &str) -> Result<Self, crate::error::RcError> {
+        let raw = base64url_decode(s)?;
         <[u8; 64]>::try_from(raw.as_slice())
             .map(FileDigest)
-            .map_err(|_| "file digest is not 64 bytes".to_owned())
+            .map_err(|_| crate::error::RcError::syntax("file digest is not 64 bytes"))
     }
 }
 
