@@ -142,7 +142,8 @@ impl Sshd {
                      AllowTcpForwarding remote\n\
                      GatewayPorts {gateway}\n\
                      X11Forwarding no\n\
-                     PrintMotd no\n",
+                     PrintMotd no\n\
+                     Subsystem sftp internal-sftp\n",
                     listen = setup.listen,
                     gateway = setup.gateway_ports,
                     host_key = host_key.display(),

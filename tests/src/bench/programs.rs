@@ -11,8 +11,10 @@
 //! CPU per GB: `utime + stime` (+ reaped children) from `/proc` of every process involved —
 //! `xrcp-ctrl` and `xrcp-host`; the `scp` process with its children (reaped by this process),
 //! the master `ssh`, and every process under the sshd listener (its session processes and
-//! their reaped `scp -t`/`scp -f`). scp runs with `-O` (the classic protocol): the throwaway
-//! sshd has no sftp subsystem.
+//! the sftp server inside it). scp uses its default SFTP protocol against the throwaway
+//! sshd's `internal-sftp`, so no login shell starts per transfer (with `-O`, the classic
+//! protocol, the server runs `scp -t` through the user's shell and its start-up files, which
+//! on the measuring machine cost more than the transfer of a small file).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -119,6 +121,8 @@ fn ticks_per_sec() -> f64 {
 struct Programs {
     c: Proc,
     h: Proc,
+    /// The host's data folder (its stored files are below it).
+    hdir: PathBuf,
 }
 
 impl Programs {
@@ -156,7 +160,7 @@ impl Programs {
         h.expect("connected", STEP);
         c.expect("session_code", STEP);
         c.expect("connected", STEP);
-        Ok(Programs { c, h })
+        Ok(Programs { c, h, hdir })
     }
 
     fn ticks(&self) -> u64 {
@@ -171,6 +175,27 @@ impl Programs {
         let ev = self.c.expect("file_stored", STEP);
         let dt = t.elapsed().as_secs_f64();
         (dt, ev["path"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Removes a stored file from the host's folder (its record stays; only the first stored
+    /// file is read back), as the scp rounds remove theirs: otherwise every store takes page
+    /// cache the previous ones still hold, and on a VM a page the guest never touched before
+    /// costs a fault on the hypervisor's side, charged to whoever copies into it first.
+    fn discard(&self, stored: &str) {
+        let Some(name) = Path::new(stored).file_name() else {
+            return;
+        };
+        let mut dirs = vec![self.hdir.clone()];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.file_name() == Some(name) {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
     }
 
     /// `/get remote file` of the first stored file; the download is removed afterwards.
@@ -242,9 +267,9 @@ impl Master {
 
     fn scp(&self, from: &str, to: &str) -> Res<f64> {
         let mut cmd = Command::new(require(&["scp"], "openssh-client"));
-        // -O: the classic scp protocol (`scp -t`/`-f` on the server); the throwaway sshd has no
-        // sftp subsystem configured.
-        cmd.args(["-q", "-O"]);
+        // scp's default protocol (SFTP) against the throwaway sshd's internal-sftp: no shell
+        // on the server side (see the module comment).
+        cmd.arg("-q");
         self.args(&mut cmd);
         cmd.args([from, to]);
         let t = Instant::now();
@@ -368,9 +393,15 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
                 _ => 0,
             };
             let dt = match step {
-                // Each store is kept under a new name (the notes app records every file; the
-                // folder goes with the run's temporary folder).
-                0 => p.store(&src).0,
+                // Each store gets a new name (the notes app records every file); the bytes are
+                // removed after the sample, as scp's are (`Programs::discard`).
+                0 => {
+                    let (dt, path) = p.store(&src);
+                    if path != stored {
+                        p.discard(&path);
+                    }
+                    dt
+                }
                 1 => p.get(&stored),
                 2 => chacha.scp(&src.display().to_string(), &remote_dst)?,
                 3 => chacha.scp(&remote_src, &local_dst.display().to_string())?,
