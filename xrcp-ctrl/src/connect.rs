@@ -73,7 +73,7 @@ pub struct ControllerOptions {
 /// two more places than the newcomer's; otherwise, with the set or its address's share full,
 /// the newcomer is closed. A host already waiting is never pushed out by strangers that each
 /// come from an address of their own. When the link names a relay
-/// ([`ControllerOptions::advertise`]) and the listener is on loopback, every connection
+/// (`advertise`) and the listener is on loopback, every connection
 /// arrives from the tunnel's address, so the per-address shares are not applied.
 #[derive(Clone, Debug)]
 pub struct Admission {
@@ -457,7 +457,7 @@ async fn accept_on(listener: &Option<TcpListener>) -> std::io::Result<(TcpStream
     }
 }
 
-/// What [`Listening::connect`] and [`crate::Invitation::accept_with`] report while they wait
+/// What the listener and [`crate::Invitation::accept_with`] report while they wait
 /// for the host.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -499,7 +499,7 @@ pub enum WaitEvent {
 pub enum Withdrawal {
     /// It closed before sending a HELLO (a host whose user rejected the code does this).
     Left,
-    /// It sent no HELLO within [`ControllerOptions::hello_timeout`].
+    /// It sent no HELLO within its deadline (60 s by default).
     TimedOut,
     /// Its HELLO does not decrypt under the invitation: it never saw the link.
     NotInvited,

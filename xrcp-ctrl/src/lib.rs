@@ -44,34 +44,38 @@
 //! The modules `address`, `announce`, `connect`, `relay`, `remote`, `session`, `store` and
 //! `cli` are the building blocks underneath: one handshake at a time (`connect::start` →
 //! `connect::Listening::connect`), the session layer (`remote::open_session`), the SQLite
-//! store. They are public only for the program, this workspace's tests and benchmarks, and
-//! are hidden from these docs: they are not part of the supported API and change without
-//! notice.
+//! store. They are private; the workspace's tests and benchmarks drive them directly, so the
+//! non-default feature `internals` makes them public at their usual paths, hidden from these
+//! docs. Nothing outside this workspace should turn it on: what it exposes changes without
+//! notice. `cli` is the program's own code (feature `cli`), public only for its binary.
 
 #![deny(missing_docs)]
 
-#[doc(hidden)]
-pub mod address;
-#[doc(hidden)]
-pub mod announce;
+/// Declares the machinery modules: `pub` (and hidden from the documentation) with the
+/// `internals` feature, private otherwise. Without the feature, what only the tests use is
+/// unused here, and their `pub` items are unreachable by design.
+macro_rules! internal_modules {
+    ($($name:ident),* $(,)?) => {$(
+        #[cfg(feature = "internals")]
+        #[doc(hidden)]
+        pub mod $name;
+        #[cfg(not(feature = "internals"))]
+        #[allow(dead_code, unreachable_pub, unused_imports)]
+        mod $name;
+    )*};
+}
+
+internal_modules!(address, announce, connect, relay, remote, session, store);
+
 // The chat view of the interactive mode (the program's only).
 #[cfg(feature = "cli")]
 pub(crate) mod chat;
+// The program's code; `pub` only because the binary (`main.rs`) calls it.
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
-#[doc(hidden)]
-pub mod connect;
 mod error;
 mod facade;
-#[doc(hidden)]
-pub mod relay;
-#[doc(hidden)]
-pub mod remote;
-#[doc(hidden)]
-pub mod session;
-#[doc(hidden)]
-pub mod store;
 
 pub use address::LocalAddress;
 pub use announce::AnnounceOptions;

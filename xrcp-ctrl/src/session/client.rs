@@ -267,7 +267,7 @@ impl RemoteHostClient {
         Ok((client, events))
     }
 
-    /// Ends the session on purpose and waits (at most [`CLOSE_GRACE`]) until the host has
+    /// Ends the session on purpose and waits (at most 3 s) until the host has
     /// been told: GOAWAY, then TLS `close_notify`. Other clones of this client keep the
     /// session open; the last one to go closes it (dropping it does the same in the
     /// background, but a process about to exit should await this).

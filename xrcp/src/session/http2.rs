@@ -394,7 +394,7 @@ pub async fn keepalive(
         match tokio::time::timeout(timeout, ping_pong.ping(h2::Ping::opaque())).await {
             Ok(Ok(_pong)) => {}
             Ok(Err(e)) => return format!("ping failed: {e}"),
-            Err(_) => return format!("no PING reply within {timeout:?}"),
+            Err(_) => return format!("no PING reply within {} s", timeout.as_secs_f64()),
         }
     }
 }
