@@ -202,8 +202,10 @@ impl NotesDb {
         };
         let size = u32::try_from(size)
             .map_err(|_| NotesError::Corrupt(format!("file {id}: size {size} out of range")))?;
-        let digest = FileDigest::from_text(&digest)
-            .map_err(|e| NotesError::Corrupt(format!("file {id}: digest: {e}")))?;
+        let digest = FileDigest::from_text(&digest).map_err(|e| {
+            let why = e.detail().map_or_else(|| e.text_form(), str::to_owned);
+            NotesError::Corrupt(format!("file {id}: digest: {why}"))
+        })?;
         Ok(Some((name, size, digest)))
     }
 

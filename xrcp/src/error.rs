@@ -209,6 +209,16 @@ impl RcError {
         }
     }
 
+    /// The text a kind carries (`bad block` of `SYNTAX bad block`), without the advice
+    /// `Display` adds; `None` for the kinds without one.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            RcError::Internal(s) | RcError::CtrlError(s) | RcError::Syntax(s) => Some(s),
+            RcError::Exception(s) => Some(s.text()),
+            _ => None,
+        }
+    }
+
     /// Shorthand for a [`RcError::Syntax`] with a detail.
     pub fn syntax(detail: impl Into<String>) -> RcError {
         RcError::Syntax(detail.into())

@@ -177,24 +177,15 @@ impl Programs {
         (dt, ev["path"].as_str().unwrap_or_default().to_owned())
     }
 
-    /// Removes a stored file from the host's folder (its record stays; only the first stored
-    /// file is read back), as the scp rounds remove theirs: otherwise every store takes page
-    /// cache the previous ones still hold, and on a VM a page the guest never touched before
-    /// costs a fault on the hypervisor's side, charged to whoever copies into it first.
+    /// Removes a stored file from the host's files folder (only the first stored file is read
+    /// back), as the scp rounds remove theirs: otherwise every store takes page cache the
+    /// previous ones still hold, and on a VM a page the guest never touched before costs a
+    /// fault on the hypervisor's side, charged to whoever copies into it first. The next store
+    /// then takes the freed name again and the notes app replaces the stale record (it needs
+    /// the notes app's `INSERT OR REPLACE`; before it, that store failed with `internalError`).
     fn discard(&self, stored: &str) {
-        let Some(name) = Path::new(stored).file_name() else {
-            return;
-        };
-        let mut dirs = vec![self.hdir.clone()];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.file_name() == Some(name) {
-                    let _ = std::fs::remove_file(&p);
-                }
-            }
+        if let Some(name) = Path::new(stored).file_name() {
+            let _ = std::fs::remove_file(self.hdir.join("files").join(name));
         }
     }
 
@@ -393,8 +384,8 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
                 _ => 0,
             };
             let dt = match step {
-                // Each store gets a new name (the notes app records every file); the bytes are
-                // removed after the sample, as scp's are (`Programs::discard`).
+                // The bytes are removed after the sample, as scp's are (`Programs::discard`);
+                // the next store takes the freed name again.
                 0 => {
                     let (dt, path) = p.store(&src);
                     if path != stored {

@@ -259,7 +259,7 @@ impl FolderStore {
             .filter(|n| !n.is_empty() && !n.contains('\0') && !is_temp_name(n))
             .ok_or_else(|| {
                 HostAppError::Protocol(RemoteProtocolError::Exception(
-                    format!("bad file name '{}'", file_name.escape_default()).into(),
+                    format!("bad file name '{}'", file_name.escape_debug()).into(),
                 ))
             })?;
         // Done in place, not on a blocking thread (one open and one flock): with no await

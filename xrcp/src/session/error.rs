@@ -270,7 +270,8 @@ impl fmt::Display for RemoteProtocolError {
 impl std::error::Error for RemoteProtocolError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            RemoteProtocolError::RemoteControl(e) => Some(e),
+            // Display shows the inner error's text already: its source is ours.
+            RemoteProtocolError::RemoteControl(e) => std::error::Error::source(e),
             RemoteProtocolError::Http2(d) | RemoteProtocolError::Exception(d) => {
                 d.source().map(|e| e as &(dyn std::error::Error + 'static))
             }
@@ -390,11 +391,7 @@ fn rc_error_tag(e: &RcError) -> (&'static str, Option<&'static str>) {
 }
 
 fn rc_error_text(e: &RcError) -> Option<&str> {
-    match e {
-        RcError::Internal(s) | RcError::CtrlError(s) | RcError::Syntax(s) => Some(s),
-        RcError::Exception(s) => Some(s.text()),
-        _ => None,
-    }
+    e.detail()
 }
 
 #[cfg(test)]

@@ -66,7 +66,11 @@ impl Serialize for FileDigest {
 impl<'de> Deserialize<'de> for FileDigest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        FileDigest::from_text(&s).map_err(serde::de::Error::custom)
+        FileDigest::from_text(&s).map_err(|e| {
+            // The detail alone: the peer reads it in `invalidJSON`, where advice about links
+            // would mislead.
+            serde::de::Error::custom(e.detail().map_or_else(|| e.text_form(), str::to_owned))
+        })
     }
 }
 

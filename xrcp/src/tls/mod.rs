@@ -106,8 +106,9 @@ impl From<rustls::Error> for TlsError {
     }
 }
 
-/// Wire facts §10: a *received* `unknown_ca` alert is `IDENTITY` on either side; our own
-/// rejection of the peer's chain, like any other TLS failure, is `EXCEPTION`.
+/// spec/xrcp.md §6.2 and the error table of §11: a *received* `unknown_ca` alert is
+/// `IDENTITY` on either side; our own rejection of the peer's chain, like any other TLS
+/// failure, is `EXCEPTION`.
 impl From<TlsError> for RcError {
     fn from(err: TlsError) -> Self {
         match err {
