@@ -41,13 +41,14 @@
 //!
 //! # Internals
 //!
-//! The modules `address`, `announce`, `connect`, `relay`, `remote`, `session`, `store` and
-//! `cli` are the building blocks underneath: one handshake at a time (`connect::start` →
+//! The modules `address`, `announce`, `connect`, `relay`, `remote`, `session` and `store` are
+//! the building blocks underneath: one handshake at a time (`connect::start` →
 //! `connect::Listening::connect`), the session layer (`remote::open_session`), the SQLite
 //! store. They are private; the workspace's tests and benchmarks drive them directly, so the
 //! non-default feature `internals` makes them public at their usual paths, hidden from these
 //! docs. Nothing outside this workspace should turn it on: what it exposes changes without
-//! notice. `cli` is the program's own code (feature `cli`), public only for its binary.
+//! notice. The program itself is compiled into the binary (`src/main.rs`), so it uses
+//! nothing but this public API.
 
 #![deny(missing_docs)]
 
@@ -67,13 +68,6 @@ macro_rules! internal_modules {
 
 internal_modules!(address, announce, connect, relay, remote, session, store);
 
-// The chat view of the interactive mode (the program's only).
-#[cfg(feature = "cli")]
-pub(crate) mod chat;
-// The program's code; `pub` only because the binary (`main.rs`) calls it.
-#[cfg(feature = "cli")]
-#[doc(hidden)]
-pub mod cli;
 mod error;
 mod facade;
 
@@ -86,4 +80,4 @@ pub use facade::{
 };
 pub use relay::{RelayError, SshRelayOptions};
 pub use session::{HostEvent, RemoteHostClient};
-pub use store::Binding;
+pub use store::{Binding, HostRecord, HostStore, HostSummary, StoreError};

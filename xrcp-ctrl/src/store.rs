@@ -277,7 +277,7 @@ fn random_store_path() -> String {
 
 impl HostStore {
     /// Opens (creating if needed) the store in `dir`: the folder `0700` if it is created here,
-    /// the database file `0600`, the schema migrated to [`SCHEMA_VERSION`].
+    /// the database file `0600`, the schema migrated to the current schema version.
     pub fn open(dir: impl AsRef<Path>) -> Result<HostStore, StoreError> {
         let (conn, path) = open_db(dir.as_ref(), DB_FILE)?;
         Ok(HostStore { conn, path })
@@ -367,8 +367,8 @@ impl HostStore {
             .pop())
     }
 
-    /// Stores a new host after its first session reached HELLO; pass
-    /// [`crate::connect::Connected::pairing`]. Returns the new id; the record gets a fresh
+    /// Stores a new host after its first session reached HELLO; pass the pairing that
+    /// handshake produced. Returns the new id; the record gets a fresh
     /// `store_path`.
     pub fn insert(
         &mut self,
@@ -405,8 +405,8 @@ impl HostStore {
     }
 
     /// Records a later session that reached HELLO, in one transaction: the host's new DH key
-    /// (the next announcement's key), its device name and the binding used. Pass
-    /// [`crate::connect::Connected::pairing`]. The host CA is pinned at the first session and never
+    /// (the next announcement's key), its device name and the binding used. Pass the pairing
+    /// the handshake produced. The host CA is pinned at the first session and never
     /// rewritten here.
     pub fn update_after_session(
         &mut self,

@@ -19,9 +19,9 @@ use super::setup::{
 };
 use super::{parse_advertise, parse_bind, parse_seconds, Listen, DEFAULT_TIMEOUT};
 use crate::chat::{self, Line};
-use crate::error::RemoteHostError;
-use crate::session::RemoteHostClient;
-use crate::store::Binding;
+use xrcp_ctrl::Binding;
+use xrcp_ctrl::RemoteHostClient;
+use xrcp_ctrl::RemoteHostError;
 
 /// How to ask for the QR code as an image in this mode.
 const QR_FILES_HINT: &str = "qr_png=<file> or qr_svg=<file>";
@@ -172,7 +172,7 @@ enum UiEvent {
         key: Key,
         id: i64,
         // Boxed: a session is much larger than the other events.
-        session: Box<crate::Session>,
+        session: Box<xrcp_ctrl::Session>,
     },
     Failed(Key, RemoteHostError),
     HostEvent(i64, RRResult),

@@ -10,9 +10,9 @@ use std::net::Ipv4Addr;
 
 use xrcp::message::TransportHost;
 
-use crate::relay::SshRelayOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use xrcp_ctrl::SshRelayOptions;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -186,7 +186,7 @@ struct ConnectArgs {
 }
 
 /// Entry point of the binary.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     // First of all: no core dump may carry this process's keys to disk.
     if let Err(e) = xrcp::hardening::disable_core_dumps() {
         eprintln!("warning: cannot turn off core dumps ({e}); a crash could write keys to disk");

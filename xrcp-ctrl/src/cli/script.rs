@@ -38,9 +38,9 @@ use super::setup::{
     QrChoice, Target,
 };
 use super::{qr, ConnectArgs, LinkArgs, Listen};
-use crate::error::RemoteHostError;
-use crate::session::RemoteHostClient;
-use crate::Session;
+use xrcp_ctrl::RemoteHostClient;
+use xrcp_ctrl::RemoteHostError;
+use xrcp_ctrl::Session;
 
 /// Prints one JSON line and flushes it.
 pub(super) fn emit(v: Value) {
@@ -371,14 +371,9 @@ impl From<RemoteHostError> for LineError {
 
 impl From<xrcp::session::RemoteProtocolError> for LineError {
     fn from(e: xrcp::session::RemoteProtocolError) -> Self {
-        let details = match crate::error::session_details(&e) {
-            Value::Object(m) => m,
-            _ => Default::default(),
-        };
-        LineError {
-            message: e.to_string(),
-            details,
-        }
+        let message = e.to_string();
+        let details = xrcp_ctrl::RemoteHostError::from(e).details();
+        LineError { message, details }
     }
 }
 

@@ -10,11 +10,10 @@ use xrcp::message::TransportHost;
 use xrcp::pairing::HostPairing;
 
 use super::Listen;
-use crate::connect::{WaitEvent, Withdrawal};
-use crate::error::{PairingStoreError, RemoteHostError};
-use crate::remote::ControllerApp;
-use crate::store::{Binding, HostStore};
-use crate::{BuildError, Controller, PairingStore, Session};
+use xrcp_ctrl::{
+    Binding, BuildError, Controller, HostStore, PairingStore, PairingStoreError, RemoteHostError,
+    Session, WaitEvent, Withdrawal,
+};
 
 /// `RUST_LOG` controls the logs (default: warnings), written to stderr so stdout stays
 /// clean for scripting.
@@ -56,7 +55,8 @@ pub(crate) fn machine_name() -> Option<String> {
 #[derive(Clone)]
 pub(super) struct Context {
     pub(crate) store: Arc<Mutex<HostStore>>,
-    pub(crate) app: Arc<Mutex<ControllerApp>>,
+    /// The device name the next invitation carries.
+    pub(crate) device_name: Arc<Mutex<String>>,
 }
 
 impl Context {
@@ -66,7 +66,7 @@ impl Context {
     ) -> Result<Context, String> {
         let dir = dir.unwrap_or_else(default_data_dir);
         let store = HostStore::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let mut app = ControllerApp::default();
+        let mut app = String::from("xrcp-ctrl");
         // `--device-name`, else the name set with `/set device name`, else this machine's
         // host name: what a person calls this computer is what the host should show.
         let saved = store.saved_device_name().unwrap_or_else(|e| {
@@ -74,11 +74,11 @@ impl Context {
             None
         });
         if let Some(name) = device_name.or(saved).or_else(machine_name) {
-            app.device_name = name;
+            app = name;
         }
         Ok(Context {
             store: Arc::new(Mutex::new(store)),
-            app: Arc::new(Mutex::new(app)),
+            device_name: Arc::new(Mutex::new(app)),
         })
     }
 
@@ -89,10 +89,10 @@ impl Context {
         if name.is_empty() {
             return Err("give the name: /set device name <name>".into());
         }
-        self.app
+        *self
+            .device_name
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .device_name = name.to_owned();
+            .unwrap_or_else(PoisonError::into_inner) = name.to_owned();
         self.store()
             .save_device_name(name)
             .map_err(|e| format!("the name is used until you quit, but could not be saved: {e}"))
@@ -102,8 +102,8 @@ impl Context {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn app(&self) -> ControllerApp {
-        self.app
+    pub(crate) fn device_name(&self) -> String {
+        self.device_name
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
@@ -197,11 +197,8 @@ impl PairingStore for SharedStore {
 /// The controller for one session, from the command-line flags (a known host without flags
 /// listens where its last session did).
 fn controller(ctx: &Context, listen: &Listen) -> Result<Controller, RemoteHostError> {
-    let app = ctx.app();
     let mut builder = Controller::builder()
-        .device_name(app.device_name)
-        .version_range(app.version_range)
-        .compression(app.compression)
+        .device_name(ctx.device_name())
         .store(SharedStore(ctx.store.clone()))
         .link_timeout(Duration::from_secs(listen.timeout));
     if let Some(addr) = listen.addr {
@@ -275,6 +272,8 @@ pub(super) async fn establish(
             }
             WaitEvent::TimeLeft(left) => progress(Progress::TimeLeft(left)),
             WaitEvent::Contested { peer, others } => progress(Progress::Contested { peer, others }),
+            // Events a newer library adds are not shown by this version of the program.
+            _ => {}
         })
         .await?;
     Ok((session.host_id(), session))
