@@ -131,26 +131,36 @@ impl NotesDb {
             > 0)
     }
 
-    /// Records a file stored in the files folder; gives its record as JSON. The upload has
-    /// just taken `name` because it was free on disk, so a record still holding the name is
-    /// stale (its file was removed by hand) and is replaced.
+    /// Records a file stored in the files folder; gives its record as JSON, and the id of the
+    /// record it replaced. The upload has just taken `name` because it was free on disk, so a
+    /// record still holding the name is stale (its file was removed by hand) and is replaced.
     pub fn add_file(
         &self,
         name: &str,
         size: u32,
         digest: &FileDigest,
         now: i64,
-    ) -> Result<Value, NotesError> {
+    ) -> Result<(Value, Option<i64>), NotesError> {
         let digest = digest.to_text();
-        self.conn.execute(
+        let tx = self.conn.unchecked_transaction()?;
+        let stale: Option<i64> = tx
+            .query_row(
+                "SELECT file_id FROM files WHERE file_name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
             "INSERT OR REPLACE INTO files (file_name, file_size, file_digest, created_at) \
              VALUES (?1, ?2, ?3, ?4)",
             params![name, size, digest, now],
         )?;
-        let id = self.conn.last_insert_rowid();
-        Ok(
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok((
             json!({"fileId": id, "fileName": name, "fileSize": size, "fileDigest": digest, "createdAt": now}),
-        )
+            stale,
+        ))
     }
 
     /// All file records as JSON.
@@ -461,7 +471,14 @@ impl NoteUpload {
             Err(e) => Err(e),
         };
         let rec = match recorded {
-            Ok(rec) => rec,
+            Ok((rec, stale)) => {
+                // The replaced record's file was gone already; say that it is gone from the
+                // list too, as `/delete file` would.
+                if let Some(id) = stale {
+                    self.app.emit(json!({"type": "fileDeleted", "fileId": id}));
+                }
+                rec
+            }
             Err(e) => {
                 // Not in the list: do not leave it on disk taking the name.
                 if let Err(e) = tokio::fs::remove_file(&path).await {
@@ -560,8 +577,10 @@ mod tests {
     fn a_record_whose_file_was_removed_gives_way_to_a_new_file() {
         let dir = tempfile::tempdir().unwrap();
         let db = NotesDb::open(&dir.path().join("notes.db")).unwrap();
-        let first = db.add_file("a.bin", 1, &FileDigest::of(b"a"), 1).unwrap();
-        let second = db.add_file("a.bin", 2, &FileDigest::of(b"bb"), 2).unwrap();
+        let (first, none) = db.add_file("a.bin", 1, &FileDigest::of(b"a"), 1).unwrap();
+        assert_eq!(none, None);
+        let (second, stale) = db.add_file("a.bin", 2, &FileDigest::of(b"bb"), 2).unwrap();
+        assert_eq!(stale, first["fileId"].as_i64());
         let files = db.files().unwrap();
         assert_eq!(files.len(), 1, "{files:?}");
         assert_eq!(files[0]["fileId"], second["fileId"]);
