@@ -96,6 +96,17 @@ async fn fifty_simultaneous_hosts_one_session() {
                         format!("EXCEPTION {}", m.split(':').next().unwrap_or(""))
                     }
                     RemoteCtrlError::Protocol(RcError::BlockSize) => "BLOCK_SIZE".into(),
+                    // The listener closed once the winner was accepted; a host scheduled
+                    // late dials a closed port.
+                    RemoteCtrlError::Dial { source, .. }
+                        if matches!(
+                            source.kind(),
+                            std::io::ErrorKind::ConnectionRefused
+                                | std::io::ErrorKind::ConnectionReset
+                        ) =>
+                    {
+                        "connection refused".into()
+                    }
                     // Closed before the first byte of an answer to its HELLO.
                     RemoteCtrlError::ControllerStoppedWaiting => "DISCONNECTED".into(),
                     RemoteCtrlError::Timeout(xrcp_host::Stage::CtrlHello) => {
