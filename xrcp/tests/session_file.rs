@@ -194,6 +194,39 @@ fn digest_text_form() {
     assert!(FileDigest::from_text("AAAA").is_err());
 }
 
+/// The file digest, whichever implementation the build hashes with (OpenSSL's with the
+/// feature `openssl-sha512`), equals `sha2`'s SHA-512 for every split of the input into
+/// chunks, across the 128-byte block and 112-byte padding boundaries.
+#[test]
+fn file_digester_matches_sha2_for_any_chunking() {
+    use sha2::Digest;
+    let plain = data(3 * 128 + 17);
+    for len in [
+        0,
+        1,
+        111,
+        112,
+        113,
+        127,
+        128,
+        129,
+        255,
+        256,
+        257,
+        plain.len(),
+    ] {
+        let want: [u8; 64] = sha2::Sha512::digest(&plain[..len]).into();
+        assert_eq!(FileDigest::of(&plain[..len]).0, want, "len {len}");
+        for step in [1, 3, 64, 111, 128, 200] {
+            let mut d = xrcp::session::FileDigester::new();
+            for c in plain[..len].chunks(step) {
+                d.update(c);
+            }
+            assert_eq!(d.finish().0, want, "len {len} step {step}");
+        }
+    }
+}
+
 /// A detached digest (computed by the caller) is checked exactly like the built-in one, and
 /// the tag is still checked first.
 #[test]

@@ -622,7 +622,15 @@ pub(crate) fn byte_parts(cfg: &Config, r: &mut Results) -> Res<Section> {
         &mut s,
         r,
         "byte.sha512",
-        "SHA-512 alone (sha2, as FileDigester)",
+        "SHA-512 alone (the library's FileDigester)",
+        LEN,
+        micro(n, t, || xrcp::session::FileDigest::of(&plain)),
+    );
+    rate_row(
+        &mut s,
+        r,
+        "byte.sha512_sha2",
+        "SHA-512 alone (sha2)",
         LEN,
         micro(n, t, || {
             use sha2::Digest;
@@ -769,12 +777,13 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
             ),
         );
 
-        // SHA-512 of the file digest: sha2 (FileDigester) vs ring.
+        // SHA-512 of the file digest: sha2 vs the library's FileDigester (OpenSSL's with
+        // the feature `openssl-sha512`).
         pair(
             &mut s,
             "sha512",
-            "SHA-512 over 64 KiB, sha2 (the library's FileDigester)",
-            "SHA-512 over 64 KiB, ring::digest",
+            "SHA-512 over 64 KiB, sha2",
+            "SHA-512 over 64 KiB, the library's FileDigester",
             Some(LEN),
             super::stats::micro_pair(
                 n,
@@ -783,7 +792,7 @@ pub(crate) fn alternatives(cfg: &Config, r: &mut Results) -> Res<Section> {
                     use sha2::Digest;
                     sha2::Sha512::digest(&data)
                 },
-                || ring::digest::digest(&ring::digest::SHA512, &data),
+                || xrcp::session::FileDigest::of(&data),
             ),
         );
     }

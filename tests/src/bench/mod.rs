@@ -10,6 +10,7 @@
 //! xrcp-bench [SECTION…] [--quick] [--scale F] [--file-mib N] [--out FILE]
 //! xrcp-bench criterion [DIR]        # medians ± MAD from target/criterion (cargo bench -p xrcp)
 //! xrcp-bench profile-files store|get [MIB] [COUNT]   # XRCP transfers only, for a profiler
+//! xrcp-bench profile-programs store|get [MIB] [COUNT]   # the programs' transfers only
 //! ```
 
 mod cpu;
@@ -92,7 +93,8 @@ fn usage() -> ! {
     eprintln!(
         "usage: xrcp-bench [{}…] [--quick] [--scale F] [--file-mib N] [--out FILE]\n       \
          xrcp-bench criterion [DIR]\n       \
-         xrcp-bench profile-files store|get [MIB] [COUNT]",
+         xrcp-bench profile-files store|get [MIB] [COUNT]\n       \
+         xrcp-bench profile-programs store|get [MIB] [COUNT]",
         SECTIONS.join("|")
     );
     std::process::exit(2)
@@ -115,6 +117,12 @@ pub(crate) fn main() {
             let mib = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(64);
             let count = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(4);
             runtime().block_on(files::profile_only(&dir, mib, count))
+        }
+        Some("profile-programs") => {
+            let dir = args.get(1).cloned().unwrap_or_else(|| usage());
+            let mib = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(256);
+            let count = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(4);
+            programs::profile_only(&dir, mib, count)
         }
         Some("criterion") => criterion_table(
             &args

@@ -618,3 +618,46 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `xrcp-bench profile-programs store|get MIB COUNT`: only the programs' transfers, for a
+/// profiler attached to `xrcp-ctrl`/`xrcp-host` (their pids are printed first). Prints each
+/// transfer's seconds and the two processes' CPU seconds per GB.
+pub(crate) fn profile_only(dir: &str, mib: u32, count: usize) -> Res<()> {
+    let len = u64::from(mib) << 20;
+    let (ctrl, host) = programs()?;
+    let tmp = TempDir::new()?;
+    let src = tmp.path().join("big.bin");
+    {
+        let p = pattern();
+        let mut data = Vec::with_capacity(len as usize);
+        while (data.len() as u64) < len {
+            let take = (len as usize - data.len()).min(p.len());
+            data.extend_from_slice(&p[..take]);
+        }
+        std::fs::write(&src, &data)?;
+    }
+    let mut p = Programs::start(&ctrl, &host, tmp.path())?;
+    println!("pids: xrcp-ctrl {} xrcp-host {}", p.c.pid(), p.h.pid());
+    let (_, first) = p.store(&src);
+    std::thread::sleep(Duration::from_secs(1));
+    for _ in 0..count {
+        let before = p.ticks();
+        let dt = match dir {
+            "store" => {
+                let (dt, stored) = p.store(&src);
+                p.discard(&stored);
+                dt
+            }
+            "get" => p.get(&first),
+            _ => return Err("profile-programs store|get [MIB] [COUNT]".into()),
+        };
+        let cpu = (p.ticks() - before) as f64 / ticks_per_sec();
+        println!(
+            "{dir}: {:.3} s, {:.0} MB/s, {:.2} CPU s/GB",
+            dt,
+            len as f64 / dt / 1e6,
+            cpu / (len as f64 / 1e9)
+        );
+    }
+    Ok(())
+}
