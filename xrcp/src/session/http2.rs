@@ -8,7 +8,7 @@ use super::{
     BodyHead, BodyHeadReader, FileDecryptor, FileDigest, FileDigester, FileEncryptor,
     RemoteProtocolError, SbKeyNonce, FILE_CHUNK_SIZE,
 };
-use bytes::Bytes;
+use bytes::{BufMut, Bytes, BytesMut};
 use h2::{RecvStream, SendStream};
 
 use crate::error::ErrorDetail;
@@ -176,15 +176,21 @@ impl BodyReader {
             let Some(chunk) = self.next_chunk().await? else {
                 break;
             };
-            plain.clear();
-            dec.push(&chunk, &mut plain)?;
             match &mut hasher {
                 Some(thread) => {
-                    let plain = Bytes::copy_from_slice(&plain);
-                    out.write_all(&plain).await.map_err(io_error)?;
-                    thread.feed(plain).await?;
+                    // Decrypted into a buffer of its own that the digest thread then owns:
+                    // no copy for the hand-off.
+                    let mut own = Vec::with_capacity(chunk.len());
+                    dec.push(&chunk, &mut own)?;
+                    let own = Bytes::from(own);
+                    out.write_all(&own).await.map_err(io_error)?;
+                    thread.feed(own).await?;
                 }
-                None => out.write_all(&plain).await.map_err(io_error)?,
+                None => {
+                    plain.clear();
+                    dec.push(&chunk, &mut plain)?;
+                    out.write_all(&plain).await.map_err(io_error)?;
+                }
             }
             progress(dec.received(), u64::from(file_size));
         }
@@ -355,15 +361,22 @@ pub async fn send_file<R: AsyncRead + Unpin>(
     let mut enc = FileEncryptor::new(key, file_size)?;
     send_all(stream, Bytes::copy_from_slice(&enc.header())).await?;
     let total = u64::from(file_size);
-    let mut buf = vec![0u8; 4 * FILE_CHUNK_SIZE];
+    const PIECE: usize = 4 * FILE_CHUNK_SIZE;
     while enc.done() < total {
-        let want = usize::try_from(total - enc.done()).map_or(buf.len(), |l| l.min(buf.len()));
-        let n = reader.read(&mut buf[..want]).await.map_err(io_error)?;
+        let want = usize::try_from(total - enc.done()).map_or(PIECE, |l| l.min(PIECE));
+        // Read into a buffer of its own, encrypted in place and handed to h2 as it is: no
+        // copy between the reader and the stream (and no zeroing: `read_buf` fills spare
+        // capacity).
+        let mut piece = BytesMut::with_capacity(want);
+        let n = reader
+            .read_buf(&mut (&mut piece).limit(want))
+            .await
+            .map_err(io_error)?;
         if n == 0 {
             return Err(RemoteProtocolError::FileSize);
         }
-        enc.encrypt(&mut buf[..n])?;
-        send_all(stream, Bytes::copy_from_slice(&buf[..n])).await?;
+        enc.encrypt(&mut piece[..n])?;
+        send_all(stream, piece.freeze()).await?;
         progress(enc.done(), total);
     }
     let tag = enc.finish()?;
