@@ -83,7 +83,7 @@ impl<'a> Parser<'a> {
             Ok(())
         } else {
             Err(RcError::syntax(format!(
-                "expected {:?}",
+                "expected '{}'",
                 String::from_utf8_lossy(lit)
             )))
         }

@@ -56,14 +56,19 @@ impl VersionRange {
 
     /// Text form: `1` when min = max, else `1-2`. Leading zeros and signs are refused.
     pub fn parse(s: &str) -> Result<Self, RcError> {
+        // The peer's text, quoted and cut to a line's worth; whoever prints the error
+        // escapes it for the terminal (crate::display).
+        let bad = |t: &str| {
+            let shown: String = t.chars().take(24).collect();
+            let more = if shown.len() < t.len() { "…" } else { "" };
+            RcError::syntax(format!("bad version '{shown}{more}'"))
+        };
         let num = |t: &str| -> Result<Version, RcError> {
             let leading_zero = t.len() > 1 && t.starts_with('0');
             if t.is_empty() || leading_zero || !t.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(RcError::syntax(format!("bad version {t:?}")));
+                return Err(bad(t));
             }
-            t.parse::<u16>()
-                .map(Version)
-                .map_err(|_| RcError::syntax(format!("bad version {t:?}")))
+            t.parse::<u16>().map(Version).map_err(|_| bad(t))
         };
         match s.split_once('-') {
             None => Ok(VersionRange::single(num(s)?)),
@@ -109,6 +114,23 @@ mod tests {
         assert!(VersionRange::parse("01").is_err());
         assert!(VersionRange::parse("1-02").is_err());
         assert!(VersionRange::parse("70000").is_err());
+    }
+
+    /// The peer's text is quoted as it is (no Rust escapes) and cut to a line's worth.
+    #[test]
+    fn bad_version_quotes_the_peer_text_plainly() {
+        let e = VersionRange::parse("1-x\"y").unwrap_err();
+        assert!(
+            e.text_form().ends_with("bad version 'x\"y'"),
+            "{}",
+            e.text_form()
+        );
+        let long = "9".repeat(100);
+        let e = VersionRange::parse(&long).unwrap_err().text_form();
+        assert!(
+            e.ends_with(&format!("bad version '{}…'", "9".repeat(24))),
+            "{e}"
+        );
     }
 
     #[test]

@@ -157,8 +157,11 @@ impl FinishedCapture {
             .negotiated_cipher_suite()
             .ok_or(CaptureError::UnsupportedSuite("none".into()))?
             .suite();
-        let suite = FinishedSuite::from_rustls(negotiated)
-            .ok_or_else(|| CaptureError::UnsupportedSuite(format!("{negotiated:?}")))?;
+        let suite = FinishedSuite::from_rustls(negotiated).ok_or_else(|| {
+            CaptureError::UnsupportedSuite(
+                negotiated.as_str().unwrap_or("an unknown suite").to_owned(),
+            )
+        })?;
         let recovered =
             recover_client_finished(&flight, &logged.client_random, &logged.secret, suite)?;
         let peer_ca_fingerprint = match state.peer_certificates() {
