@@ -35,7 +35,7 @@ const STEP: Duration = Duration::from_secs(120);
 
 /// `xrcp-ctrl` and `xrcp-host` beside this executable (`cargo build --release -p xrcp-ctrl
 /// -p xrcp-host`), or in `XRCP_BIN_DIR`.
-fn programs() -> Res<(PathBuf, PathBuf)> {
+pub(crate) fn programs() -> Res<(PathBuf, PathBuf)> {
     let dir = match std::env::var_os("XRCP_BIN_DIR").filter(|d| !d.is_empty()) {
         Some(d) => PathBuf::from(d),
         None => std::env::current_exe()?
@@ -118,7 +118,7 @@ fn ticks_per_sec() -> f64 {
 }
 
 /// A linked pair of the programs: the controller in `downloads`, the host with its files.
-struct Programs {
+pub(crate) struct Programs {
     c: Proc,
     h: Proc,
     /// The host's data folder (its stored files are below it).
@@ -126,7 +126,7 @@ struct Programs {
 }
 
 impl Programs {
-    fn start(ctrl: &Path, host: &Path, tmp: &Path) -> Res<Programs> {
+    pub(crate) fn start(ctrl: &Path, host: &Path, tmp: &Path) -> Res<Programs> {
         let (cdir, hdir, downloads) = (tmp.join("ctrl"), tmp.join("host"), tmp.join("downloads"));
         std::fs::create_dir_all(&downloads)?;
         let mut cmd = Command::new(ctrl);
@@ -480,6 +480,7 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
     for (i, name) in cpu_names.iter().enumerate() {
         let row = Row::new(*name, Unit::Count, &[]);
         let sum = super::stats::summarize(&cpu[i]);
+        r.put(&format!("prog.cpu.{i}"), sum);
         s.note(format!(
             "{}: {:.2} [{:.2}–{:.2}] (n = {})",
             row.name, sum.median, sum.p10, sum.p90, sum.n
@@ -598,17 +599,17 @@ fn sshd_pid(dir: &Path) -> Res<u32> {
 
 /// A private folder under the system's temporary folder, removed on drop (the harness is a
 /// binary, without the tests' dev-dependencies).
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Res<TempDir> {
+    pub(crate) fn new() -> Res<TempDir> {
         let p = std::env::temp_dir().join(format!("xrcp-bench-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         std::fs::create_dir_all(&p)?;
         Ok(TempDir(p))
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }

@@ -491,18 +491,29 @@ pub(super) fn list(ctx: &Context, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if json {
-        for h in hosts {
-            emit(json!({"host_id": h.id, "host_device_name": h.device_name}));
-        }
+    // One buffered write for the whole list (stdout flushes every line otherwise: 10,000
+    // pairings were 10,000 writes).
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if json {
+        hosts.iter().try_for_each(|h| {
+            writeln!(
+                out,
+                "{}",
+                json!({"host_id": h.id, "host_device_name": h.device_name})
+            )
+        })
     } else if hosts.is_empty() {
-        println!("No remote hosts");
+        writeln!(out, "No remote hosts")
     } else {
-        println!("Remote hosts: ");
-        for h in hosts {
-            println!("{}. {}", h.id, Escaped(&h.device_name));
-        }
-    }
+        writeln!(out, "Remote hosts: ").and_then(|()| {
+            hosts
+                .iter()
+                .try_for_each(|h| writeln!(out, "{}. {}", h.id, Escaped(&h.device_name)))
+        })
+    };
+    // A reader that went away (`| head`) is not an error of ours.
+    let _ = written.and_then(|()| out.flush());
     ExitCode::SUCCESS
 }
 

@@ -319,7 +319,8 @@ pub(crate) async fn find(
     confirm: Confirm,
     timeout: Duration,
 ) -> ExitCode {
-    let none_paired = match ctx.store().known() {
+    // The summaries only (no key decoded): `listen` reads the pairings themselves.
+    let none_paired = match ctx.store().summaries() {
         Ok(k) => k.is_empty(),
         Err(e) => return fail(json, &RemoteCtrlError::Store(e.into())),
     };
@@ -383,18 +384,29 @@ pub(crate) fn list(ctx: &Context, json: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if json {
-        for c in ctrls {
-            emit(json!({"controller_id": c.id, "controller_device_name": c.device_name}));
-        }
+    // One buffered write for the whole list (stdout flushes every line otherwise: 10,000
+    // pairings were 10,000 writes).
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = if json {
+        ctrls.iter().try_for_each(|c| {
+            writeln!(
+                out,
+                "{}",
+                json!({"controller_id": c.id, "controller_device_name": c.device_name})
+            )
+        })
     } else if ctrls.is_empty() {
-        println!("No remote controllers");
+        writeln!(out, "No remote controllers")
     } else {
-        println!("Remote controllers: ");
-        for c in ctrls {
-            println!("{}. {}", c.id, Escaped(&c.device_name));
-        }
-    }
+        writeln!(out, "Remote controllers: ").and_then(|()| {
+            ctrls
+                .iter()
+                .try_for_each(|c| writeln!(out, "{}. {}", c.id, Escaped(&c.device_name)))
+        })
+    };
+    // A reader that went away (`| head`) is not an error of ours.
+    let _ = written.and_then(|()| out.flush());
     ExitCode::SUCCESS
 }
 
