@@ -279,7 +279,7 @@ fn targets(r: &Results) -> Section {
         r.try_get("setup.target.nopeek"),
     ) {
         s.note(format!(
-            "Session setup ≤ 1.5 × plain rustls + KEM (medians: 1.5 × {} + {}): library drivers {} = \
+            "Session setup ≤ 1.5 × plain rustls + KEM (issue 8; medians: 1.5 × {} + {}): library drivers {} = \
              {:.2}× [{:.2}–{:.2}] of the bound per round → {}; serial driver (KEM first, no peek) {} = \
              {:.2}× [{:.2}–{:.2}] → {}",
             fmt_time(plain.median),
@@ -294,6 +294,19 @@ fn targets(r: &Results) -> Section {
             qn.p10,
             qn.p90,
             verdict(qn.median <= 1.0),
+        ));
+    }
+    if let (Some(lib), Some(new)) = (r.try_get("setup.lib"), r.try_get("setup.lib_new")) {
+        s.note(format!(
+            "Session setup < 3 ms in the default build (issue 16; scripted connect on loopback): \
+             known pairing {} [{}–{}], new pairing {} [{}–{}] → {}",
+            fmt_time(lib.median),
+            fmt_time(lib.p10),
+            fmt_time(lib.p90),
+            fmt_time(new.median),
+            fmt_time(new.p10),
+            fmt_time(new.p90),
+            verdict(lib.median < 0.003 && new.median < 0.003)
         ));
     }
     for tag in ["zstd", "plain", "zstd_nodelay", "plain_nodelay"] {
@@ -329,6 +342,24 @@ fn targets(r: &Results) -> Section {
                 q.p10,
                 q.p90,
                 verdict(q.median >= 1.0)
+            ));
+        }
+    }
+    for (key, what) in [
+        (
+            "prog.store.vs_sftp_fsync",
+            "xrcp-ctrl /store vs sftp -f upload",
+        ),
+        (
+            "prog.get.vs_sftp_fsync",
+            "xrcp-ctrl /get vs sftp -f download",
+        ),
+    ] {
+        if let Some(q) = r.try_get(key) {
+            s.note(format!(
+                "Programs' files against OpenSSH with the same durability (both flush each \
+                 received file to disk; chacha20-poly1305) ({what}): {:.2}× [{:.2}–{:.2}]",
+                q.median, q.p10, q.p90
             ));
         }
     }

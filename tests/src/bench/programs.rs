@@ -74,6 +74,24 @@ fn proc_ticks(pid: u32, children: bool) -> u64 {
     own + if children { kids } else { 0 }
 }
 
+/// Clock ticks of user and of system CPU of `pid` (without children).
+fn proc_user_sys(pid: u32) -> (u64, u64) {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return (0, 0);
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return (0, 0);
+    };
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    (
+        f.get(11).copied().unwrap_or(0),
+        f.get(12).copied().unwrap_or(0),
+    )
+}
+
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = stat.rsplit_once(')')?.1;
@@ -272,6 +290,25 @@ impl Master {
         Ok(dt)
     }
 
+    /// `sftp -f` with one `put` or `get`: as scp, but the file is flushed to disk after the
+    /// transfer (the client's `fsync` for a download, the server's `fsync@openssh.com` for an
+    /// upload), as the programs do with every file they receive.
+    fn sftp_fsync(&self, batch_dir: &Path, line: &str) -> Res<f64> {
+        let batch = batch_dir.join("sftp-batch");
+        std::fs::write(&batch, format!("{line}\n"))?;
+        let mut cmd = Command::new(require(&["sftp"], "openssh-client"));
+        cmd.args(["-q", "-f", "-b"]).arg(&batch);
+        self.args(&mut cmd);
+        cmd.arg(&self.dest);
+        let t = Instant::now();
+        let out = run_cmd(cmd, STEP)?;
+        let dt = t.elapsed().as_secs_f64();
+        if !out.status.success() {
+            return Err(format!("sftp: {}", String::from_utf8_lossy(&out.stderr)).into());
+        }
+        Ok(dt)
+    }
+
     fn ssh_true(&self) -> Res<f64> {
         let mut cmd = Command::new(require(&["ssh"], "openssh-client"));
         self.args(&mut cmd);
@@ -359,7 +396,7 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
         Ok(secs)
     };
 
-    const NAMES: [&str; 8] = [
+    const NAMES: [&str; 10] = [
         "xrcp-ctrl /store remote file (controller → host)",
         "xrcp-ctrl /get remote file (host → controller)",
         "scp upload, chacha20-poly1305",
@@ -368,18 +405,21 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
         "scp download, aes128-gcm",
         "raw rustls stream, TLS server → client (store direction, no disk)",
         "raw rustls stream, TLS client → server (get direction, no disk)",
+        "sftp -f upload, chacha20-poly1305 (flushed to disk, as the host does)",
+        "sftp -f download, chacha20-poly1305 (flushed to disk, as the controller does)",
     ];
     let rounds = cfg.samples(5).max(3);
-    let mut secs: [Vec<f64>; 8] = Default::default();
-    let mut cpu: [Vec<f64>; 6] = Default::default();
+    let mut secs: [Vec<f64>; 10] = Default::default();
+    // CPU per GB of every transfer but the raw rustls streams (6, 7).
+    let mut cpu: [Vec<f64>; 10] = Default::default();
     let hz = ticks_per_sec();
     for round in 0..rounds + 1 {
         let keep = round >= 1;
-        for k in 0..8 {
-            let step = (k + round) % 8;
+        for k in 0..10 {
+            let step = (k + round) % 10;
             let before = match step {
                 0 | 1 => p.ticks(),
-                2 | 3 => chacha.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
+                2 | 3 | 8 | 9 => chacha.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
                 4 | 5 => aes.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
                 _ => 0,
             };
@@ -399,15 +439,23 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
                 4 => aes.scp(&src.display().to_string(), &remote_dst)?,
                 5 => aes.scp(&remote_src, &local_dst.display().to_string())?,
                 6 => raw(true)?,
-                _ => raw(false)?,
+                7 => raw(false)?,
+                8 => chacha.sftp_fsync(
+                    tmp.path(),
+                    &format!("put {} {}", src.display(), scp_dir.join("up.bin").display()),
+                )?,
+                _ => chacha.sftp_fsync(
+                    tmp.path(),
+                    &format!("get {} {}", src.display(), local_dst.display()),
+                )?,
             };
             let after = match step {
                 0 | 1 => p.ticks(),
-                2 | 3 => chacha.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
+                2 | 3 | 8 | 9 => chacha.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
                 4 | 5 => aes.ticks() + tree_ticks(sshd_pid) + self_children_ticks(),
                 _ => 0,
             };
-            if matches!(step, 2..=5) {
+            if matches!(step, 2..=5 | 8 | 9) {
                 for f in [scp_dir.join("up.bin"), local_dst.clone()] {
                     if f.exists() && std::fs::metadata(&f)?.len() != len {
                         return Err(format!("scp wrote a short {}", f.display()).into());
@@ -417,7 +465,7 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
             }
             if keep {
                 secs[step].push(dt);
-                if step < 6 {
+                if !matches!(step, 6 | 7) {
                     // CPU seconds per GB (10^9 bytes).
                     cpu[step].push((after.saturating_sub(before)) as f64 / hz / (len as f64 / 1e9));
                 }
@@ -462,6 +510,26 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
         )
         .with_ratio("raw rustls", &ratios(&secs[7], &secs[1])),
     );
+    // The same durability on both sides: the programs flush every file they receive to disk
+    // before reporting it; scp never does, and the bench removes its file before the kernel
+    // writes it back, so scp's figures include no disk write at all.
+    for (name, ours, theirs) in [
+        (
+            "xrcp-ctrl /store ÷ sftp -f upload (both flush to disk), per round",
+            0,
+            8,
+        ),
+        (
+            "xrcp-ctrl /get ÷ sftp -f download (both flush to disk), per round",
+            1,
+            9,
+        ),
+    ] {
+        s.row(Row::new(name, Unit::Count, &[]).with_ratio(
+            "sftp -f, chacha20-poly1305",
+            &ratios(&secs[theirs], &secs[ours]),
+        ));
+    }
     if let (Some(a), Some(b)) = (
         summarize_ratio(&secs[2], &secs[0]),
         summarize_ratio(&secs[3], &secs[1]),
@@ -469,16 +537,28 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
         r.put("prog.store.vs_scp", a);
         r.put("prog.get.vs_scp", b);
     }
+    if let (Some(a), Some(b)) = (
+        summarize_ratio(&secs[8], &secs[0]),
+        summarize_ratio(&secs[9], &secs[1]),
+    ) {
+        r.put("prog.store.vs_sftp_fsync", a);
+        r.put("prog.get.vs_sftp_fsync", b);
+    }
     let cpu_names = [
-        "CPU s/GB: xrcp /store (xrcp-ctrl + xrcp-host)",
-        "CPU s/GB: xrcp /get (xrcp-ctrl + xrcp-host)",
-        "CPU s/GB: scp upload, chacha20-poly1305 (scp, ssh, sshd, remote scp)",
-        "CPU s/GB: scp download, chacha20-poly1305",
-        "CPU s/GB: scp upload, aes128-gcm",
-        "CPU s/GB: scp download, aes128-gcm",
+        (0, "CPU s/GB: xrcp /store (xrcp-ctrl + xrcp-host)"),
+        (1, "CPU s/GB: xrcp /get (xrcp-ctrl + xrcp-host)"),
+        (
+            2,
+            "CPU s/GB: scp upload, chacha20-poly1305 (scp, ssh, sshd, remote scp)",
+        ),
+        (3, "CPU s/GB: scp download, chacha20-poly1305"),
+        (4, "CPU s/GB: scp upload, aes128-gcm"),
+        (5, "CPU s/GB: scp download, aes128-gcm"),
+        (8, "CPU s/GB: sftp -f upload, chacha20-poly1305"),
+        (9, "CPU s/GB: sftp -f download, chacha20-poly1305"),
     ];
-    for (i, name) in cpu_names.iter().enumerate() {
-        let row = Row::new(*name, Unit::Count, &[]);
+    for (i, name) in cpu_names {
+        let row = Row::new(name, Unit::Count, &[]);
         let sum = super::stats::summarize(&cpu[i]);
         r.put(&format!("prog.cpu.{i}"), sum);
         s.note(format!(
@@ -487,12 +567,14 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
         ));
     }
     s.note(format!(
-        "Rounds: {rounds} after one warm-up round; in each round the eight transfers run in rotating \
+        "Rounds: {rounds} after one warm-up round; in each round the ten transfers run in rotating \
          order. Rates are MB/s = 10^6 bytes/s of file data, from sending the line (or starting scp) to \
          the completion event (or scp's exit): the programs' stdin/stdout and their disk writes are \
          included, as for scp. XRCP: one session for the whole run; scp: over a master connection per \
          cipher (no key exchange per transfer). The host fsyncs a stored file before it reports it, \
-         the controller a download before naming it; scp does not."
+         the controller a download before naming it; scp does not (and its file is removed before \
+         the kernel writes it back), `sftp -f` does (the server's fsync@openssh.com on upload, the \
+         client's fsync on download)."
     ));
 
     // Command round trip: xrcp-ctrl → host → response, vs `ssh HOST true` over the master,
@@ -643,6 +725,12 @@ pub(crate) fn profile_only(dir: &str, mib: u32, count: usize) -> Res<()> {
     std::thread::sleep(Duration::from_secs(1));
     for _ in 0..count {
         let before = p.ticks();
+        let parts = |p: &Programs| {
+            let (cu, cs) = proc_user_sys(p.c.pid());
+            let (hu, hs) = proc_user_sys(p.h.pid());
+            [cu, cs, hu, hs]
+        };
+        let parts_before = parts(&p);
         let dt = match dir {
             "store" => {
                 let (dt, stored) = p.store(&src);
@@ -653,11 +741,19 @@ pub(crate) fn profile_only(dir: &str, mib: u32, count: usize) -> Res<()> {
             _ => return Err("profile-programs store|get [MIB] [COUNT]".into()),
         };
         let cpu = (p.ticks() - before) as f64 / ticks_per_sec();
+        let after = parts(&p);
+        let d: Vec<f64> = (0..4)
+            .map(|i| (after[i] - parts_before[i]) as f64 / ticks_per_sec())
+            .collect();
         println!(
-            "{dir}: {:.3} s, {:.0} MB/s, {:.2} CPU s/GB",
+            "{dir}: {:.3} s, {:.0} MB/s, {:.2} CPU s/GB (CPU s: controller user {:.2} system {:.2}, host user {:.2} system {:.2})",
             dt,
             len as f64 / dt / 1e6,
-            cpu / (len as f64 / 1e9)
+            cpu / (len as f64 / 1e9),
+            d[0],
+            d[1],
+            d[2],
+            d[3]
         );
     }
     Ok(())
