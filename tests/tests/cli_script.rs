@@ -345,6 +345,43 @@ fn wrong_verification_code_ends_both_without_pairing() {
     );
 }
 
+/// `list` writes its whole output in one go: a write that fails (a full disk, here
+/// `/dev/full`) is an error with a message and a failing exit; a reader that went away (a
+/// closed pipe, as after `| head`) is not.
+#[test]
+fn list_fails_on_a_failed_write_but_not_on_a_closed_reader() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, mut cmd) in [
+        ("xrcp-ctrl", ctrl(tmp.path(), &["list"])),
+        ("xrcp-host", host(tmp.path(), &["list"])),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{name} list into /dev/full succeeded"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("writing the list failed"), "{name}: {err}");
+
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = cmd.stdout(writer).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name} list into a closed pipe: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// `connect <id>` for an id that was never paired, and a garbage link for the host.
 #[test]
 fn unknown_host_and_bad_link_are_errors() {

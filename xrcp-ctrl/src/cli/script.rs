@@ -46,8 +46,13 @@ use xrcp_ctrl::Session;
 pub(super) fn emit(v: Value) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    let _ = emit_to(&mut out, &v);
     let _ = out.flush();
+}
+
+/// One event as one line (what [`emit`] writes), into any writer.
+fn emit_to(out: &mut impl std::io::Write, v: &Value) -> std::io::Result<()> {
+    writeln!(out, "{v}")
 }
 
 fn rr_json(r: &RRResult) -> Value {
@@ -497,10 +502,9 @@ pub(super) fn list(ctx: &Context, json: bool) -> ExitCode {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
         hosts.iter().try_for_each(|h| {
-            writeln!(
-                out,
-                "{}",
-                json!({"host_id": h.id, "host_device_name": h.device_name})
+            emit_to(
+                &mut out,
+                &json!({"host_id": h.id, "host_device_name": h.device_name}),
             )
         })
     } else if hosts.is_empty() {
@@ -512,9 +516,15 @@ pub(super) fn list(ctx: &Context, json: bool) -> ExitCode {
                 .try_for_each(|h| writeln!(out, "{}. {}", h.id, Escaped(&h.device_name)))
         })
     };
-    // A reader that went away (`| head`) is not an error of ours.
-    let _ = written.and_then(|()| out.flush());
-    ExitCode::SUCCESS
+    match written.and_then(|()| out.flush()) {
+        // A reader that went away (`| head`) is not an error of ours.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            drop(out);
+            eprintln!("error: writing the list failed: {e} — check where the output goes (a full disk?) and run it again");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 pub(super) fn delete(ctx: &Context, id: i64) -> ExitCode {

@@ -40,8 +40,13 @@ pub(crate) enum Confirm {
 pub(crate) fn emit(v: Value) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
+    let _ = emit_to(&mut out, &v);
     let _ = out.flush();
+}
+
+/// One event as one line (what [`emit`] writes), into any writer.
+fn emit_to(out: &mut impl std::io::Write, v: &Value) -> std::io::Result<()> {
+    writeln!(out, "{v}")
 }
 
 /// `{"event":"error","error":<kind>,"message":…}` with structured facts beside the kind;
@@ -390,10 +395,9 @@ pub(crate) fn list(ctx: &Context, json: bool) -> ExitCode {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if json {
         ctrls.iter().try_for_each(|c| {
-            writeln!(
-                out,
-                "{}",
-                json!({"controller_id": c.id, "controller_device_name": c.device_name})
+            emit_to(
+                &mut out,
+                &json!({"controller_id": c.id, "controller_device_name": c.device_name}),
             )
         })
     } else if ctrls.is_empty() {
@@ -405,9 +409,15 @@ pub(crate) fn list(ctx: &Context, json: bool) -> ExitCode {
                 .try_for_each(|c| writeln!(out, "{}. {}", c.id, Escaped(&c.device_name)))
         })
     };
-    // A reader that went away (`| head`) is not an error of ours.
-    let _ = written.and_then(|()| out.flush());
-    ExitCode::SUCCESS
+    match written.and_then(|()| out.flush()) {
+        // A reader that went away (`| head`) is not an error of ours.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            drop(out);
+            eprintln!("error: writing the list failed: {e} — check where the output goes (a full disk?) and run it again");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 pub(crate) fn delete(ctx: &Context, id: i64) -> ExitCode {
