@@ -362,21 +362,22 @@ pub async fn send_file<R: AsyncRead + Unpin>(
     send_all(stream, Bytes::copy_from_slice(&enc.header())).await?;
     let total = u64::from(file_size);
     const PIECE: usize = 4 * FILE_CHUNK_SIZE;
+    // Each piece is read into this buffer's spare capacity (no zeroing), encrypted in place
+    // and split off to h2 as it is: no copy between the reader and the stream. Pieces share
+    // the buffer's allocations, which are reused once h2 has sent them.
+    let mut buf = BytesMut::new();
     while enc.done() < total {
         let want = usize::try_from(total - enc.done()).map_or(PIECE, |l| l.min(PIECE));
-        // Read into a buffer of its own, encrypted in place and handed to h2 as it is: no
-        // copy between the reader and the stream (and no zeroing: `read_buf` fills spare
-        // capacity).
-        let mut piece = BytesMut::with_capacity(want);
+        buf.reserve(want);
         let n = reader
-            .read_buf(&mut (&mut piece).limit(want))
+            .read_buf(&mut (&mut buf).limit(want))
             .await
             .map_err(io_error)?;
         if n == 0 {
             return Err(RemoteProtocolError::FileSize);
         }
-        enc.encrypt(&mut piece[..n])?;
-        send_all(stream, piece.freeze()).await?;
+        enc.encrypt(&mut buf[..n])?;
+        send_all(stream, buf.split().freeze()).await?;
         progress(enc.done(), total);
     }
     let tag = enc.finish()?;
