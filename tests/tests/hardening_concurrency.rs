@@ -105,7 +105,7 @@ async fn fifty_simultaneous_hosts_one_session() {
                                 | std::io::ErrorKind::ConnectionReset
                         ) =>
                     {
-                        "connection refused".into()
+                        "connection refused or reset".into()
                     }
                     // Closed before the first byte of an answer to its HELLO.
                     RemoteCtrlError::ControllerStoppedWaiting => "DISCONNECTED".into(),

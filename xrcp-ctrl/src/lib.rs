@@ -39,6 +39,11 @@
 //! line editor. A program embedding a controller turns default features off and builds none
 //! of it.
 //!
+//! `openssl-sha512` (on with `cli`) hashes file attachments with OpenSSL's SHA-512, 1.4×
+//! the pure-Rust `sha2` used otherwise (BENCHMARKS.md); the `openssl` crate builds OpenSSL
+//! from source (a C compiler, `make` and `perl`; `OPENSSL_NO_VENDOR=1` links the system's
+//! instead). An embedding program opts in with this feature.
+//!
 //! # Internals
 //!
 //! The modules `address`, `announce`, `connect`, `relay`, `remote`, `session` and `store` are

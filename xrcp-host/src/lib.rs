@@ -30,6 +30,11 @@
 //! else. Without `cli` this crate builds no command-line or terminal code, nor the `notes`
 //! app the program serves.
 //!
+//! `openssl-sha512` (on with `cli`) hashes file attachments with OpenSSL's SHA-512, 1.4×
+//! the pure-Rust `sha2` used otherwise (BENCHMARKS.md); the `openssl` crate builds OpenSSL
+//! from source (a C compiler, `make` and `perl`; `OPENSSL_NO_VENDOR=1` links the system's
+//! instead). An embedding program opts in with this feature.
+//!
 //! # The machinery underneath
 //!
 //! The handshake (`connect`), multicast discovery (`discover`), the HTTP/2 session server

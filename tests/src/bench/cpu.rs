@@ -622,7 +622,11 @@ pub(crate) fn byte_parts(cfg: &Config, r: &mut Results) -> Res<Section> {
         &mut s,
         r,
         "byte.sha512",
-        "SHA-512 alone (the library's FileDigester)",
+        if xrcp::session::FileDigester::implementation() == "OpenSSL" {
+            "SHA-512 alone (the library's FileDigester: OpenSSL)"
+        } else {
+            "SHA-512 alone (the library's FileDigester: sha2)"
+        },
         LEN,
         micro(n, t, || xrcp::session::FileDigest::of(&plain)),
     );

@@ -131,14 +131,20 @@ fn fill(db: &Path, insert: &str) -> Res<()> {
 /// `PROGRAM --data-dir DIR list --json`: seconds; at least `want` pairings listed.
 fn list(program: &Path, dir: &Path, want: usize) -> Res<f64> {
     let t = Instant::now();
-    // A blocking wait for the exit (the tests' `run` polls every 10 ms, too coarse here).
-    let out = Command::new(program)
+    // A blocking wait for the exit (the tests' `run` polls every 10 ms, too coarse here),
+    // with a watchdog as its deadline.
+    let child = Command::new(program)
         .arg("--data-dir")
         .arg(dir)
         .args(["list", "--json"])
         .stdin(Stdio::null())
-        .output()?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let guard = Watchdog::start(child.id(), Duration::from_secs(60));
+    let out = child.wait_with_output()?;
     let dt = t.elapsed().as_secs_f64();
+    guard.finish()?;
     let lines = out
         .stdout
         .split(|&b| b == b'\n')
@@ -168,6 +174,8 @@ fn find_start(host: &Path, dir: &Path) -> Res<f64> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
+    // The deadline: a find that never listens is killed, which ends the read below.
+    let guard = Watchdog::start(child.id(), Duration::from_secs(30));
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let mut lines = std::io::BufReader::new(stdout).lines();
     let result = loop {
@@ -178,11 +186,44 @@ fn find_start(host: &Path, dir: &Path) -> Res<f64> {
             Some(Ok(_)) => {}
             _ => break Err("xrcp-host find ended before listening".into()),
         }
-        if t.elapsed() > Duration::from_secs(30) {
-            break Err("xrcp-host find did not listen within 30 s".into());
-        }
     };
     let _ = child.kill();
     let _ = child.wait();
+    guard.finish()?;
     result
+}
+
+/// Kills a child process that outlives its deadline (SIGKILL through `kill`).
+struct Watchdog {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    fired: std::thread::JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, limit: Duration) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&done);
+        let fired = std::thread::spawn(move || {
+            let end = Instant::now() + limit;
+            while Instant::now() < end {
+                if flag.load(Ordering::Acquire) {
+                    return false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            true
+        });
+        Watchdog { done, fired }
+    }
+
+    /// Stops the watchdog; an error if it had to kill the process.
+    fn finish(self) -> Res<()> {
+        self.done.store(true, std::sync::atomic::Ordering::Release);
+        if self.fired.join().unwrap_or(true) {
+            return Err("a program outlived its deadline and was killed".into());
+        }
+        Ok(())
+    }
 }

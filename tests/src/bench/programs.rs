@@ -743,7 +743,7 @@ pub(crate) fn profile_only(dir: &str, mib: u32, count: usize) -> Res<()> {
         let cpu = (p.ticks() - before) as f64 / ticks_per_sec();
         let after = parts(&p);
         let d: Vec<f64> = (0..4)
-            .map(|i| (after[i] - parts_before[i]) as f64 / ticks_per_sec())
+            .map(|i| after[i].saturating_sub(parts_before[i]) as f64 / ticks_per_sec())
             .collect();
         println!(
             "{dir}: {:.3} s, {:.0} MB/s, {:.2} CPU s/GB (CPU s: controller user {:.2} system {:.2}, host user {:.2} system {:.2})",

@@ -121,6 +121,7 @@ impl FileDigester {
     }
 
     /// Which SHA-512 implementation this build hashes files with (for benchmark reports).
+    #[doc(hidden)]
     pub fn implementation() -> &'static str {
         if cfg!(feature = "openssl-sha512") {
             "OpenSSL"

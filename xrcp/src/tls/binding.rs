@@ -155,11 +155,13 @@ impl FinishedCapture {
         let logged = self.key_log.take().ok_or(CaptureError::NoSecret)?;
         let negotiated = state
             .negotiated_cipher_suite()
-            .ok_or(CaptureError::UnsupportedSuite("none".into()))?
+            .ok_or(CaptureError::UnsupportedSuite("(none negotiated)".into()))?
             .suite();
         let suite = FinishedSuite::from_rustls(negotiated).ok_or_else(|| {
             CaptureError::UnsupportedSuite(
-                negotiated.as_str().unwrap_or("an unknown suite").to_owned(),
+                negotiated
+                    .as_str()
+                    .map_or_else(|| format!("0x{:04x}", u16::from(negotiated)), str::to_owned),
             )
         })?;
         let recovered =
