@@ -362,22 +362,29 @@ pub async fn send_file<R: AsyncRead + Unpin>(
     send_all(stream, Bytes::copy_from_slice(&enc.header())).await?;
     let total = u64::from(file_size);
     const PIECE: usize = 4 * FILE_CHUNK_SIZE;
-    // Each piece is read into this buffer's spare capacity (no zeroing), encrypted in place
-    // and split off to h2 as it is: no copy between the reader and the stream. Pieces share
-    // the buffer's allocations, which are reused once h2 has sent them.
-    let mut buf = BytesMut::new();
     while enc.done() < total {
         let want = usize::try_from(total - enc.done()).map_or(PIECE, |l| l.min(PIECE));
-        buf.reserve(want);
+        // Read into a buffer of its own, encrypted in place and handed to h2 as it is: no
+        // copy between the reader and the stream (and no zeroing: `read_buf` fills spare
+        // capacity).
+        let mut piece = BytesMut::with_capacity(want);
         let n = reader
-            .read_buf(&mut (&mut buf).limit(want))
+            .read_buf(&mut (&mut piece).limit(want))
             .await
             .map_err(io_error)?;
         if n == 0 {
             return Err(RemoteProtocolError::FileSize);
         }
-        enc.encrypt(&mut buf[..n])?;
-        send_all(stream, buf.split().freeze()).await?;
+        enc.encrypt(&mut piece[..n])?;
+        // A short read (the end of the reader's buffer; a pipe) would otherwise keep a whole
+        // piece's allocation alive in h2 for a few bytes: those few are copied out instead,
+        // so what h2 holds stays within twice the bytes it holds.
+        let piece = if n < want / 2 {
+            Bytes::copy_from_slice(&piece[..n])
+        } else {
+            piece.freeze()
+        };
+        send_all(stream, piece).await?;
         progress(enc.done(), total);
     }
     let tag = enc.finish()?;
