@@ -55,37 +55,30 @@ pub(crate) fn programs() -> Res<(PathBuf, PathBuf)> {
     Ok((c, h))
 }
 
+/// The numeric fields of `/proc/PID/stat` after the command name (which may contain
+/// spaces), so that index 11 is utime, 12 stime, 13 cutime, 14 cstime; empty if unreadable.
+fn stat_fields(pid: u32) -> Vec<u64> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Vec::new();
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return Vec::new();
+    };
+    rest.split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect()
+}
+
 /// Clock ticks of CPU (user + system, with reaped children when `children`) of `pid`.
 fn proc_ticks(pid: u32, children: bool) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // Fields after the command name (which may contain spaces) start at field 3.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0;
-    };
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    // utime, stime, cutime, cstime are fields 14–17, i.e. 11–14 after the name.
-    let own = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    let kids = f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0);
-    own + if children { kids } else { 0 }
+    let f = stat_fields(pid);
+    let at = |i: usize| f.get(i).copied().unwrap_or(0);
+    at(11) + at(12) + if children { at(13) + at(14) } else { 0 }
 }
 
 /// Clock ticks of user and of system CPU of `pid` (without children).
 fn proc_user_sys(pid: u32) -> (u64, u64) {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return (0, 0);
-    };
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return (0, 0);
-    };
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
+    let f = stat_fields(pid);
     (
         f.get(11).copied().unwrap_or(0),
         f.get(12).copied().unwrap_or(0),
@@ -93,9 +86,8 @@ fn proc_user_sys(pid: u32) -> (u64, u64) {
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = stat.rsplit_once(')')?.1;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    // Field 1 after the name is the parent's pid.
+    stat_fields(pid).get(1).and_then(|&p| u32::try_from(p).ok())
 }
 
 /// CPU ticks of `root` and every process under it (with their reaped children).
@@ -133,6 +125,19 @@ fn self_children_ticks() -> u64 {
 fn ticks_per_sec() -> f64 {
     // Linux's USER_HZ is 100 on every architecture Rust targets here.
     100.0
+}
+
+/// `DIR/big.bin`: `len` bytes of the benchmark pattern, the file every transfer moves.
+fn pattern_file(dir: &Path, len: u64) -> Res<PathBuf> {
+    let src = dir.join("big.bin");
+    let p = pattern();
+    let mut data = Vec::with_capacity(len as usize);
+    while (data.len() as u64) < len {
+        let take = (len as usize - data.len()).min(p.len());
+        data.extend_from_slice(&p[..take]);
+    }
+    std::fs::write(&src, &data)?;
+    Ok(src)
 }
 
 /// A linked pair of the programs: the controller in `downloads`, the host with its files.
@@ -341,16 +346,7 @@ pub(crate) fn run(cfg: &Config, r: &mut Results, rt: &tokio::runtime::Runtime) -
     ));
     let (ctrl, host) = programs()?;
     let tmp = TempDir::new()?;
-    let src = tmp.path().join("big.bin");
-    {
-        let p = pattern();
-        let mut data = Vec::with_capacity(len as usize);
-        while (data.len() as u64) < len {
-            let take = (len as usize - data.len()).min(p.len());
-            data.extend_from_slice(&p[..take]);
-        }
-        std::fs::write(&src, &data)?;
-    }
+    let src = pattern_file(tmp.path(), len)?;
     let sshd_dir = tmp.path().join("sshd");
     let sshd = Sshd::start(&sshd_dir);
     let sshd_pid = sshd_pid(&sshd_dir)?;
@@ -709,16 +705,7 @@ pub(crate) fn profile_only(dir: &str, mib: u32, count: usize) -> Res<()> {
     let len = u64::from(mib) << 20;
     let (ctrl, host) = programs()?;
     let tmp = TempDir::new()?;
-    let src = tmp.path().join("big.bin");
-    {
-        let p = pattern();
-        let mut data = Vec::with_capacity(len as usize);
-        while (data.len() as u64) < len {
-            let take = (len as usize - data.len()).min(p.len());
-            data.extend_from_slice(&p[..take]);
-        }
-        std::fs::write(&src, &data)?;
-    }
+    let src = pattern_file(tmp.path(), len)?;
     let mut p = Programs::start(&ctrl, &host, tmp.path())?;
     println!("pids: xrcp-ctrl {} xrcp-host {}", p.c.pid(), p.h.pid());
     let (_, first) = p.store(&src);
