@@ -765,3 +765,46 @@ mod download_names {
         assert_eq!(std::fs::read(d.join("a (1).txt")).unwrap(), b"mine too");
     }
 }
+
+#[cfg(test)]
+mod lingering_close {
+    use super::*;
+
+    /// The lingering close (spec/xrcp.md §10.1): shutting down sends our end of the stream,
+    /// then keeps reading and dropping what the peer still sends, and finishes only when the
+    /// peer has closed too. A plain shutdown would finish at once and leave the peer's late
+    /// bytes unread, which makes the kernel answer with a reset (the CI failure of the fifth
+    /// session); this test fails if the wrapper stops waiting.
+    #[tokio::test]
+    async fn closing_waits_for_the_peer_and_drains_its_late_bytes() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut theirs) = tokio::io::duplex(64);
+        let mut ours = Lingering {
+            io: ours,
+            shut: false,
+        };
+        // The peer has sent more than our side will ever read as data (beyond the duplex's
+        // buffer, so it blocks until our close drains it).
+        let late = tokio::spawn(async move {
+            theirs.write_all(&[7u8; 1000]).await.unwrap();
+            // Our end of the stream arrives once the late bytes are drained.
+            let mut rest = Vec::new();
+            theirs.read_to_end(&mut rest).await.unwrap();
+            assert!(rest.is_empty(), "we sent nothing but our end");
+            // The peer closes a moment later; only then may our close finish.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            drop(theirs);
+        });
+        let t = std::time::Instant::now();
+        tokio::time::timeout(Duration::from_secs(5), ours.shutdown())
+            .await
+            .expect("the close ends once the peer has closed")
+            .unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_millis(150),
+            "the close did not wait for the peer ({:?})",
+            t.elapsed()
+        );
+        late.await.unwrap();
+    }
+}
